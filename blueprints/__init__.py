@@ -1,0 +1,1 @@
+"""tcra.blueprints: vertical blueprints (manufacturing, ...) that teams import and extend."""

@@ -1,0 +1,1 @@
+"""tcra.components: ComponentResources that compose providers into TCRA blocks."""

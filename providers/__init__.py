@@ -1,0 +1,1 @@
+"""tcra.providers: Pulumi dynamic providers, each a thin adapter to one real API."""

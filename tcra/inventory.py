@@ -1,0 +1,172 @@
+"""Load an Ansible inventory into the tcra model, through ansible-core's own loader.
+
+Conventions (see docs/inventory.md): every child group of `sites` is a site whose
+attributes are the group variable `tcra_site`; every host in a site group is a host of
+that site with `tcra_bmc`, `tcra_bmc_credentials` and `tcra_capabilities`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tcra.errors import InvalidInputError, Problem, problems_from, raise_if_any
+from tcra.model import Host, Inventory, Site
+from tcra.model.inventory import cross_check
+
+SITES_GROUP = "sites"
+# Model field -> the inventory variable it comes from, so errors name what the user edits.
+_VARIABLE_OF_FIELD = {
+    "bmc.credentials": "tcra_bmc_credentials",
+    "bmc": "tcra_bmc",
+    "capabilities": "tcra_capabilities",
+}
+
+
+def load(path: str | Path) -> Inventory:
+    """Validate the inventory at `path`; raise InvalidInputError listing every problem found."""
+    source = Path(path)
+    if not source.exists():
+        raise InvalidInputError(
+            [Problem(str(source), "", "no inventory at this path", has_value=False)])
+    with _strict_yaml():
+        manager, variables, failed = _parse(source)
+    problems = [
+        Problem(str(file), "", f"Ansible cannot read this file: {reason}", has_value=False)
+        for file, reason in failed
+    ]
+    site_groups = _site_groups(manager)
+    if site_groups is None:
+        problems.append(Problem(str(source), "", f"no group named {SITES_GROUP!r} whose"
+                                " children are the sites", has_value=False))
+        site_groups = []
+    sites = [site for group in site_groups if (site := _site(group, manager, problems))]
+    site_names = {group.name for group in site_groups}
+    hosts = [
+        host
+        for ansible_host in sorted(manager.get_hosts(), key=lambda h: h.name)
+        if (host := _host(ansible_host, site_names, variables, problems))
+    ]
+    problems += cross_check(site_names, sites, hosts)
+    raise_if_any(problems)
+    return Inventory(sites=tuple(sites), hosts=tuple(hosts))
+
+
+@contextmanager
+def _strict_yaml() -> Iterator[None]:
+    """Make a duplicate YAML key an error: Ansible's default silently keeps the last one."""
+    key = "ANSIBLE_DUPLICATE_YAML_DICT_KEY"
+    before = os.environ.get(key)
+    os.environ[key] = "error"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = before
+
+
+def _parse(source: Path) -> tuple[Any, Any, list[tuple[Path, str]]]:
+    from ansible.errors import AnsibleError
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    failed: list[tuple[Path, str]] = []
+
+    class _RecordingManager(InventoryManager):  # type: ignore[misc]
+        def parse_source(self, source: str, cache: bool = False) -> bool:
+            parsed: bool = super().parse_source(source, cache=cache)
+            if not parsed and Path(source).is_file():
+                try:
+                    loader.load_from_file(source)
+                    reason = "not an inventory in any format Ansible knows"
+                except AnsibleError as exc:
+                    reason = exc.message.splitlines()[0]
+                failed.append((Path(source), reason))
+            return parsed
+
+    loader = DataLoader()
+    manager = _RecordingManager(loader=loader, sources=[str(source)])
+    return manager, VariableManager(loader=loader, inventory=manager), failed
+
+
+def _site_groups(manager: Any) -> list[Any] | None:
+    group = manager.groups.get(SITES_GROUP)
+    if group is None:
+        return None
+    return sorted(group.child_groups, key=lambda g: g.name)
+
+
+def _site(group: Any, manager: Any, problems: list[Problem]) -> Site | None:
+    from ansible.utils.vars import combine_vars
+    from ansible.vars.plugins import get_vars_from_inventory_sources
+
+    group_vars = combine_vars(
+        group.get_vars(),
+        get_vars_from_inventory_sources(manager._loader, manager._sources, [group], "all"),
+    )
+    attributes = _plain(group_vars.get("tcra_site"))
+    where = f"site {group.name}"
+    if not isinstance(attributes, dict):
+        problems.append(Problem(where, "tcra_site", "missing; expected the site's attributes"
+                                " (tier, location, provider, jurisdiction, energy)",
+                                has_value=False))
+        return None
+    try:
+        return Site.model_validate({"id": group.name, **attributes})
+    except ValidationError as exc:
+        problems += [_renamed(p, "tcra_site") for p in problems_from(exc, where)]
+        return None
+
+
+def _host(ansible_host: Any, site_names: set[str], variables: Any,
+          problems: list[Problem]) -> Host | None:
+    where = f"host {ansible_host.name}"
+    sites = sorted(site_names & {g.name for g in ansible_host.get_groups()})
+    if len(sites) != 1:
+        found = f"it is in {', '.join(sites)}" if sites else "it is in none"
+        problems.append(Problem(where, "site", f"expected the host in exactly one site group;"
+                                f" {found} (a duplicate host name?)", has_value=False))
+        return None
+    host_vars = variables.get_vars(host=ansible_host, include_hostvars=False)
+    bmc = _plain(host_vars.get("tcra_bmc"))
+    if isinstance(bmc, dict) and "tcra_bmc_credentials" in host_vars:
+        bmc = {**bmc, "credentials": _plain(host_vars["tcra_bmc_credentials"])}
+    fields = {"name": ansible_host.name, "site": sites[0], "bmc": bmc,
+              "capabilities": _plain(host_vars.get("tcra_capabilities"))}
+    try:
+        return Host.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        problems += [_renamed(p) for p in problems_from(exc, where)]
+        return None
+
+
+def _renamed(problem: Problem, prefix: str = "") -> Problem:
+    """Name the inventory variable a field comes from, not the model's internal path."""
+    field = problem.field
+    for model_path, variable in _VARIABLE_OF_FIELD.items():
+        if field == model_path or field.startswith(model_path + "."):
+            field = variable + field[len(model_path):]
+            break
+    else:
+        if prefix:
+            field = f"{prefix}.{field}"
+    return Problem(problem.where, field, problem.message, problem.value, problem.has_value)
+
+
+def _plain(value: Any) -> Any:
+    """Strip Ansible's data tags so pydantic sees ordinary dicts, lists and scalars."""
+    from ansible.module_utils._internal._datatag import AnsibleTagHelper
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return AnsibleTagHelper.untag(value)

@@ -1,0 +1,140 @@
+"""The lab: a whole telco cloud on one machine with real protocol peers.
+
+`up` is convergent (running it twice changes nothing), `down` removes exactly what the lab
+made and is safe to repeat. State is saved after every step, so `down` also cleans up after an
+`up` that failed half-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable
+
+from pydantic import Field
+
+from tcra.lab import bmc, hypervisor, inventory_writer, nodes
+from tcra.lab.processes import LabError, alive, stop
+from tcra.lab.spec import LabSpec, LabState, Node, load_state
+from tcra.model.base import Model
+
+__all__ = ["LabError", "LabSpec", "LabStatus", "down", "status", "up"]
+
+Report = Callable[[str], None]
+
+
+class NodeStatus(Model):
+    name: str
+    site: str
+    uuid: str
+    power: str
+
+
+class LabStatus(Model):
+    name: str
+    state_dir: str
+    running: bool
+    libvirt_uri: str | None = None
+    bmc_url: str | None = None
+    bmc_answers: bool = False
+    inventory: str | None = None
+    nodes: tuple[NodeStatus, ...] = Field(default=())
+
+
+def up(spec: LabSpec, report: Report = lambda _msg: None) -> LabState:
+    state = load_state(spec) or LabState(spec=spec)
+    state = state.model_copy(update={"spec": spec})
+    state.save()
+
+    report("hypervisor: libvirtd")
+    state = state.model_copy(update={"hypervisor": hypervisor.ensure(spec, state.hypervisor)})
+    state.save()
+
+    report(f"nodes: {spec.nodes} virtual bare-metal node(s)")
+    previous_nodes = state.nodes
+    conn = hypervisor.connect(spec.libvirt_uri)
+    try:
+        state = state.model_copy(update={"nodes": nodes.converge(conn, spec)})
+    finally:
+        conn.close()
+    state.save()
+
+    report("BMC: Redfish emulator")
+    state = _serve_bmc(state, previous_nodes)
+    assert state.bmc is not None  # noqa: S101 - set just above; narrows the type
+    report(f"inventory: {spec.inventory}")
+    written = inventory_writer.write(spec, state.bmc, state.nodes)
+    state = state.model_copy(update={"inventory": written})
+    state.save()
+    return state
+
+
+def _serve_bmc(state: LabState, previous_nodes: tuple[Node, ...]) -> LabState:
+    """Keep a running emulator that serves these nodes; otherwise (re)start it on the same port."""
+    current = state.bmc
+    if current and alive(current.process):
+        same_port = state.spec.bmc_port in (0, current.port)
+        if same_port and previous_nodes == state.nodes:
+            return state
+        stop(current.process)
+    port = state.spec.bmc_port or (current.port if current else 0)
+    state = state.model_copy(update={"bmc": None})
+    state.save()
+    state = state.model_copy(update={"bmc": bmc.serve(state.spec, state.nodes, port)})
+    state.save()
+    return state
+
+
+def status(spec: LabSpec) -> LabStatus:
+    state = load_state(spec)
+    if state is None:
+        return LabStatus(name=spec.name, state_dir=str(spec.state_dir), running=False)
+    power = {node.name: "unknown" for node in state.nodes}
+    if state.hypervisor and hypervisor.answers(state.hypervisor.uri):
+        conn = hypervisor.connect(state.hypervisor.uri)
+        try:
+            power = {node.name: nodes.power_state(conn, node.name) for node in state.nodes}
+        finally:
+            conn.close()
+    bmc_answers = bool(state.bmc and alive(state.bmc.process)
+                       and bmc.answers(state.bmc, bmc.read_password(state.spec)))
+    return LabStatus(
+        name=spec.name, state_dir=str(spec.state_dir), running=bmc_answers,
+        libvirt_uri=state.hypervisor.uri if state.hypervisor else None,
+        bmc_url=state.bmc.url if state.bmc else None, bmc_answers=bmc_answers,
+        inventory=str(state.inventory) if state.inventory else None,
+        nodes=tuple(NodeStatus(name=n.name, site=n.site, uuid=n.uuid, power=power[n.name])
+                    for n in state.nodes),
+    )
+
+
+def down(spec: LabSpec, report: Report = lambda _msg: None) -> list[str]:
+    """Remove all the lab made; returns notes on anything deliberately left in place."""
+    state = load_state(spec)
+    if state is None:
+        report("nothing to remove")
+        return []
+    notes: list[str] = []
+    if state.bmc:
+        report("BMC: stopping the Redfish emulator")
+        stop(state.bmc.process)
+    if state.hypervisor and hypervisor.answers(state.hypervisor.uri):
+        report("nodes: removing")
+        conn = hypervisor.connect(state.hypervisor.uri)
+        try:
+            for name in {n.name for n in state.nodes} | set(nodes.lab_domains(conn, state.spec)):
+                nodes.remove(conn, name)
+        finally:
+            conn.close()
+    if state.hypervisor:
+        report("hypervisor: stopping what the lab started")
+        if (note := hypervisor.release(state.hypervisor)) is not None:
+            notes.append(note)
+    if state.inventory:
+        report(f"inventory: removing {state.inventory}")
+        inventory_writer.remove(state.inventory)
+    shutil.rmtree(spec.state_dir, ignore_errors=True)
+    for parent in (spec.state_root, spec.state_root.parent):  # only when the lab left them empty
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+    return notes

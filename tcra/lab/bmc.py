@@ -1,0 +1,98 @@
+"""The lab's BMC: sushy-tools' Redfish emulator on loopback, serving only the lab's nodes."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import requests
+
+from tcra.lab.processes import LabError, alive, log_tail, start, wait_until
+from tcra.lab.spec import Bmc, LabSpec, Node
+
+USERNAME = "tcra"
+START_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 5.0
+
+
+def password_file(spec: LabSpec) -> Path:
+    return spec.state_dir / "bmc" / "password"
+
+
+def serve(spec: LabSpec, nodes: tuple[Node, ...], port: int) -> Bmc:
+    """Start the emulator for exactly these nodes, with basic auth, and wait until it answers."""
+    program = _emulator()
+    home = spec.state_dir / "bmc"
+    home.mkdir(parents=True, exist_ok=True)
+    password = _password(spec)
+    auth_file = home / "htpasswd"
+    auth_file.write_text(f"{USERNAME}:{_bcrypt(password)}\n")
+    auth_file.chmod(0o600)
+    port = port or _free_port()
+    config = home / "emulator.conf"
+    # A Python file read by the emulator; repr() keeps every value a literal.
+    config.write_text(
+        f"SUSHY_EMULATOR_LIBVIRT_URI = {spec.libvirt_uri!r}\n"
+        f"SUSHY_EMULATOR_ALLOWED_INSTANCES = {[n.uuid for n in nodes]!r}\n"
+        f"SUSHY_EMULATOR_STATE_DIR = {str(home / 'state')!r}\n"
+        f"SUSHY_EMULATOR_AUTH_FILE = {str(auth_file)!r}\n"
+        "SUSHY_EMULATOR_FEATURE_SET = 'full'\n"
+    )
+    log = home / "emulator.log"
+    process = start([str(program), "--config", str(config), "-i", "127.0.0.1", "-p", str(port)],
+                    log)
+    bmc = Bmc(process=process, port=port, username=USERNAME)
+    if not wait_until(lambda: answers(bmc, password) or not alive(process), START_TIMEOUT):
+        raise LabError(f"the Redfish emulator did not answer on {bmc.url} within"
+                       f" {START_TIMEOUT:.0f}s:\n{log_tail(log)}")
+    if not alive(process):
+        raise LabError(f"the Redfish emulator exited at start (port {port} taken?):\n"
+                       f"{log_tail(log)}")
+    return bmc
+
+
+def answers(bmc: Bmc, password: str) -> bool:
+    """True when the emulator serves the Redfish service root to the lab's credentials."""
+    try:
+        reply = requests.get(f"{bmc.url}/redfish/v1/Systems", auth=(bmc.username, password),
+                             timeout=REQUEST_TIMEOUT)
+    except requests.RequestException:
+        return False
+    return reply.status_code == 200
+
+
+def read_password(spec: LabSpec) -> str:
+    return password_file(spec).read_text().strip()
+
+
+def _password(spec: LabSpec) -> str:
+    path = password_file(spec)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(18))
+        path.chmod(0o600)
+    return read_password(spec)
+
+
+def _bcrypt(password: str) -> str:
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
+
+
+def _emulator() -> Path:
+    beside = Path(sys.executable).parent / "sushy-emulator"
+    found = beside if beside.exists() else shutil.which("sushy-emulator")
+    if found is None:
+        raise LabError("sushy-emulator is not installed: pip install 'tcra[lab]'"
+                       " (make setup does this)")
+    return Path(found)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

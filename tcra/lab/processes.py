@@ -1,0 +1,84 @@
+"""Start and stop the lab's daemons, and never signal a process that is not the one we started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tcra.errors import TcraError
+from tcra.lab.spec import Process
+
+EXEC_TIMEOUT = 5.0
+
+
+class LabError(TcraError):
+    """The lab could not be brought up or down."""
+
+
+def start(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Process:
+    """Run argv in its own session so it outlives the CLI, with output going to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, env={**os.environ, **(env or {})},
+        )
+    process = Process(pid=child.pid, argv0=argv[0])
+    # Until exec completes the child still looks like us; wait so alive() can be trusted.
+    wait_until(lambda: alive(process) or child.poll() is not None, EXEC_TIMEOUT, interval=0.01)
+    return process
+
+
+def alive(process: Process) -> bool:
+    """True while the pid runs the program we started (a recycled pid is not ours)."""
+    proc = Path(f"/proc/{process.pid}")
+    try:
+        status = (proc / "status").read_text()
+        cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if "\nState:\tZ" in status:
+        return False
+    # A Python console script runs as "python /path/to/script": look at every word.
+    return any(Path(os.fsdecode(word)).name == Path(process.argv0).name for word in cmdline)
+
+
+def stop(process: Process, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout`; a process already gone is fine."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not alive(process):
+            return
+        os.kill(process.pid, sig)
+        if wait_until(lambda: _reaped(process) or not alive(process), timeout):
+            return
+    raise LabError(f"process {process.pid} ({process.argv0}) did not stop")
+
+
+def _reaped(process: Process) -> bool:
+    """Collect the exit status when the process is our own child, so no zombie is left."""
+    try:
+        pid, _ = os.waitpid(process.pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return pid == process.pid
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,88 @@
+"""What a lab is asked to be (LabSpec) and what it made (LabState), kept in its state folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+
+from tcra.model.base import Model
+from tcra.model.types import Quantity
+
+STATE_FILE = "state.json"
+
+
+def default_state_root() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "tcra" / "labs"
+
+
+class LabSpec(Model):
+    name: str = Field(default="lab", pattern=r"^[a-z][a-z0-9]{0,11}$",
+                      description="Lab name; all the lab makes is named tcra-<name>-...")
+    nodes: int = Field(default=2, ge=1, le=32, description="Virtual bare-metal nodes.")
+    memory: Quantity = Field(default=Quantity("64Mi"), description="Memory per node.")
+    vcpus: int = Field(default=1, ge=1, le=8, description="vCPUs per node.")
+    bmc_port: int = Field(default=0, ge=0, le=65535,
+                          description="Redfish emulator port on 127.0.0.1; 0 picks a free one.")
+    libvirt_uri: str = "qemu:///system"
+    state_root: Path = Field(default_factory=default_state_root)
+    inventory: Path = Path("inventories/lab")
+
+    @property
+    def prefix(self) -> str:
+        return f"tcra-{self.name}-"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state_root / self.name
+
+
+class Process(Model):
+    """A daemon the lab started: enough to find it again and to be sure it is still ours."""
+
+    pid: int
+    argv0: str
+
+
+class Hypervisor(Model):
+    uri: str
+    started: tuple[Process, ...] = Field(default=(), description="Daemons the lab started.")
+    created_paths: tuple[Path, ...] = Field(default=(), description="Paths that did not exist.")
+
+
+class Node(Model):
+    name: str
+    uuid: str
+    site: str
+
+
+class Bmc(Model):
+    process: Process
+    port: int
+    username: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class LabState(Model):
+    spec: LabSpec
+    hypervisor: Hypervisor | None = None
+    nodes: tuple[Node, ...] = ()
+    bmc: Bmc | None = None
+    inventory: Path | None = None
+
+    def save(self) -> None:
+        self.spec.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spec.state_dir / STATE_FILE
+        path.write_text(self.model_dump_json(indent=2))
+
+
+def load_state(spec: LabSpec) -> LabState | None:
+    path = spec.state_dir / STATE_FILE
+    if not path.exists():
+        return None
+    return LabState.model_validate_json(path.read_text())

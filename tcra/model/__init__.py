@@ -1,0 +1,35 @@
+"""The TCRA information model: typed, validated, exportable as JSON Schema."""
+
+from tcra.model.host import (
+    BmcCredentials,
+    BmcEndpoint,
+    Capabilities,
+    Gpu,
+    Host,
+    HugepagePool,
+    SriovNic,
+)
+from tcra.model.inventory import Inventory
+from tcra.model.site import Energy, Location, Site, SiteNetwork, Tier
+from tcra.model.types import CountryCode, IPv6Address, IPv6Prefix, Name, Quantity
+
+__all__ = [
+    "BmcCredentials",
+    "BmcEndpoint",
+    "Capabilities",
+    "CountryCode",
+    "Energy",
+    "Gpu",
+    "Host",
+    "HugepagePool",
+    "IPv6Address",
+    "IPv6Prefix",
+    "Inventory",
+    "Location",
+    "Name",
+    "Quantity",
+    "Site",
+    "SiteNetwork",
+    "SriovNic",
+    "Tier",
+]

@@ -1,0 +1,109 @@
+"""A bare-metal host: where it stands, how its BMC is reached, what it can offer workloads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, field_validator
+
+from tcra.model.base import Model
+from tcra.model.types import Name, Quantity
+
+_SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$")
+HUGEPAGE_SIZES = (Quantity("2Mi"), Quantity("1Gi"))
+
+
+def _secret_ref(value: str) -> str:
+    if not _SECRET_REF.match(value):
+        raise ValueError(
+            'expected a secret reference "env:VARIABLE" or "file:/path/to/file", not the secret'
+        )
+    return value
+
+
+def _bmc_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError('expected a BMC URL like "https://10.0.0.11" or "http://127.0.0.1:8000"')
+    return value.rstrip("/")
+
+
+def _host_name(value: str) -> str:
+    if not _HOST_NAME.match(value):
+        raise ValueError("expected a lower-case host name (letters, digits, '.', '-', '_')")
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+"""Where a secret lives (an environment variable or a file), never the secret itself."""
+
+HostName = Annotated[str, AfterValidator(_host_name)]
+
+
+class BmcCredentials(Model):
+    username: str = Field(min_length=1)
+    password: SecretRef
+
+
+class BmcEndpoint(Model):
+    """How to reach the host's baseboard management controller over Redfish."""
+
+    address: Annotated[str, AfterValidator(_bmc_url)]
+    system_id: str = Field(min_length=1, description="Redfish ComputerSystem Id (or UUID).")
+    credentials: BmcCredentials
+    verify_tls: bool = True
+    ca_bundle: Path | None = Field(default=None, description="CA bundle to verify the BMC with.")
+
+
+class HugepagePool(Model):
+    size: Quantity
+    count: int = Field(ge=1)
+
+    @field_validator("size")
+    @classmethod
+    def _known_size(cls, size: Quantity) -> Quantity:
+        if size not in HUGEPAGE_SIZES:
+            raise ValueError(f"expected a hugepage size of 2Mi or 1Gi, got {size}")
+        return size
+
+
+class Gpu(Model):
+    model: str = Field(min_length=1)
+    count: int = Field(default=1, ge=1)
+
+
+class SriovNic(Model):
+    """A physical function and how many virtual functions it can expose."""
+
+    name: str = Field(min_length=1, description="Interface name of the physical function.")
+    vfs: int = Field(ge=0, le=256)
+    model: str | None = None
+
+
+class Capabilities(Model):
+    cores: int = Field(ge=1)
+    memory: Quantity
+    hugepages: tuple[HugepagePool, ...] = ()
+    gpus: tuple[Gpu, ...] = ()
+    sriov_nics: tuple[SriovNic, ...] = ()
+    ptp: bool = False
+    fpga: int = Field(default=0, ge=0, description="Number of FPGA accelerator cards.")
+
+    @property
+    def gpu_count(self) -> int:
+        return sum(gpu.count for gpu in self.gpus)
+
+    @property
+    def sriov_vfs(self) -> int:
+        return sum(nic.vfs for nic in self.sriov_nics)
+
+
+class Host(Model):
+    name: HostName
+    site: Name
+    bmc: BmcEndpoint
+    capabilities: Capabilities

@@ -1,0 +1,58 @@
+"""The whole inventory as one validated object, with the checks that span sites and hosts."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from pydantic import Field
+
+from tcra.errors import Problem
+from tcra.model.base import Model
+from tcra.model.host import Host
+from tcra.model.site import Site
+
+
+class Inventory(Model):
+    sites: tuple[Site, ...] = Field(default=())
+    hosts: tuple[Host, ...] = Field(default=())
+
+    def site(self, site_id: str) -> Site:
+        for site in self.sites:
+            if site.id == site_id:
+                return site
+        raise KeyError(site_id)
+
+    def hosts_at(self, site_id: str) -> tuple[Host, ...]:
+        return tuple(host for host in self.hosts if host.site == site_id)
+
+
+def cross_check(site_ids: set[str], sites: list[Site], hosts: list[Host]) -> list[Problem]:
+    """Problems no single site or host shows alone: dangling sites, clashes between entries.
+
+    `site_ids` names every site declared, valid or not, so one bad site does not also
+    fail each of its hosts.
+    """
+    problems: list[Problem] = []
+    for host in hosts:
+        if host.site not in site_ids:
+            problems.append(
+                Problem(f"host {host.name}", "site", "expected one of the inventory's sites"
+                        f" ({', '.join(sorted(site_ids)) or 'none defined'})", host.site)
+            )
+    claims: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+    for host in hosts:
+        claims[(host.bmc.address, host.bmc.system_id)].append(host.name)
+    for (address, system_id), names in claims.items():
+        for name in names[1:]:
+            problems.append(
+                Problem(f"host {name}", "bmc.system_id",
+                        f"the same BMC system is already host {names[0]}'s ({address})", system_id)
+            )
+    locators = Counter(site.network.locator for site in sites if site.network.locator)
+    for site in sites:
+        if site.network.locator and locators[site.network.locator] > 1:
+            problems.append(
+                Problem(f"site {site.id}", "network.locator",
+                        "expected a locator no other site uses", str(site.network.locator))
+            )
+    return problems

@@ -1,0 +1,51 @@
+"""A site of the edge-cloud continuum: where it is, who runs it, what its energy costs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from tcra.model.base import Model
+from tcra.model.types import CountryCode, IPv6Prefix, Name
+
+
+class Tier(StrEnum):
+    """Position in the continuum, from the device side to the central cloud."""
+
+    FAR_EDGE = "far-edge"
+    EDGE = "edge"
+    REGIONAL = "regional"
+    CORE = "core"
+
+
+class Location(Model):
+    lat: float = Field(ge=-90, le=90, description="Latitude in degrees, -90 to 90.")
+    lon: float = Field(ge=-180, le=180, description="Longitude in degrees, -180 to 180.")
+
+
+class Energy(Model):
+    """What a kWh used at the site costs, in money and in carbon; the MCO weighs these."""
+
+    price_per_kwh: float = Field(ge=0, description="Electricity price in EUR per kWh.")
+    carbon_intensity: float = Field(ge=0, description="Grid carbon intensity in gCO2 per kWh.")
+    pue: float = Field(ge=1, le=5, description="Power usage effectiveness of the facility.")
+    renewable_share: float = Field(
+        ge=0, le=1, description="Share of renewable energy, 0 to 1."
+    )
+
+
+class SiteNetwork(Model):
+    locator: IPv6Prefix | None = Field(
+        default=None, description="SRv6 locator of the site's host-based router."
+    )
+
+
+class Site(Model):
+    id: Name
+    tier: Tier
+    location: Location
+    provider: str = Field(min_length=1, description="Who operates the site.")
+    jurisdiction: CountryCode
+    energy: Energy
+    network: SiteNetwork = SiteNetwork()
