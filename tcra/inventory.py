@@ -25,6 +25,7 @@ _VARIABLE_OF_FIELD = {
     "bmc.credentials": "tcra_bmc_credentials",
     "bmc": "tcra_bmc",
     "capabilities": "tcra_capabilities",
+    "network": "tcra_site.network",
 }
 
 
@@ -52,7 +53,7 @@ def load(path: str | Path) -> Inventory:
         for ansible_host in sorted(manager.get_hosts(), key=lambda h: h.name)
         if (host := _host(ansible_host, site_names, variables, problems))
     ]
-    problems += cross_check(site_names, sites, hosts)
+    problems += [_renamed(p) for p in cross_check(site_names, sites, hosts)]
     raise_if_any(problems)
     return Inventory(sites=tuple(sites), hosts=tuple(hosts))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
-import shutil
 import socket
 import sys
 from pathlib import Path
@@ -13,6 +13,7 @@ import requests
 from tcra.lab.processes import LabError, alive, log_tail, start, wait_until
 from tcra.lab.spec import Bmc, LabSpec, Node
 
+EMULATOR = "tcra.lab.emulator"
 USERNAME = "tcra"
 START_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 5.0
@@ -24,7 +25,9 @@ def password_file(spec: LabSpec) -> Path:
 
 def serve(spec: LabSpec, nodes: tuple[Node, ...], port: int) -> Bmc:
     """Start the emulator for exactly these nodes, with basic auth, and wait until it answers."""
-    program = _emulator()
+    if importlib.util.find_spec("sushy_tools") is None:
+        raise LabError("the Redfish emulator (sushy-tools) is not installed:"
+                       " pip install 'tcra[lab]' (make setup does this)")
     home = spec.state_dir / "bmc"
     home.mkdir(parents=True, exist_ok=True)
     password = _password(spec)
@@ -42,8 +45,8 @@ def serve(spec: LabSpec, nodes: tuple[Node, ...], port: int) -> Bmc:
         "SUSHY_EMULATOR_FEATURE_SET = 'full'\n"
     )
     log = home / "emulator.log"
-    process = start([str(program), "--config", str(config), "-i", "127.0.0.1", "-p", str(port)],
-                    log)
+    process = start([sys.executable, "-m", EMULATOR, "--config", str(config),
+                     "-i", "127.0.0.1", "-p", str(port)], log, program=EMULATOR)
     bmc = Bmc(process=process, port=port, username=USERNAME)
     if not wait_until(lambda: answers(bmc, password) or not alive(process), START_TIMEOUT):
         raise LabError(f"the Redfish emulator did not answer on {bmc.url} within"
@@ -80,15 +83,6 @@ def _bcrypt(password: str) -> str:
     import bcrypt
 
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
-
-
-def _emulator() -> Path:
-    beside = Path(sys.executable).parent / "sushy-emulator"
-    found = beside if beside.exists() else shutil.which("sushy-emulator")
-    if found is None:
-        raise LabError("sushy-emulator is not installed: pip install 'tcra[lab]'"
-                       " (make setup does this)")
-    return Path(found)
 
 
 def _free_port() -> int:

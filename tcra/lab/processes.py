@@ -19,15 +19,18 @@ class LabError(TcraError):
     """The lab could not be brought up or down."""
 
 
-def start(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Process:
-    """Run argv in its own session so it outlives the CLI, with output going to `log`."""
+def start(argv: Sequence[str], log: Path, program: str | None = None) -> Process:
+    """Run argv in its own session so it outlives the CLI, with output going to `log`.
+
+    `program` is the word of the command line that identifies it (default: argv[0]).
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         child = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
-    process = Process(pid=child.pid, argv0=argv[0])
+    process = Process(pid=child.pid, program=program or argv[0])
     # Until exec completes the child still looks like us; wait so alive() can be trusted.
     wait_until(lambda: alive(process) or child.poll() is not None, EXEC_TIMEOUT, interval=0.01)
     return process
@@ -44,7 +47,7 @@ def alive(process: Process) -> bool:
     if "\nState:\tZ" in status:
         return False
     # A Python console script runs as "python /path/to/script": look at every word.
-    return any(Path(os.fsdecode(word)).name == Path(process.argv0).name for word in cmdline)
+    return any(Path(os.fsdecode(word)).name == Path(process.program).name for word in cmdline)
 
 
 def stop(process: Process, timeout: float = 10.0) -> None:
@@ -55,7 +58,7 @@ def stop(process: Process, timeout: float = 10.0) -> None:
         os.kill(process.pid, sig)
         if wait_until(lambda: _reaped(process) or not alive(process), timeout):
             return
-    raise LabError(f"process {process.pid} ({process.argv0}) did not stop")
+    raise LabError(f"process {process.pid} ({process.program}) did not stop")
 
 
 def _reaped(process: Process) -> bool:

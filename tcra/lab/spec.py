@@ -43,7 +43,7 @@ class Process(Model):
     """A daemon the lab started: enough to find it again and to be sure it is still ours."""
 
     pid: int
-    argv0: str
+    program: str = Field(description="A word of its command line that names the program.")
 
 
 class Hypervisor(Model):

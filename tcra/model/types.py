@@ -147,7 +147,7 @@ IPv6Address = Annotated[
     PlainSerializer(str, return_type=str),
 ]
 
-CountryCode = Annotated[str, AfterValidator(_country)]
+CountryCode = Annotated[str, BeforeValidator(_country)]
 """A jurisdiction: ISO 3166-1 alpha-2, upper-cased."""
 
 Name = Annotated[str, AfterValidator(_name)]

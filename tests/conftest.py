@@ -1,0 +1,13 @@
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "inventories" / "example"
+BROKEN = ROOT / "tests" / "data" / "broken"
+
+
+@pytest.fixture
+def bmc_password(monkeypatch):
+    """The example inventory's BMC password reference points at this variable."""
+    monkeypatch.setenv("TCRA_BMC_PASSWORD", "not-a-real-password")

@@ -1,0 +1,133 @@
+"""The lab against its real peers: libvirtd, KVM domains and sushy-tools' Redfish emulator."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import libvirt
+import pytest
+import sushy
+
+from tcra import lab
+from tcra.bmc import BmcError, power_state
+from tcra.inventory import load
+from tcra.lab import bmc as lab_bmc
+from tcra.lab.processes import alive
+from tcra.lab.spec import LabSpec, load_state
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab runs a system libvirtd: needs root"),
+]
+TCRA = str(Path(sys.executable).parent / "tcra")
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    spec = LabSpec(name="citest", nodes=3, state_root=root / "state",
+                   inventory=root / "inventory")
+    lab.up(spec)
+    yield spec
+    lab.down(spec)
+
+
+def domains(prefix: str) -> list[str]:
+    conn = libvirt.open("qemu:///system")
+    try:
+        return sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(prefix))
+    finally:
+        conn.close()
+
+
+def test_status_lists_every_node_behind_an_answering_bmc(spec):
+    report = lab.status(spec)
+    assert report.running and report.bmc_answers
+    assert [n.name for n in report.nodes] == [f"tcra-citest-node-{i}" for i in range(3)]
+    assert {n.site for n in report.nodes} == {"lab_factory", "lab_faredge"}
+    assert {n.power for n in report.nodes} == {"shut off"}
+
+
+def test_status_cli_json_matches(spec):
+    result = subprocess.run([TCRA, "lab", "status", "--json", "--name", spec.name,
+                             "--state-root", str(spec.state_root)],
+                            capture_output=True, text=True, check=True, timeout=60)
+    report = json.loads(result.stdout)
+    assert report["bmc_url"].startswith("http://127.0.0.1:")
+    assert len(report["nodes"]) == 3
+
+
+def test_emulator_serves_redfish_for_each_node_and_powers_the_domain(spec):
+    state = load_state(spec)
+    root = sushy.Sushy(f"{state.bmc.url}/redfish/v1", username=state.bmc.username,
+                       password=lab_bmc.read_password(spec))
+    listed = {member.identity for member in root.get_system_collection().get_members()}
+    assert listed == {node.uuid for node in state.nodes}
+    conn = libvirt.open("qemu:///system")
+    try:
+        for node in state.nodes:
+            system = root.get_system(f"/redfish/v1/Systems/{node.uuid}")
+            assert system.name == node.name
+            assert system.power_state == sushy.PowerState.OFF
+            system.reset_system(sushy.ResetType.ON)
+            assert conn.lookupByName(node.name).isActive()
+            system.reset_system(sushy.ResetType.FORCE_OFF)
+            assert not conn.lookupByName(node.name).isActive()
+    finally:
+        conn.close()
+
+
+def test_inventory_loads_and_hosts_cli_reads_live_power(spec):
+    inventory = load(spec.inventory)
+    assert {h.site for h in inventory.hosts} == {"lab_factory", "lab_faredge"}
+    result = subprocess.run([TCRA, "hosts", str(spec.inventory), "--json"],
+                            capture_output=True, text=True, check=True, timeout=120)
+    readings = json.loads(result.stdout)
+    assert [(r["host"], r["power"], r["error"]) for r in readings] == [
+        (f"tcra-citest-node-{i}", "Off", None) for i in range(3)]
+
+
+def test_wrong_password_fails_at_once_naming_host_and_bmc(spec, monkeypatch):
+    host = load(spec.inventory).hosts[0]
+    monkeypatch.setenv("TCRA_TEST_WRONG", "wrong")
+    wrong = host.model_copy(update={"bmc": host.bmc.model_copy(update={
+        "credentials": host.bmc.credentials.model_copy(update={"password": "env:TCRA_TEST_WRONG"})
+    })})
+    with pytest.raises(BmcError) as caught:
+        power_state(wrong)
+    message = str(caught.value)
+    assert message.startswith(f"host {host.name}: BMC {host.bmc.address}: access denied (HTTP 401)")
+    assert "wrong" not in message.replace("TCRA_TEST_WRONG", "")
+
+
+def test_unknown_system_is_named(spec):
+    host = load(spec.inventory).hosts[0]
+    ghost = host.model_copy(update={"bmc": host.bmc.model_copy(update={"system_id": "no-such"})})
+    with pytest.raises(BmcError, match="no system 'no-such' on this BMC"):
+        power_state(ghost)
+
+
+def test_up_again_duplicates_nothing(spec):
+    before = load_state(spec)
+    again = lab.up(spec)
+    assert again.nodes == before.nodes
+    assert again.bmc == before.bmc  # same emulator process, same port
+    assert domains(spec.prefix) == [n.name for n in before.nodes]
+
+
+def test_down_leaves_no_domain_process_or_file(spec):
+    state = load_state(spec)
+    processes = [state.bmc.process, *state.hypervisor.started]
+    lab.down(spec)
+    if state.hypervisor.started:
+        assert not any(alive(p) for p in processes)
+        assert not any(path.exists() for path in state.hypervisor.created_paths)
+    else:  # a libvirtd we found running stays; the lab's domains do not
+        assert domains(spec.prefix) == []
+    assert not alive(state.bmc.process)
+    assert not spec.state_dir.exists()
+    assert not spec.inventory.exists()
+    assert lab.down(spec) == []  # twice is fine
+    assert not lab.status(spec).running

@@ -1,0 +1,127 @@
+"""Loading inventories through ansible-core: the shipped example, and every kind of mistake."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tcra.errors import InvalidInputError
+from tcra.inventory import load
+from tcra.model import Quantity, Tier
+from tests.conftest import BROKEN, EXAMPLE
+
+
+def test_example_describes_the_continuum():
+    inventory = load(EXAMPLE)
+    tiers = {site.id: site.tier for site in inventory.sites}
+    assert [s for s, t in tiers.items() if t is Tier.EDGE] == ["factory_lyon", "factory_munich"]
+    assert sorted(tiers.values()).count(Tier.FAR_EDGE) == 1
+    assert Tier.REGIONAL in tiers.values()
+    assert Tier.CORE in tiers.values()
+    assert len({site.jurisdiction for site in inventory.sites}) >= 3
+    assert len({site.energy.carbon_intensity for site in inventory.sites}) >= 4
+    assert len(inventory.hosts) == 9
+
+
+def test_example_reads_host_and_group_vars_with_ansible_precedence():
+    inventory = load(EXAMPLE)
+    lyon = {h.name: h for h in inventory.hosts_at("factory_lyon")}
+    # factory_lyon.yml overrides the all-hosts credentials; host_vars give BMC and capabilities.
+    assert lyon["lyon-edge-01"].bmc.credentials.username == "tcra-lyon"
+    assert lyon["lyon-edge-01"].bmc.system_id == "System.Embedded.1"
+    assert lyon["lyon-edge-01"].capabilities.hugepages[0].size == Quantity("2Mi")
+    munich = inventory.hosts_at("factory_munich")
+    assert {h.bmc.credentials.username for h in munich} == {"tcra"}
+    assert inventory.site("faredge_munich").network.locator is not None
+
+
+def test_ansible_reads_the_same_folder():
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(EXAMPLE), "--list"],
+        check=True, capture_output=True, text=True,
+    )
+    ansible_hosts = json.loads(listed.stdout)["_meta"]["hostvars"]
+    assert sorted(ansible_hosts) == sorted(h.name for h in load(EXAMPLE).hosts)
+    assert ansible_hosts["munich-edge-01"]["tcra_site"]["jurisdiction"] == "DE"
+
+
+def test_broken_inventory_names_every_problem_once():
+    with pytest.raises(InvalidInputError) as caught:
+        load(BROKEN)
+    lines = str(caught.value).splitlines()
+    assert lines == [
+        "site plant_a: tcra_site.tier: Input should be 'far-edge', 'edge', 'regional' or 'core'"
+        " (got 'factory')",
+        "site plant_a: tcra_site.location.lat: Input should be less than or equal to 90 (got 123)",
+        'site plant_b: tcra_site.network.locator: expected an IPv6 prefix with no host bits set,'
+        ' like "2001:db8:1::/48" (Only hex digits permitted in \'zz\' in \'2001:db8:zz::\')'
+        " (got '2001:db8:zz::/48')",
+        "host node-a1: tcra_bmc.address: missing; this field is required",
+        "host node-twin: site: expected the host in exactly one site group; it is in plant_a,"
+        " plant_b (a duplicate host name?)",
+    ]
+
+
+def _inventory(tmp_path: Path, hosts_yml: str, files: dict[str, str] | None = None) -> Path:
+    (tmp_path / "hosts.yml").write_text(hosts_yml)
+    for name, text in (files or {}).items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+SITE = """tcra_site:
+  tier: edge
+  location: {lat: 1, lon: 2}
+  provider: p
+  jurisdiction: DE
+  energy: {price_per_kwh: 0.1, carbon_intensity: 100, pue: 1.2, renewable_share: 0.5}
+"""
+HOST = """tcra_bmc: {address: https://192.0.2.1, system_id: "1"}
+tcra_bmc_credentials: {username: u, password: "env:X"}
+tcra_capabilities: {cores: 4, memory: 8Gi}
+"""
+
+
+def test_duplicate_yaml_key_is_an_error_not_last_wins(tmp_path):
+    hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
+            "            h1:\n            h1:\n"
+    path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE, "host_vars/h1.yml": HOST})
+    with pytest.raises(InvalidInputError, match="duplicate mapping key 'h1'"):
+        load(path)
+
+
+def test_unknown_field_and_plain_password_are_refused(tmp_path):
+    hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
+            "            h1:\n"
+    host = HOST.replace('"env:X"', "hunter2").replace("cores: 4", "cores: 4, cpus: 4")
+    path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE, "host_vars/h1.yml": host})
+    with pytest.raises(InvalidInputError) as caught:
+        load(path)
+    message = str(caught.value)
+    assert "host h1: tcra_bmc_credentials.password: expected a secret reference" in message
+    assert "host h1: tcra_capabilities.cpus: unknown field" in message
+
+
+def test_two_hosts_on_one_bmc_system_are_refused(tmp_path):
+    hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
+            "            h1:\n            h2:\n"
+    path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE, "host_vars/h1.yml": HOST,
+                                         "host_vars/h2.yml": HOST})
+    with pytest.raises(InvalidInputError, match=r"host h2: tcra_bmc\.system_id: the same BMC system"):
+        load(path)
+
+
+def test_missing_sites_group_and_missing_path(tmp_path):
+    with pytest.raises(InvalidInputError, match="no group named 'sites'"):
+        load(_inventory(tmp_path, "all:\n  hosts:\n    h1:\n"))
+    with pytest.raises(InvalidInputError, match="no inventory at this path"):
+        load(tmp_path / "nowhere")
+
+
+def test_unparseable_file_is_reported_with_ansibles_reason(tmp_path):
+    with pytest.raises(InvalidInputError, match=r"hosts\.yml: Ansible cannot read this file"):
+        load(_inventory(tmp_path, "all:\n  children: [unclosed\n"))
