@@ -47,7 +47,9 @@ def ensure(spec: LabSpec, current: Hypervisor | None) -> Hypervisor:
     for program in ("libvirtd", "virtlogd"):
         if shutil.which(program) is None:
             raise LabError(f"{program} is not installed; run `make setup` (see README)")
-    created = tuple(p for p in LIBVIRT_PATHS if not p.exists())
+    # Paths a previous, since vanished, lab daemon created are still ours to remove.
+    earlier = current.created_paths if current else ()
+    created = earlier + tuple(p for p in LIBVIRT_PATHS if not p.exists() and p not in earlier)
     Path("/var/log/libvirt").mkdir(parents=True, exist_ok=True)
     run = spec.state_dir / "libvirt"
     run.mkdir(parents=True, exist_ok=True)

@@ -64,9 +64,6 @@ class Quantity:
     def __hash__(self) -> int:
         return hash(self.bytes)
 
-    def __mod__(self, other: Quantity) -> int:
-        return self.bytes % other.bytes
-
 
 def _parse_quantity(value: object) -> int:
     if isinstance(value, Quantity):
