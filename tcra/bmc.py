@@ -1,6 +1,6 @@
 """Talking Redfish to a host's BMC: one session per call, bounded in time, errors that name it.
 
-Kept free of state so that providers (which Pulumi pickles) and the CLI use it the same way.
+Stateless, so providers (which Pulumi pickles) and the CLI use it the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import sushy
+from pydantic import Field, SecretStr
 from sushy import exceptions as sushy_errors
 
 from tcra.errors import TcraError
@@ -18,20 +19,37 @@ from tcra.model import Host
 from tcra.model.base import Model
 from tcra.secrets import SecretUnavailableError, resolve
 
-CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 15.0
 ATTEMPTS = 3
 BACKOFF = 0.5
 T = TypeVar("T")
 
 
+class BmcTarget(Model):
+    """Everything needed to open one Redfish session; the password stays a SecretStr."""
+
+    host: str = Field(description="Host name, used in every message.")
+    address: str
+    username: str
+    password: SecretStr
+    verify: bool | str = True
+    timeout: float = Field(default=15.0, gt=0, description="Seconds for any one BMC request.")
+
+
 class BmcError(TcraError):
     """A BMC call failed; says which host, which BMC URL and why."""
 
-    def __init__(self, host: Host, cause: str) -> None:
-        self.host = host.name
-        self.url = host.bmc.address
-        super().__init__(f"host {host.name}: BMC {host.bmc.address}: {cause}")
+    def __init__(self, target: BmcTarget, cause: str) -> None:
+        self.host = target.host
+        self.url = target.address
+        super().__init__(f"host {target.host}: BMC {target.address}: {cause}")
+
+
+class BmcAccessError(BmcError):
+    """Wrong credentials: retrying cannot help."""
+
+
+class SystemNotFoundError(BmcError):
+    """The BMC answers but has no such system."""
 
 
 class PowerReading(Model):
@@ -42,43 +60,55 @@ class PowerReading(Model):
     error: str | None = None
 
 
-def call(host: Host, action: Callable[[sushy.main.Sushy], T]) -> T:
-    """Run `action` on a fresh session; retry connection errors and 5xx with backoff."""
+def target_of(host: Host, timeout: float = 15.0) -> BmcTarget:
+    """A session target for an inventory host, resolving its password reference now."""
+    bmc = host.bmc
+    partial = {"host": host.name, "address": bmc.address, "username": bmc.credentials.username,
+               "verify": str(bmc.ca_bundle) if bmc.ca_bundle else bmc.verify_tls,
+               "timeout": timeout}
     try:
-        password = resolve(host.bmc.credentials.password)
+        password = resolve(bmc.credentials.password)
     except SecretUnavailableError as exc:
-        raise BmcError(host, str(exc)) from None
-    username = host.bmc.credentials.username
-    verify = str(host.bmc.ca_bundle) if host.bmc.ca_bundle else host.bmc.verify_tls
+        raise BmcError(BmcTarget(**partial, password=SecretStr("")), str(exc)) from None
+    return BmcTarget(**partial, password=SecretStr(password))
+
+
+def call(target: BmcTarget, action: Callable[[sushy.main.Sushy], T]) -> T:
+    """Run `action` on a fresh session; retry connection errors and 5xx with backoff."""
+    password = target.password.get_secret_value()
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            # The auth object logs the Redfish session out when the block ends.
-            with sushy.auth.SessionOrBasicAuth(username, password) as auth:
-                root = sushy.Sushy(host.bmc.address, auth=auth, verify=verify,
-                                   connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
-                                   server_side_retries=0)
+            # The auth object logs the Redfish session out when the block ends. sushy's own
+            # retries are off (1 = a single try): this loop is the one place that retries.
+            with sushy.auth.SessionOrBasicAuth(target.username, password) as auth:
+                root = sushy.Sushy(target.address, auth=auth, verify=target.verify,
+                                   connect_timeout=target.timeout, read_timeout=target.timeout,
+                                   server_side_retries=1, server_side_retries_delay=0.01)
                 return action(root)
         except sushy_errors.AccessError as exc:
-            raise BmcError(host, f"access denied (HTTP {exc.status_code}): check the"
-                           f" credentials {host.bmc.credentials.password}") from None
-        except sushy_errors.ResourceNotFoundError:
-            raise BmcError(host, f"no system {host.bmc.system_id!r} on this BMC") from None
+            raise BmcAccessError(target, f"access denied (HTTP {exc.status_code}) for user"
+                                 f" {target.username!r}: check the credentials") from None
+        except sushy_errors.ResourceNotFoundError as exc:
+            raise SystemNotFoundError(target, _first_line(exc)) from None
         except (sushy_errors.ConnectionError, sushy_errors.ServerSideError) as exc:
             if attempt == ATTEMPTS:
-                raise BmcError(host, f"unreachable after {ATTEMPTS} attempts: "
-                               f"{_first_line(exc)}") from None
+                raise BmcError(target, f"no usable answer after {ATTEMPTS} attempts"
+                               f" ({target.timeout:g}s each): {_first_line(exc)}") from None
             time.sleep(BACKOFF * 2 ** (attempt - 1))
         except sushy_errors.SushyError as exc:
-            raise BmcError(host, _first_line(exc)) from None
+            raise BmcError(target, _first_line(exc)) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def system_path(root: sushy.main.Sushy, system_id: str) -> str:
+    return f"{root.get_system_collection().path}/{system_id}"
 
 
 def power_state(host: Host) -> str:
     def read(root: sushy.main.Sushy) -> str:
-        system = root.get_system(f"{root.get_system_collection().path}/{host.bmc.system_id}")
-        return str(system.power_state.value)
+        return str(root.get_system(system_path(root, host.bmc.system_id)).power_state.value)
 
-    return call(host, read)
+    return call(target_of(host), read)
 
 
 def power_states(hosts: Iterable[Host], workers: int = 16) -> list[PowerReading]:

@@ -72,6 +72,7 @@ def lab_up(
     nodes: Annotated[int, typer.Option(help="Virtual bare-metal nodes.")] = 2,
     memory: Annotated[str, typer.Option(help="Memory per node, e.g. 64Mi.")] = "64Mi",
     vcpus: Annotated[int, typer.Option(help="vCPUs per node.")] = 1,
+    disk: Annotated[str, typer.Option(help="Blank (sparse) disk per node, e.g. 1Gi.")] = "1Gi",
     bmc_port: Annotated[int, typer.Option(help="Redfish emulator port; 0 picks one.")] = 0,
     inventory: Annotated[Path, typer.Option(help="Where to write the lab's inventory.")] = Path(
         "inventories/lab"),
@@ -79,7 +80,7 @@ def lab_up(
     state_root: StateRoot = None,
 ) -> None:
     """Start the lab (libvirtd, nodes, Redfish BMC) and write its inventory. Safe to re-run."""
-    spec = _spec(name=name, nodes=nodes, memory=memory, vcpus=vcpus, bmc_port=bmc_port,
+    spec = _spec(name=name, nodes=nodes, memory=memory, vcpus=vcpus, disk=disk, bmc_port=bmc_port,
                  inventory=inventory, state_root=state_root)
     with err.status("lab up") as progress:
         state = lab.up(spec, report=lambda msg: progress.update(f"lab up: {msg}"))

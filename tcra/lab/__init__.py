@@ -54,6 +54,7 @@ def up(spec: LabSpec, report: Report = lambda _msg: None) -> LabState:
     previous_nodes = state.nodes
     conn = hypervisor.connect(spec.libvirt_uri)
     try:
+        nodes.ensure_pool(conn, spec)
         state = state.model_copy(update={"nodes": nodes.converge(conn, spec)})
     finally:
         conn.close()
@@ -124,6 +125,7 @@ def down(spec: LabSpec, report: Report = lambda _msg: None) -> list[str]:
         try:
             for name in {n.name for n in state.nodes} | set(nodes.lab_domains(conn, state.spec)):
                 nodes.remove(conn, name)
+            nodes.remove_pool(conn, state.spec)
         finally:
             conn.close()
     if state.hypervisor:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import requests
 
+from tcra.lab.nodes import pool_name
 from tcra.lab.processes import LabError, alive, log_tail, start, wait_until
 from tcra.lab.spec import Bmc, LabSpec, Node
 
@@ -41,6 +42,7 @@ def serve(spec: LabSpec, nodes: tuple[Node, ...], port: int) -> Bmc:
         f"SUSHY_EMULATOR_LIBVIRT_URI = {spec.libvirt_uri!r}\n"
         f"SUSHY_EMULATOR_ALLOWED_INSTANCES = {[n.uuid for n in nodes]!r}\n"
         f"SUSHY_EMULATOR_STATE_DIR = {str(home / 'state')!r}\n"
+        f"SUSHY_EMULATOR_STORAGE_POOL = {pool_name(spec)!r}\n"
         f"SUSHY_EMULATOR_AUTH_FILE = {str(auth_file)!r}\n"
         "SUSHY_EMULATOR_FEATURE_SET = 'full'\n"
     )

@@ -1,4 +1,5 @@
-"""The lab's virtual bare-metal nodes: libvirt domains with no OS, powered off until claimed."""
+"""The lab's virtual bare-metal nodes: libvirt domains with a blank disk and no OS, powered off
+until claimed."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def node_name(spec: LabSpec, index: int) -> str:
     return f"{spec.prefix}node-{index}"
 
 
+def disk_path(spec: LabSpec, name: str) -> Path:
+    return spec.state_dir / "disks" / f"{name}.img"
+
+
 def domain_xml(spec: LabSpec, name: str, site: str) -> str:
     """Domain XML built as a tree, so no value is ever pasted into markup as text."""
     kvm = os.access("/dev/kvm", os.R_OK | os.W_OK)
@@ -44,6 +49,10 @@ def domain_xml(spec: LabSpec, name: str, site: str) -> str:
     features = ET.SubElement(domain, "features")
     ET.SubElement(features, "acpi")
     devices = ET.SubElement(domain, "devices")
+    disk = ET.SubElement(devices, "disk", type="file", device="disk")
+    ET.SubElement(disk, "driver", name="qemu", type="raw")
+    ET.SubElement(disk, "source", file=str(disk_path(spec, name)))
+    ET.SubElement(disk, "target", dev="vda", bus="virtio")
     # A NIC gives the node a MAC for inventory; unattached, so no traffic leaves the host.
     nic = ET.SubElement(devices, "interface", type="ethernet")
     ET.SubElement(nic, "model", type="virtio")
@@ -57,11 +66,16 @@ def converge(conn: libvirt.virConnect, spec: LabSpec) -> tuple[Node, ...]:
     for domain in conn.listAllDomains():
         if domain.name().startswith(f"{spec.prefix}node-") and domain.name() not in wanted:
             remove(conn, domain.name())
+            disk_path(spec, domain.name()).unlink(missing_ok=True)
     nodes = []
     for name, site in wanted.items():
         try:
             domain = conn.lookupByName(name)
         except libvirt.libvirtError:
+            disk = disk_path(spec, name)
+            disk.parent.mkdir(parents=True, exist_ok=True)
+            with disk.open("wb") as blank:  # sparse: takes no space until written
+                blank.truncate(spec.disk.bytes)
             domain = conn.defineXML(domain_xml(spec, name, site))
         nodes.append(Node(name=name, uuid=domain.UUIDString(), site=site))
     return tuple(nodes)
@@ -79,6 +93,39 @@ def remove(conn: libvirt.virConnect, name: str) -> None:
                          | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                          | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
     (DOMAIN_LOG_DIR / f"{name}.log").unlink(missing_ok=True)
+
+
+def pool_name(spec: LabSpec) -> str:
+    return f"{spec.prefix}pool"
+
+
+def ensure_pool(conn: libvirt.virConnect, spec: LabSpec) -> str:
+    """A directory storage pool the BMC uploads virtual-media images into."""
+    name = pool_name(spec)
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        path = spec.state_dir / "pool"
+        path.mkdir(parents=True, exist_ok=True)
+        xml = ET.Element("pool", type="dir")
+        ET.SubElement(xml, "name").text = name
+        ET.SubElement(ET.SubElement(xml, "target"), "path").text = str(path)
+        pool = conn.storagePoolDefineXML(ET.tostring(xml, encoding="unicode"))
+    if not pool.isActive():
+        pool.create()
+    return name
+
+
+def remove_pool(conn: libvirt.virConnect, spec: LabSpec) -> None:
+    try:
+        pool = conn.storagePoolLookupByName(pool_name(spec))
+    except libvirt.libvirtError:
+        return
+    if pool.isActive():
+        for volume in pool.listAllVolumes():
+            volume.delete()
+        pool.destroy()
+    pool.undefine()
 
 
 def lab_domains(conn: libvirt.virConnect, spec: LabSpec) -> list[str]:

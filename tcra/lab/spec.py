@@ -24,6 +24,7 @@ class LabSpec(Model):
     nodes: int = Field(default=2, ge=1, le=32, description="Virtual bare-metal nodes.")
     memory: Quantity = Field(default=Quantity("64Mi"), description="Memory per node.")
     vcpus: int = Field(default=1, ge=1, le=8, description="vCPUs per node.")
+    disk: Quantity = Field(default=Quantity("1Gi"), description="Blank sparse disk per node.")
     bmc_port: int = Field(default=0, ge=0, le=65535,
                           description="Redfish emulator port on 127.0.0.1; 0 picks a free one.")
     libvirt_uri: str = "qemu:///system"

@@ -39,6 +39,7 @@ def _host_name(value: str) -> str:
 
 
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+BmcUrl = Annotated[str, AfterValidator(_bmc_url)]
 """Where a secret lives (an environment variable or a file), never the secret itself."""
 
 HostName = Annotated[str, AfterValidator(_host_name)]
@@ -52,7 +53,7 @@ class BmcCredentials(Model):
 class BmcEndpoint(Model):
     """How to reach the host's baseboard management controller over Redfish."""
 
-    address: Annotated[str, AfterValidator(_bmc_url)]
+    address: BmcUrl
     system_id: str = Field(min_length=1, description="Redfish ComputerSystem Id (or UUID).")
     credentials: BmcCredentials
     verify_tls: bool = True

@@ -1,0 +1,188 @@
+"""PhysicalHost: a bare-metal server claimed over Redfish (TCRA Physical Infrastructure Manager).
+
+create = claim (inventory facts, media, boot override, power on), read = the BMC's real state,
+update = media/boot/power/BIOS in place, delete = release (shut down, eject, clear override).
+The provider keeps nothing between calls: each method opens its own Redfish session.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from tcra.providers import _redfish
+
+from tcra.bmc import BmcTarget, SystemNotFoundError
+from tcra.errors import problems_from
+from tcra.model.base import Model
+from tcra.model.host import BmcUrl
+
+# Inputs that name a different machine: changing one means releasing this host, claiming another.
+REPLACE_ON = ("address", "system_id", "serial")
+
+
+class BootTarget(StrEnum):
+    PXE = "pxe"
+    UEFI_HTTP = "uefi_http"
+    CD = "cd"
+    DISK = "disk"
+
+
+class Boot(Model):
+    target: BootTarget
+    mode: Literal["once", "persistent"] = "once"
+    image: str | None = Field(default=None, description="ISO URL (cd) or boot URI (uefi_http).")
+
+    @model_validator(mode="after")
+    def _image_matches_target(self) -> Boot:
+        needs_image = self.target in (BootTarget.CD, BootTarget.UEFI_HTTP)
+        if needs_image and not self.image:
+            raise ValueError(f"boot target {self.target.value} needs an image URL")
+        if not needs_image and self.image:
+            raise ValueError(f"boot target {self.target.value} takes no image")
+        return self
+
+
+class PhysicalHostSpec(Model):
+    """The provider's validated inputs."""
+
+    host: str = Field(min_length=1, description="Host name, used in messages.")
+    address: BmcUrl
+    system_id: str | None = None
+    serial: str | None = None
+    username: str = Field(min_length=1)
+    password: SecretStr
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    power: Literal["on", "off"] = "on"
+    boot: Boot | None = None
+    bios: dict[str, str | int | bool] = Field(default_factory=dict)
+    timeout: float = Field(default=15.0, gt=0, le=300, description="Seconds per BMC request.")
+    power_timeout: float = Field(default=300.0, gt=0, description="Seconds to reach On/Off.")
+    shutdown_timeout: float = Field(default=60.0, ge=0,
+                                    description="Graceful shutdown time before forcing off.")
+
+    @model_validator(mode="after")
+    def _one_way_to_find_the_system(self) -> PhysicalHostSpec:
+        if (self.system_id is None) == (self.serial is None):
+            raise ValueError("give exactly one of system_id and serial")
+        return self
+
+    def target(self) -> BmcTarget:
+        return BmcTarget(host=self.host, address=self.address, username=self.username,
+                         password=self.password,
+                         verify=self.ca_bundle if self.ca_bundle else self.verify_tls,
+                         timeout=self.timeout)
+
+
+def _spec(props: dict[str, Any]) -> PhysicalHostSpec:
+    fields = PhysicalHostSpec.model_fields
+    return PhysicalHostSpec.model_validate({k: v for k, v in props.items() if k in fields})
+
+
+def _outputs(spec: PhysicalHostSpec, facts: _redfish.Facts) -> dict[str, Any]:
+    # The password is returned so delete can log in; PhysicalHost marks it a secret output.
+    inputs = spec.model_dump(mode="json", exclude={"password"})
+    return {**inputs, "password": spec.password.get_secret_value(),
+            **facts.model_dump(mode="json")}
+
+
+class PhysicalHostProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        try:
+            _spec(news)
+        except ValidationError as exc:
+            return CheckResult(news, [CheckFailure(p.field or "inputs", f"{p.message}")
+                                      for p in problems_from(exc, "PhysicalHost")])
+        return CheckResult(news, [])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        was, wanted = _spec(olds), _spec(news)
+        differ = [key for key in PhysicalHostSpec.model_fields
+                  if getattr(was, key) != getattr(wanted, key)]
+        replaces = [key for key in differ if key in REPLACE_ON]
+        drift = _redfish.drift(wanted, _redfish.Facts.from_outputs(olds))
+        return DiffResult(changes=bool(differ or drift), replaces=replaces, stables=[],
+                          delete_before_replace=True)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        spec = _spec(props)
+        facts = _redfish.claim(spec)
+        return CreateResult(id_=facts.resource_id, outs=_outputs(spec, facts))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        spec = _spec(props)
+        try:
+            facts = _redfish.observe(spec)
+        except SystemNotFoundError:
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs=_outputs(spec, facts))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        was, spec = _spec(olds), _spec(news)
+        # A new boot target, image or BIOS setting only takes effect through a reboot.
+        reboot = was.boot != spec.boot or was.bios != spec.bios
+        facts = _redfish.apply(spec, reboot=reboot)
+        return UpdateResult(outs=_outputs(spec, facts))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        _redfish.release(_spec(props))
+
+
+class PhysicalHostArgs(Model):
+    """What to claim and how to prepare it. The password should be a Pulumi secret."""
+
+    host: str
+    address: str
+    username: str
+    password: Any = Field(description="pulumi.Output.secret(...) or a plain string.")
+    system_id: str | None = None
+    serial: str | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    power: Literal["on", "off"] = "on"
+    boot: Boot | None = None
+    bios: dict[str, str | int | bool] = Field(default_factory=dict)
+    timeout: float = 15.0
+    power_timeout: float = 300.0
+    shutdown_timeout: float = 60.0
+
+
+class PhysicalHost(Resource, module="tcra", name="PhysicalHost"):
+    """A claimed bare-metal host; outputs carry its inventory facts, never its password."""
+
+    power_state: pulumi.Output[str]
+    redfish_id: pulumi.Output[str]
+    manufacturer: pulumi.Output[str | None]
+    model: pulumi.Output[str | None]
+    serial_number: pulumi.Output[str | None]
+    cpu_count: pulumi.Output[int | None]
+    cpu_model: pulumi.Output[str | None]
+    memory_gib: pulumi.Output[float | None]
+    nics: pulumi.Output[list[dict[str, Any]]]
+    boot_target: pulumi.Output[str | None]
+    media_image: pulumi.Output[str | None]
+    bmc_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PhysicalHostArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        props: dict[str, Any] = {
+            **dict.fromkeys(_redfish.Facts.model_fields),  # outputs, filled in by the provider
+            **args.model_dump(mode="json", exclude={"password"}),
+            "password": pulumi.Output.secret(args.password),
+        }
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["password"])
+        super().__init__(PhysicalHostProvider(), name, props,
+                         pulumi.ResourceOptions.merge(opts, secret))
