@@ -76,6 +76,7 @@ class PhysicalPool(pulumi.ComponentResource):
                 password=pulumi.Output.secret(resolve(host.bmc.credentials.password)),
                 verify_tls=host.bmc.verify_tls,
                 ca_bundle=str(host.bmc.ca_bundle) if host.bmc.ca_bundle else None,
+                auth=host.bmc.auth,
                 power=args.power, boot=args.boot, shutdown_timeout=args.shutdown_timeout,
             ), pulumi.ResourceOptions(parent=self))
             for host in chosen

@@ -104,12 +104,13 @@ def apply(spec: PhysicalHostSpec, reboot: bool) -> Facts:
     call(target, prepare)
     if spec.power == "off":
         power_off(spec)
-    else:
-        wait_for_power(spec, "On", spec.power_timeout)
-    return observe(spec)
+        return observe(spec)
+    return observe(spec, until_power="On")
 
 
-def observe(spec: PhysicalHostSpec) -> Facts:
+def observe(spec: PhysicalHostSpec, until_power: str | None = None) -> Facts:
+    """Read the system's facts; with until_power, read again until it reports that state."""
+
     def read(root: sushy.main.Sushy) -> Facts:
         system = find(root, spec)
         raw = system.json
@@ -132,7 +133,13 @@ def observe(spec: PhysicalHostSpec) -> Facts:
             media_image=inserted,
         )
 
-    return call(spec.target(), read)
+    deadline = time.monotonic() + spec.power_timeout
+    while (facts := call(spec.target(), read)).power_state != (until_power or facts.power_state):
+        if time.monotonic() >= deadline:
+            raise BmcError(spec.target(), f"still {facts.power_state} after"
+                           f" {spec.power_timeout:g}s, waiting for {until_power}")
+        time.sleep(POLL)
+    return facts
 
 
 def power_off(spec: PhysicalHostSpec) -> None:

@@ -27,7 +27,7 @@ from tcra.providers import _redfish
 from tcra.bmc import BmcTarget, SystemNotFoundError
 from tcra.errors import problems_from
 from tcra.model.base import Model
-from tcra.model.host import BmcUrl
+from tcra.model.host import BmcAuth, BmcUrl
 
 # Inputs that name a different machine: changing one means releasing this host, claiming another.
 REPLACE_ON = ("address", "system_id", "serial")
@@ -66,6 +66,7 @@ class PhysicalHostSpec(Model):
     password: SecretStr
     verify_tls: bool = True
     ca_bundle: str | None = None
+    auth: BmcAuth = "auto"
     power: Literal["on", "off"] = "on"
     boot: Boot | None = None
     bios: dict[str, str | int | bool] = Field(default_factory=dict)
@@ -84,7 +85,7 @@ class PhysicalHostSpec(Model):
         return BmcTarget(host=self.host, address=self.address, username=self.username,
                          password=self.password,
                          verify=self.ca_bundle if self.ca_bundle else self.verify_tls,
-                         timeout=self.timeout)
+                         auth=self.auth, timeout=self.timeout)
 
 
 def _spec(props: dict[str, Any]) -> PhysicalHostSpec:
@@ -152,6 +153,7 @@ class PhysicalHostArgs(Model):
     serial: str | None = None
     verify_tls: bool = True
     ca_bundle: str | None = None
+    auth: BmcAuth = "auto"
     power: Literal["on", "off"] = "on"
     boot: Boot | None = None
     bios: dict[str, str | int | bool] = Field(default_factory=dict)

@@ -17,9 +17,12 @@ from sushy import exceptions as sushy_errors
 from tcra.errors import TcraError
 from tcra.model import Host
 from tcra.model.base import Model
+from tcra.model.host import BmcAuth
 from tcra.secrets import SecretUnavailableError, resolve
 
 ATTEMPTS = 3
+_AUTH = {"auto": sushy.auth.SessionOrBasicAuth, "session": sushy.auth.SessionAuth,
+         "basic": sushy.auth.BasicAuth}
 BACKOFF = 0.5
 T = TypeVar("T")
 
@@ -32,6 +35,7 @@ class BmcTarget(Model):
     username: str
     password: SecretStr
     verify: bool | str = True
+    auth: BmcAuth = "auto"
     timeout: float = Field(default=15.0, gt=0, description="Seconds for any one BMC request.")
 
 
@@ -65,7 +69,7 @@ def target_of(host: Host, timeout: float = 15.0) -> BmcTarget:
     bmc = host.bmc
     partial = {"host": host.name, "address": bmc.address, "username": bmc.credentials.username,
                "verify": str(bmc.ca_bundle) if bmc.ca_bundle else bmc.verify_tls,
-               "timeout": timeout}
+               "auth": bmc.auth, "timeout": timeout}
     try:
         password = resolve(bmc.credentials.password)
     except SecretUnavailableError as exc:
@@ -80,7 +84,7 @@ def call(target: BmcTarget, action: Callable[[sushy.main.Sushy], T]) -> T:
         try:
             # The auth object logs the Redfish session out when the block ends. sushy's own
             # retries are off (1 = a single try): this loop is the one place that retries.
-            with sushy.auth.SessionOrBasicAuth(target.username, password) as auth:
+            with _AUTH[target.auth](target.username, password) as auth:
                 root = sushy.Sushy(target.address, auth=auth, verify=target.verify,
                                    connect_timeout=target.timeout, read_timeout=target.timeout,
                                    server_side_retries=1, server_side_retries_delay=0.01)
@@ -101,7 +105,9 @@ def call(target: BmcTarget, action: Callable[[sushy.main.Sushy], T]) -> T:
 
 
 def system_path(root: sushy.main.Sushy, system_id: str) -> str:
-    return f"{root.get_system_collection().path}/{system_id}"
+    """The system's URL path, from the service root's Systems link (no extra request)."""
+    collection = root.json.get("Systems", {}).get("@odata.id") or "/redfish/v1/Systems"
+    return f"{collection.rstrip('/')}/{system_id}"
 
 
 def power_state(host: Host) -> str:

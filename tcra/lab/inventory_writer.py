@@ -52,7 +52,9 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...]) -> Path:
         _dump(root / "group_vars" / f"{site_id}.yml",
               {"tcra_site": site.model_dump(mode="json", exclude={"id"}, exclude_defaults=True)})
     for node in nodes:
-        endpoint = BmcEndpoint(address=bmc.url, system_id=node.uuid, credentials=credentials)
+        # The emulator offers no Redfish sessions: basic auth saves a failed login per call.
+        endpoint = BmcEndpoint(address=bmc.url, system_id=node.uuid, credentials=credentials,
+                               auth="basic")
         _dump(root / "host_vars" / f"{node.name}.yml", {
             "tcra_bmc": endpoint.model_dump(mode="json", exclude={"credentials"},
                                             exclude_defaults=True)})

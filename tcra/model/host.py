@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator
@@ -43,6 +43,7 @@ BmcUrl = Annotated[str, AfterValidator(_bmc_url)]
 """Where a secret lives (an environment variable or a file), never the secret itself."""
 
 HostName = Annotated[str, AfterValidator(_host_name)]
+BmcAuth = Literal["auto", "session", "basic"]
 
 
 class BmcCredentials(Model):
@@ -58,6 +59,8 @@ class BmcEndpoint(Model):
     credentials: BmcCredentials
     verify_tls: bool = True
     ca_bundle: Path | None = Field(default=None, description="CA bundle to verify the BMC with.")
+    auth: BmcAuth = Field(default="auto", description="Redfish session, HTTP basic, or auto"
+                          " (a session when the BMC offers one, else basic).")
 
 
 class HugepagePool(Model):

@@ -41,9 +41,9 @@ def hosts(tmp_path_factory):
 def props(host, **overrides):
     base = {"host": host.name, "address": host.bmc.address, "system_id": host.bmc.system_id,
             "username": host.bmc.credentials.username,
-            "password": resolve(host.bmc.credentials.password), "power": "on",
-            "boot": {"target": "pxe", "mode": "once"}, "timeout": 5, "power_timeout": 30,
-            "shutdown_timeout": 1}
+            "password": resolve(host.bmc.credentials.password), "auth": host.bmc.auth,
+            "power": "on", "boot": {"target": "pxe", "mode": "once"}, "timeout": 5,
+            "power_timeout": 30, "shutdown_timeout": 1}
     return {**base, **overrides}
 
 
@@ -126,7 +126,7 @@ def test_claim_update_release_lifecycle(hosts, image_url):
 def test_refresh_shows_drift_and_up_restores_it(hosts):
     host = hosts[1]
     provider = PhysicalHostProvider()
-    wanted = props(host, boot=None)
+    wanted = props(host, boot=None, auth="auto")  # tries a session, falls back to basic
     created = provider.create(wanted)
     try:
         root = sushy.Sushy(f"{host.bmc.address}/redfish/v1", username="tcra",
