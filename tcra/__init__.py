@@ -7,10 +7,14 @@ from tcra.inventory import load as load_inventory
 from tcra.model import Host, Inventory, Quantity, Site, Tier
 
 if TYPE_CHECKING:
+    from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
     from tcra.components.physical_pool import HostFilter, PhysicalPool, PhysicalPoolArgs
+    from tcra.mco.engine import place
+    from tcra.mco.model import Policy, ServiceRequest
+    from tcra.mco.plan import Plan
     from tcra.providers.physical_host import Boot, PhysicalHost, PhysicalHostArgs
 
-# Pulumi resources load on first use, so the CLI and the model do not pay for importing Pulumi.
+# Pulumi resources and the MCO load on first use: the CLI and the model do not pay for them.
 _RESOURCES = {
     "Boot": "tcra.providers.physical_host",
     "PhysicalHost": "tcra.providers.physical_host",
@@ -18,6 +22,12 @@ _RESOURCES = {
     "HostFilter": "tcra.components.physical_pool",
     "PhysicalPool": "tcra.components.physical_pool",
     "PhysicalPoolArgs": "tcra.components.physical_pool",
+    "MultiCloudOrchestrator": "tcra.components.orchestrator",
+    "MultiCloudOrchestratorArgs": "tcra.components.orchestrator",
+    "Plan": "tcra.mco.plan",
+    "Policy": "tcra.mco.model",
+    "ServiceRequest": "tcra.mco.model",
+    "place": "tcra.mco.engine",
 }
 
 __all__ = [
@@ -26,15 +36,21 @@ __all__ = [
     "HostFilter",
     "InvalidInputError",
     "Inventory",
+    "MultiCloudOrchestrator",
+    "MultiCloudOrchestratorArgs",
     "PhysicalHost",
     "PhysicalHostArgs",
     "PhysicalPool",
     "PhysicalPoolArgs",
+    "Plan",
+    "Policy",
     "Quantity",
+    "ServiceRequest",
     "Site",
     "TcraError",
     "Tier",
     "load_inventory",
+    "place",
 ]
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -19,11 +19,15 @@ from tcra.inventory import load
 from tcra.lab.spec import LabSpec
 from tcra.model import Inventory
 
+M = TypeVar("M", bound=BaseModel)
 app = typer.Typer(help="tcra: the Telco Cloud Reference Architecture as code.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 lab_app = typer.Typer(help="A whole telco cloud on this machine, with real protocol peers.",
                       no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
+continuum_app = typer.Typer(help="Synthetic continuums for tests and benchmarks.",
+                            no_args_is_help=True)
+app.add_typer(continuum_app, name="continuum")
 # Piped output keeps whole lines (rich would otherwise wrap tables at 80 columns).
 out = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
@@ -65,6 +69,64 @@ def hosts(inventory: InventoryPath, as_json: AsJson = False) -> None:
         out.print(table)
     if any(r.error for r in readings):
         raise typer.Exit(1)
+
+
+@app.command()
+def place(
+    request: Annotated[Path, typer.Argument(help="A placement file: request, policy, what runs.")],
+    inventory: Annotated[Path, typer.Option(help="The inventory whose sites to place on.")],
+    explain: Annotated[bool, typer.Option(help="Why every other site was rejected.")] = False,
+    mode: Annotated[str, typer.Option(help="auto, fast or exact.")] = "auto",
+    store: Annotated[str | None, typer.Option(
+        help="MCO database URL: what runs now (for stickiness); the plan is recorded.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Place a service's workloads across the inventory's sites and explain the plan."""
+    from tcra.mco.engine import place as run
+    from tcra.mco.model import PlacementInput
+    from tcra.mco.report import render
+    from tcra.mco.repository import from_inventory
+
+    if mode not in ("auto", "fast", "exact"):
+        print(f"tcra place: mode: expected auto, fast or exact (got {mode!r})")
+        raise typer.Exit(2)
+    from tcra.mco.store import Store
+
+    given = _load_yaml_model(PlacementInput, request)
+    database = Store(store) if store else None
+    if database:
+        database.migrate()
+    running = database.placements(given.request.name) if database else given.placements
+    repository = from_inventory(_load(inventory), given.clusters, running)
+    try:
+        plan = run(given.request, given.policy, repository, mode=mode,  # type: ignore[arg-type]
+                   explain=explain)
+    except InvalidInputError as exc:
+        for problem in exc.problems:
+            print(problem)
+        raise typer.Exit(1) from None
+    if database:
+        database.record_plan(plan)
+    if as_json:
+        print(plan.model_dump_json(indent=2))
+    else:
+        render(plan, out, explain=explain)
+    if plan.unplaced:
+        raise typer.Exit(3)
+
+
+@continuum_app.command("generate")
+def continuum_generate(
+    sites: Annotated[int, typer.Option(min=1, help="Number of sites.")] = 100,
+    workloads: Annotated[int, typer.Option(min=1, help="Workloads in the request.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Same seed, same continuum.")] = 0,
+    load: Annotated[float, typer.Option(min=0.01, max=1.5,
+                                        help="Demanded CPU as a share of free CPU.")] = 0.7,
+) -> None:
+    """Print a synthetic continuum (repository, request, policy) as JSON."""
+    from tcra.mco.generate import generate
+
+    print(generate(sites, workloads, seed=seed, load=load).model_dump_json())
 
 
 @lab_app.command("up")
@@ -125,6 +187,23 @@ def _load(path: Path) -> Inventory:
         return load(path)
     except InvalidInputError as exc:
         for problem in exc.problems:
+            print(problem)
+        raise typer.Exit(1) from None
+
+
+def _load_yaml_model(model: type[M], path: Path) -> M:
+    """A YAML file validated into `model`; problems printed one per line, exit 1."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"{path}: cannot read: {exc}")
+        raise typer.Exit(1) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for problem in problems_from(exc, str(path)):
             print(problem)
         raise typer.Exit(1) from None
 

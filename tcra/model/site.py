@@ -49,3 +49,6 @@ class Site(Model):
     jurisdiction: CountryCode
     energy: Energy
     network: SiteNetwork = SiteNetwork()
+    latency_ms: dict[Name, float] = Field(
+        default_factory=dict, description="Measured round-trip time to user areas, in ms;"
+        " areas not listed are estimated from coordinates.")

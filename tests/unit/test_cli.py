@@ -70,3 +70,50 @@ def test_folders_import_into_the_tcra_namespace():
     assert Path(tcra.providers.__file__).parent == root / "providers"
     assert Path(tcra.components.__file__).parent == root / "components"
     assert Path(tcra.blueprints.__file__).parent == root / "blueprints"
+
+
+REQUEST = str(Path(__file__).resolve().parents[2] / "examples" / "manufacturing-request.yaml")
+
+
+def test_place_prints_an_explained_plan(bmc_password):
+    result = run("place", REQUEST, "--inventory", str(EXAMPLE), "--explain", env=_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "visual-inspection" in result.stdout
+    assert "visual-inspection: factory_lyon rejected: needs 1 GPU(s), 0 free" in result.stdout
+    assert "mqtt-lyon: factory_munich rejected: jurisdiction DE not allowed (FR)" in result.stdout
+
+
+def test_place_json_and_a_store_make_the_next_run_sticky(bmc_password, tmp_path):
+    store = f"sqlite:///{tmp_path / 'mco.db'}"
+    first = run("place", REQUEST, "--inventory", str(EXAMPLE), "--json", "--store", store,
+                env=_env())
+    second = run("place", REQUEST, "--inventory", str(EXAMPLE), "--json", "--store", store,
+                 env=_env())
+    assert first.returncode == second.returncode == 0, first.stdout + first.stderr
+    before, after = json.loads(first.stdout), json.loads(second.stdout)
+    assert {a["workload"]: a["site"] for a in before["assignments"]} == {
+        a["workload"]: a["site"] for a in after["assignments"]}
+    assert before["assignments"][0]["site"] == "factory_munich"
+
+
+def test_place_refuses_a_bad_request(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("request:\n  name: x\n  workloads:\n    - name: w\n"
+                   "      resources: {cpu: -1, memory: 1Gi}\n")
+    result = run("place", str(bad), "--inventory", str(EXAMPLE), env=_env())
+    assert result.returncode == 1
+    assert f"{bad}: request.workloads.0.resources.cpu: Input should be greater than 0" \
+        in result.stdout
+
+
+def test_continuum_generate_is_reproducible():
+    first = run("continuum", "generate", "--sites", "5", "--workloads", "8", "--seed", "7")
+    again = run("continuum", "generate", "--sites", "5", "--workloads", "8", "--seed", "7")
+    assert first.returncode == 0 and first.stdout == again.stdout
+    assert len(json.loads(first.stdout)["repository"]["sites"]) == 5
+
+
+def _env():
+    import os
+
+    return {**os.environ, "TCRA_BMC_PASSWORD": "unused"}

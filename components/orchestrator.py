@@ -1,0 +1,66 @@
+"""MultiCloudOrchestrator: run the MCO at program time and hand its plan to the other blocks.
+
+A plan entry is plain data (site, cluster action), so components that land later consume it
+without this one changing. With a store, current placements make the plan sticky and `up`
+(never `preview`) records the new plan in the workload inventory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pydantic import Field
+
+from tcra.errors import TcraError
+from tcra.mco.engine import place
+from tcra.mco.model import Cluster, Policy, ServiceRequest
+from tcra.mco.plan import Plan
+from tcra.mco.repository import from_inventory
+from tcra.mco.store import Store
+from tcra.model import Inventory
+from tcra.model.base import Model
+
+
+class InfeasibleRequestError(TcraError):
+    """Some workloads have no site; the message lists why, one line each."""
+
+
+class MultiCloudOrchestratorArgs(Model):
+    inventory: Inventory
+    request: ServiceRequest
+    policy: Policy = Policy()
+    clusters: tuple[Cluster, ...] = ()
+    store_url: str | None = Field(default=None, description="TCRR/TCWI database; none: no"
+                                  " history, every run places from scratch.")
+    allow_partial: bool = Field(default=False,
+                                description="Deploy what fits instead of failing the run.")
+
+
+class MultiCloudOrchestrator(pulumi.ComponentResource):
+    """Outputs: `plan` (the whole plan as data), `sites` (workload -> site), `unplaced`."""
+
+    plan: pulumi.Output[dict[str, Any]]
+    sites: pulumi.Output[dict[str, str]]
+    unplaced: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: MultiCloudOrchestratorArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("tcra:mco:MultiCloudOrchestrator", name, None, opts)
+        store = Store(args.store_url) if args.store_url else None
+        if store:
+            store.migrate()
+        running = store.placements(args.request.name) if store else ()
+        self.result: Plan = place(args.request, args.policy,
+                                  from_inventory(args.inventory, args.clusters, running))
+        if self.result.unplaced and not args.allow_partial:
+            raise InfeasibleRequestError("\n".join(
+                f"cannot place {u.workload}: {u.reason}" for u in self.result.unplaced))
+        if store and not pulumi.runtime.is_dry_run():
+            store.record_plan(self.result)
+        self.plan = pulumi.Output.from_input(self.result.model_dump(mode="json"))
+        self.sites = pulumi.Output.from_input(
+            {a.workload: a.site for a in self.result.assignments})
+        self.unplaced = pulumi.Output.from_input([u.workload for u in self.result.unplaced])
+        self.register_outputs({"plan": self.plan, "sites": self.sites,
+                               "unplaced": self.unplaced})

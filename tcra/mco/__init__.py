@@ -1,0 +1,1 @@
+"""The Multi-Cloud Orchestrator: places a service's workloads across the continuum."""

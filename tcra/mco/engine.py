@@ -1,0 +1,137 @@
+"""place(): the MCO's entry point. Checks the request, solves, and explains the plan."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from tcra.errors import InvalidInputError
+from tcra.errors import Problem as InputProblem
+from tcra.mco import assign, exact
+from tcra.mco.explain import build_plan
+from tcra.mco.model import Policy, Repository, ServiceRequest
+from tcra.mco.plan import Plan
+from tcra.mco.problem import Floats, Ints, Problem
+
+Mode = Literal["auto", "fast", "exact"]
+# Up to this many (workload, site) pairs, "auto" solves exactly.
+EXACT_PAIRS = 20_000
+
+
+def place(request: ServiceRequest, policy: Policy, repository: Repository,
+          mode: Mode = "auto", explain: bool = False) -> Plan:
+    check(request, repository)
+    problem = Problem(request, policy, repository)
+    placed = solve(problem, mode)
+    return build_plan(problem, placed, current_sites(problem), explain=explain)
+
+
+def check(request: ServiceRequest, repository: Repository) -> None:
+    """References the model alone cannot check: names that must exist elsewhere."""
+    problems: list[InputProblem] = []
+    names = [w.name for w in request.workloads]
+    where = f"request {request.name}"
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(InputProblem(where, "workloads", "expected unique workload names", name))
+    for w in request.workloads:
+        for budget in w.latency:
+            if budget.area not in request.areas:
+                problems.append(InputProblem(
+                    where, f"workloads.{w.name}.latency.area",
+                    f"expected one of the request's areas ({', '.join(request.areas) or 'none'})",
+                    budget.area))
+    for field, pairs in (("affinity", request.affinity), ("anti_affinity", request.anti_affinity)):
+        for pair in pairs:
+            for name in (pair.first, pair.second):
+                if name not in names:
+                    problems.append(InputProblem(where, field, "expected a workload of the"
+                                                 " request", name))
+    for name in request.chain:
+        if name not in names:
+            problems.append(InputProblem(where, "chain", "expected a workload of the request",
+                                         name))
+    if not repository.sites:
+        problems.append(InputProblem("repository", "sites", "expected at least one site",
+                                     has_value=False))
+    if problems:
+        raise InvalidInputError(problems)
+
+
+def current_sites(problem: Problem) -> Ints:
+    """Where each workload of this service runs now (-1: nowhere, or at an unknown site)."""
+    index = {site: i for i, site in enumerate(problem.site_ids)}
+    names = {name: i for i, name in enumerate(problem.workload_names)}
+    current = np.full(len(names), -1, dtype=np.int64)
+    for p in problem.repository.placements:
+        if p.service == problem.request.name and p.workload in names and p.site in index:
+            current[names[p.workload]] = index[p.site]
+    return current
+
+
+def solve(problem: Problem, mode: Mode) -> Ints:
+    active = np.flatnonzero([not w.deferred for w in problem.request.workloads])
+    if mode == "exact" or (mode == "auto"
+                           and len(active) * len(problem.site_ids) <= EXACT_PAIRS):
+        placed, _ = exact.solve(problem, active, stickiness(problem),
+                                together=pairs(problem, "affinity"),
+                                apart=pairs(problem, "anti_affinity"))
+        return placed
+    return fast(problem, active)
+
+
+def stickiness(problem: Problem) -> Floats:
+    """A workload's current site scores better by the migration cost: moves must earn it."""
+    bonus = np.zeros((len(problem.workload_names), len(problem.site_ids)))
+    current = current_sites(problem)
+    here = current >= 0
+    bonus[np.flatnonzero(here), current[here]] = problem.policy.migration_cost
+    return bonus
+
+
+def pairs(problem: Problem, field: str) -> tuple[tuple[int, int], ...]:
+    names = {name: i for i, name in enumerate(problem.workload_names)}
+    return tuple((names[p.first], names[p.second]) for p in getattr(problem.request, field))
+
+
+def fast(problem: Problem, active: Ints) -> Ints:
+    """The vectorised engine; workloads bound to others by (anti-)affinity go first, exactly."""
+    bound = {i for pair in pairs(problem, "affinity") + pairs(problem, "anti_affinity")
+             for i in pair}
+    placed = np.full(len(problem.workload_names), -1, dtype=np.int64)
+    capacity = problem.capacity.copy()
+    if bound:
+        members = np.array(sorted(bound & set(active.tolist())), dtype=np.int64)
+        chosen, _ = exact.solve(problem, members, stickiness(problem),
+                                together=pairs(problem, "affinity"),
+                                apart=pairs(problem, "anti_affinity"))
+        placed[members] = chosen[members]
+        done = members[chosen[members] >= 0]
+        np.add.at(capacity, chosen[done], -problem.demand[done])
+    free = np.array(sorted(set(active.tolist()) - bound), dtype=np.int64)
+    cands = assign.candidates(problem, free)
+    _stick(problem, cands)
+    mask = np.zeros(len(problem.workload_names), dtype=bool)
+    mask[free] = True
+    bulk, remaining = assign.assign(problem, cands, mask, capacity)
+    bulk, remaining = assign.improve(problem, cands, bulk, remaining)
+    bulk, remaining = assign.repair(problem, cands, bulk, remaining, mask)
+    bulk, _ = assign.improve(problem, cands, bulk, remaining)
+    placed[free] = bulk[free]
+    return placed
+
+
+def _stick(problem: Problem, cands: assign.Candidates) -> None:
+    """Put each workload's current site among its candidates, with the migration bonus."""
+    current = current_sites(problem)
+    for w in np.flatnonzero(current >= 0).tolist():
+        site = int(current[w])
+        if not problem.feasible(np.array([w]), np.array([site]))[0]:
+            continue
+        row = cands.sites[w]
+        slot = int(np.flatnonzero(row == site)[0]) if (row == site).any() else len(row) - 1
+        row[slot] = site
+        cands.scores[w, slot] = (problem.score(np.array([w]), np.array([site]))[0]
+                                 - problem.policy.migration_cost)
+        order = np.argsort(cands.scores[w], kind="stable")
+        cands.sites[w], cands.scores[w] = row[order], cands.scores[w][order]

@@ -1,0 +1,78 @@
+"""Exact placement with a mixed-integer program (scipy's HiGHS), for small instances and as
+the yardstick the fast engine is measured against.
+
+Each feasible (workload, site) pair is a binary variable; each workload is placed once or
+left unplaced at a prohibitive price, so the solver places as many as capacity allows and,
+among those plans, returns the one with the best score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from tcra.mco.problem import Floats, Ints, Problem
+
+TIME_LIMIT_S = 60.0
+
+
+def solve(problem: Problem, workloads: Ints, bonus: Floats, relax: bool = False,
+          capacity: Floats | None = None,
+          together: tuple[tuple[int, int], ...] = (),
+          apart: tuple[tuple[int, int], ...] = ()) -> tuple[Ints, float]:
+    """Site per workload (-1 unplaced) and the objective; `bonus` lowers a pair's score (W, S)
+    (stickiness). With `relax`, the LP relaxation's objective (a lower bound) and no sites."""
+    sites = np.arange(len(problem.site_ids), dtype=np.int64)
+    w = np.repeat(workloads, len(sites))
+    s = np.tile(sites, len(workloads))
+    ok = problem.feasible(w, s)
+    w, s = w[ok], s[ok]
+    cost = problem.score(w, s) - bonus[w, s]
+    count = len(w)
+    slot = {int(v): i for i, v in enumerate(workloads)}
+    penalty = (float(np.abs(cost).max()) if count else 1.0) * 10 * len(workloads) + 1.0
+    c = np.r_[cost, np.full(len(workloads), penalty)]
+
+    rows = np.array([slot[int(v)] for v in w], dtype=np.int64)
+    once = sparse.csr_matrix(
+        (np.ones(count + len(workloads)),
+         (np.r_[rows, np.arange(len(workloads))], np.arange(count + len(workloads)))),
+        shape=(len(workloads), count + len(workloads)))
+    constraints = [LinearConstraint(once, 1, 1)]
+
+    free = problem.capacity if capacity is None else capacity
+    for d in range(free.shape[1]):
+        used = problem.demand[w, d]
+        if not used.any():
+            continue
+        matrix = sparse.csr_matrix((used, (s, np.arange(count))),
+                                   shape=(len(sites), count + len(workloads)))
+        constraints.append(LinearConstraint(matrix, -np.inf, free[:, d]))
+
+    index = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(w, s, strict=True))}
+    for pairs, low, high, sign in ((together, 0.0, 0.0, -1.0), (apart, -np.inf, 1.0, 1.0)):
+        for a, b in pairs:
+            entries = []
+            for site in sites.tolist():
+                ia, ib = index.get((a, site)), index.get((b, site))
+                if ia is None and ib is None:
+                    continue
+                entries.append([(i, v) for i, v in ((ia, 1.0), (ib, sign)) if i is not None])
+            for row in entries:
+                vector = np.zeros(count + len(workloads))
+                for i, v in row:
+                    vector[i] = v
+                constraints.append(LinearConstraint(vector, low, high))
+
+    result = milp(c, constraints=constraints,
+                  integrality=np.zeros_like(c) if relax else np.ones_like(c),
+                  bounds=Bounds(0, 1), options={"time_limit": TIME_LIMIT_S, "disp": False})
+    if result.x is None:
+        raise RuntimeError(f"HiGHS found no solution: {result.message}")
+    placed = np.full(len(problem.workload_names), -1, dtype=np.int64)
+    if relax:
+        return placed, float(result.fun)
+    chosen = result.x[:count] > 0.5
+    placed[w[chosen]] = s[chosen]
+    return placed, float(result.fun)

@@ -1,0 +1,142 @@
+"""What the MCO is asked (ServiceRequest), under which rules (Policy), over what (Repository)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, field_validator
+
+from tcra.model.base import Model
+from tcra.model.site import Location, Site, Tier
+from tcra.model.types import CountryCode, Name, Quantity
+
+
+class WorkloadKind(StrEnum):
+    """TCRA application forms: container (CAF), virtual machine (VAF), physical (PAF)."""
+
+    CAF = "caf"
+    VAF = "vaf"
+    PAF = "paf"
+
+
+class Resources(Model):
+    cpu: float = Field(gt=0, description="CPU cores.")
+    memory: Quantity
+    hugepages: Quantity = Quantity(0)
+    gpus: int = Field(default=0, ge=0)
+    sriov_vfs: int = Field(default=0, ge=0)
+    ptp: bool = False
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_positive(cls, memory: Quantity) -> Quantity:
+        if memory.bytes <= 0:
+            raise ValueError("expected more than 0 bytes of memory")
+        return memory
+
+
+class LatencyBudget(Model):
+    area: Name
+    max_ms: float = Field(gt=0, description="Round-trip budget in milliseconds.")
+
+
+class Workload(Model):
+    name: Name
+    kind: WorkloadKind = WorkloadKind.CAF
+    resources: Resources
+    latency: tuple[LatencyBudget, ...] = ()
+    jurisdictions: tuple[CountryCode, ...] = Field(
+        default=(), description="Allowed jurisdictions; empty means any.")
+    deferred: bool = Field(default=False, description="May wait for capacity (not placed now).")
+
+
+class Pair(Model):
+    first: Name
+    second: Name
+
+
+class ServiceRequest(Model):
+    name: Name
+    tenant: Name = "default"
+    areas: dict[Name, Location] = Field(default_factory=dict,
+                                        description="Where the service's users are.")
+    workloads: tuple[Workload, ...] = Field(min_length=1)
+    affinity: tuple[Pair, ...] = Field(default=(), description="Pairs placed at the same site.")
+    anti_affinity: tuple[Pair, ...] = Field(default=(),
+                                            description="Pairs placed at different sites.")
+    chain: tuple[Name, ...] = Field(default=(), description="Service chain, user side first.")
+
+
+class Weights(Model):
+    latency: float = Field(default=1.0, ge=0)
+    cost: float = Field(default=1.0, ge=0)
+    carbon: float = Field(default=1.0, ge=0)
+    balance: float = Field(default=0.5, ge=0)
+
+
+class Policy(Model):
+    """The Policy Manager's rules for one tenant: weights to trade off, limits never crossed."""
+
+    tenant: Name = "default"
+    weights: Weights = Weights()
+    max_carbon_intensity: float | None = Field(default=None, gt=0, description="gCO2/kWh.")
+    max_price_per_kwh: float | None = Field(default=None, gt=0)
+    min_renewable_share: float | None = Field(default=None, ge=0, le=1)
+    tiers: tuple[Tier, ...] = Field(default=(), description="Allowed tiers; empty means any.")
+    migration_cost: float = Field(default=0.05, ge=0,
+                                  description="Score a move must gain to leave its site.")
+
+
+class Capacity(Model):
+    """Free resources at a site (or in a cluster)."""
+
+    cpu: float = Field(ge=0)
+    memory: Quantity
+    hugepages: Quantity = Quantity(0)
+    gpus: int = Field(default=0, ge=0)
+    sriov_vfs: int = Field(default=0, ge=0)
+    hosts: int = Field(default=0, ge=0, description="Whole hosts free, for physical workloads.")
+
+
+class SiteState(Model):
+    """A site as the resource repository (TCRR) knows it."""
+
+    site: Site
+    free: Capacity
+    largest_host_cpu: float = Field(ge=0, description="A workload must fit on one host.")
+    ptp: bool = False
+    latency_ms: dict[Name, float] = Field(default_factory=dict,
+                                          description="Measured latency to user areas.")
+
+
+class Cluster(Model):
+    name: Name
+    site: Name
+    kind: WorkloadKind = Field(description="caf: Kubernetes cluster, vaf: VM cluster.")
+    free: Capacity
+    node: Capacity = Field(description="What one more node adds.")
+    max_nodes_to_add: int = Field(default=10, ge=0)
+
+
+class Placement(Model):
+    """The workload inventory (TCWI): where a workload of a service runs now."""
+
+    service: Name
+    workload: Name
+    site: Name
+    cluster: Name | None = None
+
+
+class Repository(Model):
+    sites: tuple[SiteState, ...]
+    clusters: tuple[Cluster, ...] = ()
+    placements: tuple[Placement, ...] = ()
+
+
+class PlacementInput(Model):
+    """A placement file: the request, the tenant's policy, and what already runs."""
+
+    request: ServiceRequest
+    policy: Policy = Policy()
+    clusters: tuple[Cluster, ...] = ()
+    placements: tuple[Placement, ...] = ()

@@ -1,0 +1,66 @@
+"""The MCO's answer: where each workload goes, what happens to clusters, and why."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from tcra.mco.model import WorkloadKind
+from tcra.model.base import Model
+
+
+class ClusterAction(StrEnum):
+    REUSE = "reuse"
+    SCALE = "scale"
+    CREATE = "create"
+    CLAIM_HOSTS = "claim-hosts"
+
+
+class Rejection(Model):
+    site: str
+    reason: str
+
+
+class Assignment(Model):
+    workload: str
+    site: str
+    score: float
+    latency_ms: dict[str, float] = Field(default_factory=dict)
+    cost_per_hour: float = Field(description="EUR per hour: power x PUE x price.")
+    carbon_per_hour: float = Field(description="gCO2 per hour: power x PUE x intensity.")
+    runner_up: str | None = None
+    runner_up_score: float | None = None
+    moved_from: str | None = None
+    move_reason: str | None = None
+    rejected: tuple[Rejection, ...] = ()
+
+
+class SiteAction(Model):
+    site: str
+    kind: WorkloadKind
+    action: ClusterAction
+    cluster: str | None = Field(default=None, description="Existing cluster, or the new name.")
+    nodes: int = Field(default=0, description="Nodes to add (scale) or create; hosts to claim.")
+    workloads: tuple[str, ...] = ()
+
+
+class Unplaced(Model):
+    workload: str
+    reason: str
+
+
+class Plan(Model):
+    service: str
+    tenant: str
+    assignments: tuple[Assignment, ...] = ()
+    actions: tuple[SiteAction, ...] = ()
+    unplaced: tuple[Unplaced, ...] = ()
+    deferred: tuple[str, ...] = ()
+    objective: float = 0.0
+    cost_per_hour: float = 0.0
+    carbon_per_hour: float = 0.0
+
+    @property
+    def feasible(self) -> bool:
+        return not self.unplaced

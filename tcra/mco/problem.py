@@ -1,0 +1,210 @@
+"""The placement problem as arrays: sites x resource dimensions, workloads x demands, and the
+score and feasibility of any (workload, site) pair, computed for many pairs at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+from tcra.mco import latency
+from tcra.mco.model import Capacity, Policy, Repository, Resources, ServiceRequest, WorkloadKind
+
+GIB = float(2**30)
+DIMS = ("cpu", "memory", "hugepages", "gpus", "sriov_vfs", "hosts")
+# Power estimate per workload (documented in docs/mco.md): a busy core, a GiB of RAM, a GPU.
+WATT_PER_CORE = 7.0
+WATT_PER_GIB = 0.375
+WATT_PER_GPU = 250.0
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+
+def capacity_vector(capacity: Capacity) -> list[float]:
+    return [capacity.cpu, capacity.memory.bytes / GIB, capacity.hugepages.bytes / GIB,
+            capacity.gpus, capacity.sriov_vfs, capacity.hosts]
+
+
+def demand_vector(resources: Resources, kind: WorkloadKind) -> list[float]:
+    return [resources.cpu, resources.memory.bytes / GIB, resources.hugepages.bytes / GIB,
+            resources.gpus, resources.sriov_vfs, 1.0 if kind is WorkloadKind.PAF else 0.0]
+
+
+def power_kw(resources: Resources) -> float:
+    watts = (resources.cpu * WATT_PER_CORE + resources.memory.bytes / GIB * WATT_PER_GIB
+             + resources.gpus * WATT_PER_GPU)
+    return watts / 1000.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    request: ServiceRequest
+    policy: Policy
+    repository: Repository
+
+    # ---- sites -------------------------------------------------------------------------
+    @cached_property
+    def site_ids(self) -> list[str]:
+        return [s.site.id for s in self.repository.sites]
+
+    @cached_property
+    def capacity(self) -> Floats:
+        return np.array([capacity_vector(s.free) for s in self.repository.sites],
+                        dtype=np.float64).reshape(-1, len(DIMS))
+
+    @cached_property
+    def largest_host_cpu(self) -> Floats:
+        return np.array([s.largest_host_cpu for s in self.repository.sites], dtype=np.float64)
+
+    @cached_property
+    def site_ptp(self) -> Bools:
+        return np.array([s.ptp for s in self.repository.sites], dtype=bool)
+
+    @cached_property
+    def jurisdictions(self) -> list[str]:
+        return sorted({s.site.jurisdiction for s in self.repository.sites}
+                      | {j for w in self.request.workloads for j in w.jurisdictions})
+
+    @cached_property
+    def site_jurisdiction(self) -> Ints:
+        index = {code: i for i, code in enumerate(self.jurisdictions)}
+        return np.array([index[s.site.jurisdiction] for s in self.repository.sites],
+                        dtype=np.int64)
+
+    @cached_property
+    def price_unit(self) -> Floats:
+        """EUR per hour for one kW of IT load: price x PUE."""
+        return np.array([s.site.energy.price_per_kwh * s.site.energy.pue
+                         for s in self.repository.sites], dtype=np.float64)
+
+    @cached_property
+    def carbon_unit(self) -> Floats:
+        """gCO2 per hour for one kW of IT load: intensity x PUE."""
+        return np.array([s.site.energy.carbon_intensity * s.site.energy.pue
+                         for s in self.repository.sites], dtype=np.float64)
+
+    @cached_property
+    def policy_allowed(self) -> Bools:
+        p = self.policy
+        ok = np.ones(len(self.site_ids), dtype=bool)
+        for i, state in enumerate(self.repository.sites):
+            site = state.site
+            ok[i] = not (
+                (p.tiers and site.tier not in p.tiers)
+                or (p.max_carbon_intensity is not None
+                    and site.energy.carbon_intensity > p.max_carbon_intensity)
+                or (p.max_price_per_kwh is not None
+                    and site.energy.price_per_kwh > p.max_price_per_kwh)
+                or (p.min_renewable_share is not None
+                    and site.energy.renewable_share < p.min_renewable_share))
+        return ok
+
+    # ---- areas and latency ---------------------------------------------------------------
+    @cached_property
+    def area_names(self) -> list[str]:
+        return sorted(self.request.areas)
+
+    @cached_property
+    def latency(self) -> Floats:
+        """Sites x areas round-trip time in ms."""
+        areas = [self.request.areas[a] for a in self.area_names]
+        sites = self.repository.sites
+        measured = None
+        if any(s.latency_ms for s in sites):
+            measured = np.array([[s.latency_ms.get(a, np.nan) for a in self.area_names]
+                                 for s in sites], dtype=np.float64).reshape(len(sites), -1)
+        return latency.matrix(
+            np.array([s.site.location.lat for s in sites]),
+            np.array([s.site.location.lon for s in sites]),
+            np.array([a.lat for a in areas]), np.array([a.lon for a in areas]), measured)
+
+    # ---- workloads ---------------------------------------------------------------------
+    @cached_property
+    def workload_names(self) -> list[str]:
+        return [w.name for w in self.request.workloads]
+
+    @cached_property
+    def demand(self) -> Floats:
+        return np.array([demand_vector(w.resources, w.kind) for w in self.request.workloads],
+                        dtype=np.float64).reshape(-1, len(DIMS))
+
+    @cached_property
+    def power(self) -> Floats:
+        return np.array([power_kw(w.resources) for w in self.request.workloads])
+
+    @cached_property
+    def needs_ptp(self) -> Bools:
+        return np.array([w.resources.ptp for w in self.request.workloads], dtype=bool)
+
+    @cached_property
+    def physical(self) -> Bools:
+        return np.array([w.kind is WorkloadKind.PAF for w in self.request.workloads], dtype=bool)
+
+    @cached_property
+    def budgets(self) -> tuple[Ints, Floats]:
+        """Per workload, padded: area index and budget in ms (inf where none)."""
+        index = {a: i for i, a in enumerate(self.area_names)}
+        width = max((len(w.latency) for w in self.request.workloads), default=0) or 1
+        areas = np.zeros((len(self.workload_names), width), dtype=np.int64)
+        limits = np.full((len(self.workload_names), width), np.inf)
+        for i, w in enumerate(self.request.workloads):
+            for j, budget in enumerate(w.latency):
+                areas[i, j], limits[i, j] = index[budget.area], budget.max_ms
+        return areas, limits
+
+    @cached_property
+    def allowed_jurisdictions(self) -> tuple[Ints, Bools]:
+        """Per workload, padded allowed jurisdiction indices, and whether any is allowed."""
+        index = {code: i for i, code in enumerate(self.jurisdictions)}
+        width = max((len(w.jurisdictions) for w in self.request.workloads), default=0) or 1
+        allowed = np.full((len(self.workload_names), width), -1, dtype=np.int64)
+        for i, w in enumerate(self.request.workloads):
+            allowed[i, :len(w.jurisdictions)] = [index[j] for j in w.jurisdictions]
+        return allowed, np.array([not w.jurisdictions for w in self.request.workloads])
+
+    @cached_property
+    def power_ref(self) -> float:
+        return float(self.power.mean()) if len(self.power) else 1.0
+
+    # ---- pairs -------------------------------------------------------------------------
+    # w and s are index arrays that broadcast together: equal 1-D arrays for a list of pairs,
+    # or shapes (m, 1) and (1, p) for every workload of a group against a pool of sites.
+    def latency_ratio(self, w: Ints, s: Ints) -> Floats:
+        """Worst ratio of round-trip time to budget over the workload's areas (0: no budget)."""
+        areas, limits = self.budgets
+        if not self.area_names:
+            return np.zeros(np.broadcast_shapes(w.shape, s.shape))
+        ratio: Floats = (self.latency[s[..., None], areas[w]] / limits[w]).max(axis=-1)
+        return ratio
+
+    def score(self, w: Ints, s: Ints) -> Floats:
+        """The policy's objective for placing workload w at site s (lower is better)."""
+        weights = self.policy.weights
+        scale = self.power[w] / self.power_ref
+        cost = self.price_unit[s] / max(float(self.price_unit.mean()), 1e-9)
+        carbon = self.carbon_unit[s] / max(float(self.carbon_unit.mean()), 1e-9)
+        share = self.demand[w, 0] / np.maximum(self.capacity[s, 0], 1e-9)
+        result: Floats = (weights.latency * self.latency_ratio(w, s)
+                          + scale * (weights.cost * cost + weights.carbon * carbon)
+                          + weights.balance * share)
+        return result
+
+    def feasible(self, w: Ints, s: Ints) -> Bools:
+        """Every hard constraint, for each pair; capacity only as "fits in what is free"."""
+        allowed, anywhere = self.allowed_jurisdictions
+        # Only the dimensions these workloads use: most need no GPU, VF or whole host.
+        used = np.flatnonzero(self.demand[w].reshape(-1, len(DIMS)).any(axis=0))
+        fits = (self.demand[w][..., used] <= self.capacity[s][..., used] + 1e-9).all(axis=-1)
+        on_one_host = self.demand[w, 0] <= self.largest_host_cpu[s] + 1e-9
+        in_jurisdiction = anywhere[w] | (allowed[w] == self.site_jurisdiction[s][..., None]).any(
+            axis=-1)
+        ok: Bools = (self.policy_allowed[s]
+                     & (self.latency_ratio(w, s) <= 1.0 + 1e-9)
+                     & in_jurisdiction
+                     & (~self.needs_ptp[w] | self.site_ptp[s])
+                     & fits & on_one_host)
+        return ok

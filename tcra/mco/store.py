@@ -1,0 +1,254 @@
+"""Where the MCO keeps its resource repository (TCRR) and workload inventory (TCWI).
+
+A SQLite file by default, PostgreSQL when several orchestrators share one inventory. The columns
+the MCO looks things up by are real indexed columns; nested values are JSON, validated back into
+the pydantic model on the way out. Each call opens and closes its own connection (design.md: no
+live client between calls), so the only state a Store keeps is its SQLAlchemy Engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from pydantic import ValidationError
+from sqlalchemy import JSON, Connection, String, create_engine, delete, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.pool import NullPool
+
+from tcra.errors import InvalidInputError, TcraError, problems_from
+from tcra.mco.model import Cluster, Placement, Repository, SiteState
+from tcra.mco.plan import Plan
+from tcra.model.base import Model
+
+VERSION_TABLE = "mco_alembic_version"
+"""Alembic's bookkeeping table, named so a shared PostgreSQL database has room for others."""
+
+CONNECT_TIMEOUT_S = 10
+_EXPECTED = "expected sqlite:///<path> or postgresql+psycopg://<user>:<password>@<host>/<db>"
+
+JsonObject = dict[str, Any]
+M = TypeVar("M", bound=Model)
+
+
+class StoreError(TcraError):
+    """The database at `url` (password masked) failed; `cause` says how."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        self.url = url
+        super().__init__(f"MCO store {url}: {cause}")
+
+
+class StoreUnreachableError(StoreError):
+    """No connection could be opened: a wrong URL, a server down, a refused login."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        super().__init__(url, f"cannot connect: {cause}")
+
+
+class SchemaNotMigratedError(StoreError):
+    """The database's schema is not the one this tcra knows; nothing was read or written."""
+
+    def __init__(self, url: str, revision: str | None, head: str) -> None:
+        super().__init__(url, f"schema is at revision {revision or 'none'}, this tcra needs"
+                              f" {head}; Store(url).migrate() upgrades an older one")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {JsonObject: JSON}
+
+
+class SiteRow(Base):
+    """A SiteState; the Site, its free Capacity and latencies are JSON."""
+
+    __tablename__ = "mco_sites"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    position: Mapped[int]  # order in the saved repository
+    site: Mapped[JsonObject]
+    free: Mapped[JsonObject]
+    largest_host_cpu: Mapped[float]
+    ptp: Mapped[bool]
+    latency_ms: Mapped[JsonObject]
+
+
+class ClusterRow(Base):
+    __tablename__ = "mco_clusters"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    site: Mapped[str] = mapped_column(String(63), primary_key=True, index=True)
+    kind: Mapped[str] = mapped_column(String(8), index=True)
+    position: Mapped[int]  # order in the saved repository
+    free: Mapped[JsonObject]
+    node: Mapped[JsonObject]
+    max_nodes_to_add: Mapped[int]
+
+
+class PlacementRow(Base):
+    """One workload of one service runs at one place, so (service, workload) is the key."""
+
+    __tablename__ = "mco_placements"
+
+    service: Mapped[str] = mapped_column(String(63), primary_key=True)
+    workload: Mapped[str] = mapped_column(String(63), primary_key=True, index=True)
+    site: Mapped[str] = mapped_column(String(63), index=True)
+    cluster: Mapped[str | None] = mapped_column(String(63), index=True)
+    position: Mapped[int]  # order in the repository; plans append new ones
+
+
+def default_url() -> str:
+    """A SQLite file next to the lab's state, so a fresh machine needs no database server."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return f"sqlite:///{Path(base) / 'tcra' / 'mco.db'}"
+
+
+class Store:
+    """The TCRR and TCWI in one database, at a SQLAlchemy URL (`postgresql+psycopg://...`)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        try:
+            parsed = make_url(url or default_url())
+        except ArgumentError:  # from None: the raw string may hold a password
+            raise StoreError("<unparsable URL>", f"not a database URL; {_EXPECTED}") from None
+        try:
+            postgres = parsed.get_backend_name() == "postgresql"
+            self._engine = create_engine(
+                parsed, poolclass=NullPool,
+                connect_args={"connect_timeout": CONNECT_TIMEOUT_S} if postgres else {})
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(parsed.render_as_string(hide_password=True),
+                             f"{exc}; {_EXPECTED}") from exc
+        self.url = parsed.render_as_string(hide_password=True)
+
+    def migrate(self) -> None:
+        """Bring the schema up to this tcra's newest revision; a no-op when it is there."""
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as connection:
+            config = _alembic_config()
+            config.attributes["connection"] = connection
+            try:
+                command.upgrade(config, "head")
+            except CommandError as exc:  # e.g. a revision from a newer tcra
+                raise StoreError(self.url, f"cannot migrate: {exc}") from exc
+
+    def save_repository(self, repo: Repository) -> None:
+        """Replace the sites, clusters and placements with `repo`'s, in one transaction."""
+        with self._session() as session:
+            for table in (PlacementRow, ClusterRow, SiteRow):
+                session.execute(delete(table))
+            session.add_all(SiteRow(id=state.site.id, position=i, **state.model_dump(mode="json"))
+                            for i, state in enumerate(repo.sites))
+            session.add_all(ClusterRow(position=i, **cluster.model_dump(mode="json"))
+                            for i, cluster in enumerate(repo.clusters))
+            session.add_all(PlacementRow(position=i, **placement.model_dump(mode="json"))
+                            for i, placement in enumerate(repo.placements))
+
+    def load_repository(self) -> Repository:
+        """The repository as saved (same order), with what plans recorded since."""
+        with self._session() as session:
+            sites = session.scalars(select(SiteRow).order_by(SiteRow.position, SiteRow.id))
+            clusters = session.scalars(select(ClusterRow).order_by(
+                ClusterRow.position, ClusterRow.site, ClusterRow.name))
+            placements = session.scalars(select(PlacementRow).order_by(
+                PlacementRow.position, PlacementRow.service, PlacementRow.workload))
+            return Repository(sites=tuple(_model(SiteState, row) for row in sites),
+                              clusters=tuple(_model(Cluster, row) for row in clusters),
+                              placements=tuple(_model(Placement, row) for row in placements))
+
+    def record_plan(self, plan: Plan) -> None:
+        """Make the inventory of `plan.service` what the plan places, and only that.
+
+        A workload's cluster is the one named by the plan's action at its site that lists it
+        (reuse, scale or create); none for claimed hosts.
+        """
+        clusters = {(action.site, workload): action.cluster for action in plan.actions
+                    if action.cluster for workload in action.workloads}
+        try:
+            wanted = [Placement(service=plan.service, workload=a.workload, site=a.site,
+                                cluster=clusters.get((a.site, a.workload)))
+                      for a in plan.assignments]
+        except ValidationError as exc:
+            raise InvalidInputError(problems_from(exc, f"plan {plan.service}")) from exc
+        with self._session() as session:
+            current = {row.workload: row for row in session.scalars(
+                select(PlacementRow).where(PlacementRow.service == plan.service))}
+            for gone in current.keys() - {placement.workload for placement in wanted}:
+                session.delete(current[gone])
+            position = session.execute(
+                select(func.coalesce(func.max(PlacementRow.position) + 1, 0))).scalar_one()
+            for placement in wanted:
+                row = current.get(placement.workload)
+                if row is None:
+                    session.add(PlacementRow(position=position, **placement.model_dump()))
+                    position += 1
+                else:
+                    row.site, row.cluster = placement.site, placement.cluster
+
+    def placements(self, service: str | None = None) -> tuple[Placement, ...]:
+        """The workload inventory, of one service or all, sorted by service then workload."""
+        query = select(PlacementRow).order_by(PlacementRow.service, PlacementRow.workload)
+        if service is not None:
+            query = query.where(PlacementRow.service == service)
+        with self._session() as session:
+            return tuple(_model(Placement, row) for row in session.scalars(query))
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """One connection in one transaction; library errors become StoreErrors."""
+        try:
+            connection = self._engine.connect()
+        except SQLAlchemyError as exc:
+            raise StoreUnreachableError(self.url, self._cause(exc)) from exc
+        try:
+            with connection, connection.begin():
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StoreError(self.url, self._cause(exc)) from exc
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A session on a fresh connection, after checking the schema is the one we map."""
+        with self._connection() as connection:
+            revision = MigrationContext.configure(
+                connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+            if revision != _head():
+                raise SchemaNotMigratedError(self.url, revision, _head())
+            with Session(bind=connection) as session:  # joins the connection's transaction
+                yield session
+                session.flush()
+
+    def _cause(self, exc: SQLAlchemyError) -> str:
+        """The driver's own message on one line, with the password masked should it echo it."""
+        text = " ".join(str(exc.orig if isinstance(exc, DBAPIError) else exc).split())
+        password = self._engine.url.password
+        return text.replace(str(password), "***") if password else text
+
+
+def _model(model: type[M], row: Base) -> M:
+    return model.model_validate({name: getattr(row, name) for name in model.model_fields})
+
+
+def _alembic_config() -> Config:
+    """Alembic set up in code: the migrations ship inside the package, no alembic.ini needed."""
+    config = Config()
+    config.set_main_option("script_location", "tcra.mco:migrations")
+    return config
+
+
+@cache
+def _head() -> str:
+    (head,) = ScriptDirectory.from_config(_alembic_config()).get_heads()  # one line of history
+    return head

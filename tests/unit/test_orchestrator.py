@@ -1,0 +1,57 @@
+"""MultiCloudOrchestrator under Pulumi's mocks: the plan becomes outputs; infeasible fails."""
+
+import pulumi
+import pytest
+import yaml
+
+from tcra.inventory import load
+from tcra.mco.model import PlacementInput
+from tests.conftest import EXAMPLE, ROOT
+from tests.unit.test_physical_pool import Mocks
+
+REQUEST = ROOT / "examples" / "manufacturing-request.yaml"
+
+
+def given():
+    return PlacementInput.model_validate(yaml.safe_load(REQUEST.read_text()))
+
+
+def test_plan_is_exposed_as_outputs_and_recorded_on_up(bmc_password, tmp_path):
+    pulumi.runtime.set_mocks(Mocks(), preview=False)
+    from tcra import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
+    from tcra.mco.store import Store
+
+    url = f"sqlite:///{tmp_path / 'mco.db'}"
+    placement = given()
+
+    @pulumi.runtime.test
+    def check():
+        mco = MultiCloudOrchestrator("mco", MultiCloudOrchestratorArgs(
+            inventory=load(EXAMPLE), request=placement.request, policy=placement.policy,
+            store_url=url))
+
+        def verify(args):
+            sites, unplaced, plan = args
+            assert sites["opcua-gateway-munich"] == sites["mqtt-munich"] == "factory_munich"
+            assert unplaced == []
+            assert plan["service"] == "plant-ot"
+            recorded = {p.workload: p.site for p in Store(url).placements("plant-ot")}
+            assert recorded == sites
+
+        return pulumi.Output.all(mco.sites, mco.unplaced, mco.plan).apply(verify)
+
+    check()
+
+
+def test_infeasible_request_fails_the_program_with_reasons(bmc_password):
+    pulumi.runtime.set_mocks(Mocks(), preview=False)
+    from tcra.components.orchestrator import InfeasibleRequestError
+
+    from tcra import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
+
+    placement = given()
+    impossible = placement.request.model_copy(update={"affinity": (), "workloads": (
+        placement.request.workloads[0].model_copy(update={"jurisdictions": ("IT",)}),)})
+    with pytest.raises(InfeasibleRequestError, match="cannot place mqtt-munich: needs"):
+        MultiCloudOrchestrator("mco", MultiCloudOrchestratorArgs(
+            inventory=load(EXAMPLE), request=impossible))
