@@ -65,7 +65,7 @@ def _best_of(problem: Problem, members: Ints, pool: Ints, sites: Ints, scores: F
     """Score every member against every pool site (broadcast) and keep the best."""
     width = sites.shape[1]
     w, s = members[:, None], pool[None, :]
-    score = np.where(problem.feasible(w, s), problem.score(w, s), np.inf)
+    score = problem.evaluate(w, s)
     keep = min(width, len(pool))
     order = np.argsort(score, axis=1, kind="stable")[:, :keep]
     best = np.take_along_axis(score, order, axis=1)

@@ -17,24 +17,28 @@ from tcra.mco.problem import Floats, Ints, Problem
 TIME_LIMIT_S = 60.0
 
 
-def solve(problem: Problem, workloads: Ints, bonus: Floats, relax: bool = False,
+def solve(problem: Problem, workloads: Ints, bonus: Floats | None = None, relax: bool = False,
           capacity: Floats | None = None,
           together: tuple[tuple[int, int], ...] = (),
-          apart: tuple[tuple[int, int], ...] = ()) -> tuple[Ints, float]:
+          apart: tuple[tuple[int, int], ...] = (),
+          penalty: float | None = None) -> tuple[Ints, float]:
     """Site per workload (-1 unplaced) and the objective; `bonus` lowers a pair's score (W, S)
-    (stickiness). With `relax`, the LP relaxation's objective (a lower bound) and no sites."""
+    (stickiness); `penalty` prices an unplaced workload (default: more than any placement).
+    With `relax`, the LP relaxation's objective (a lower bound) and no sites."""
     sites = np.arange(len(problem.site_ids), dtype=np.int64)
     w = np.repeat(workloads, len(sites))
     s = np.tile(sites, len(workloads))
     ok = problem.feasible(w, s)
     w, s = w[ok], s[ok]
-    cost = problem.score(w, s) - bonus[w, s]
+    cost = problem.score(w, s) - (bonus[w, s] if bonus is not None else 0.0)
     count = len(w)
     slot = {int(v): i for i, v in enumerate(workloads)}
-    penalty = (float(np.abs(cost).max()) if count else 1.0) * 10 * len(workloads) + 1.0
+    if penalty is None:
+        penalty = (float(np.abs(cost).max()) if count else 1.0) * 10 * len(workloads) + 1.0
     c = np.r_[cost, np.full(len(workloads), penalty)]
 
-    rows = np.array([slot[int(v)] for v in w], dtype=np.int64)
+    rows = np.searchsorted(workloads, w) if _sorted(workloads) else np.array(
+        [slot[int(v)] for v in w], dtype=np.int64)
     once = sparse.csr_matrix(
         (np.ones(count + len(workloads)),
          (np.r_[rows, np.arange(len(workloads))], np.arange(count + len(workloads)))),
@@ -76,3 +80,7 @@ def solve(problem: Problem, workloads: Ints, bonus: Floats, relax: bool = False,
     chosen = result.x[:count] > 0.5
     placed[w[chosen]] = s[chosen]
     return placed, float(result.fun)
+
+
+def _sorted(values: Ints) -> bool:
+    return bool((np.diff(values) > 0).all())

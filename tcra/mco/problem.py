@@ -183,18 +183,30 @@ class Problem:
 
     def score(self, w: Ints, s: Ints) -> Floats:
         """The policy's objective for placing workload w at site s (lower is better)."""
+        return self._score(w, s, self.latency_ratio(w, s))
+
+    def feasible(self, w: Ints, s: Ints) -> Bools:
+        """Every hard constraint, for each pair; capacity only as "fits in what is free"."""
+        return self._feasible(w, s, self.latency_ratio(w, s))
+
+    def evaluate(self, w: Ints, s: Ints) -> Floats:
+        """Score where feasible, inf where not: both at the price of one latency lookup."""
+        ratio = self.latency_ratio(w, s)
+        result: Floats = np.where(self._feasible(w, s, ratio), self._score(w, s, ratio), np.inf)
+        return result
+
+    def _score(self, w: Ints, s: Ints, ratio: Floats) -> Floats:
         weights = self.policy.weights
         scale = self.power[w] / self.power_ref
         cost = self.price_unit[s] / max(float(self.price_unit.mean()), 1e-9)
         carbon = self.carbon_unit[s] / max(float(self.carbon_unit.mean()), 1e-9)
         share = self.demand[w, 0] / np.maximum(self.capacity[s, 0], 1e-9)
-        result: Floats = (weights.latency * self.latency_ratio(w, s)
+        result: Floats = (weights.latency * ratio
                           + scale * (weights.cost * cost + weights.carbon * carbon)
                           + weights.balance * share)
         return result
 
-    def feasible(self, w: Ints, s: Ints) -> Bools:
-        """Every hard constraint, for each pair; capacity only as "fits in what is free"."""
+    def _feasible(self, w: Ints, s: Ints, ratio: Floats) -> Bools:
         allowed, anywhere = self.allowed_jurisdictions
         # Only the dimensions these workloads use: most need no GPU, VF or whole host.
         used = np.flatnonzero(self.demand[w].reshape(-1, len(DIMS)).any(axis=0))
@@ -202,9 +214,6 @@ class Problem:
         on_one_host = self.demand[w, 0] <= self.largest_host_cpu[s] + 1e-9
         in_jurisdiction = anywhere[w] | (allowed[w] == self.site_jurisdiction[s][..., None]).any(
             axis=-1)
-        ok: Bools = (self.policy_allowed[s]
-                     & (self.latency_ratio(w, s) <= 1.0 + 1e-9)
-                     & in_jurisdiction
-                     & (~self.needs_ptp[w] | self.site_ptp[s])
-                     & fits & on_one_host)
+        ok: Bools = (self.policy_allowed[s] & (ratio <= 1.0 + 1e-9) & in_jurisdiction
+                     & (~self.needs_ptp[w] | self.site_ptp[s]) & fits & on_one_host)
         return ok
