@@ -20,6 +20,7 @@ from tcra.mco.problem import Bools, Floats, Ints, Problem
 NEAREST = 48
 GREENEST = 12
 CANDIDATES = 12
+CHUNK_PAIRS = 2_000_000
 MAX_ROUNDS = 200
 EPS = 1e-9
 
@@ -71,6 +72,28 @@ def _best_of(problem: Problem, members: Ints, pool: Ints, sites: Ints, scores: F
     best = np.take_along_axis(score, order, axis=1)
     sites[members, :keep] = np.where(np.isfinite(best), pool[order], -1)
     scores[members, :keep] = best
+
+
+def widen(problem: Problem, workloads: Ints, remaining: Floats,
+          width: int = CANDIDATES) -> Candidates:
+    """Candidates among every site that still has room: for workloads whose pruned candidates
+    all filled up, while sites farther out (still within budget) have space."""
+    count = len(problem.workload_names)
+    sites = np.full((count, width), -1, dtype=np.int64)
+    scores = np.full((count, width), np.inf)
+    every = np.arange(len(problem.site_ids), dtype=np.int64)
+    chunk = max(1, CHUNK_PAIRS // max(len(every), 1))
+    for start in range(0, len(workloads), chunk):
+        w = workloads[start:start + chunk]
+        score = problem.evaluate(w[:, None], every[None, :])
+        full = (problem.demand[w][:, None, :] > remaining[None, :, :] + EPS).any(axis=2)
+        score[full] = np.inf
+        keep = min(width, len(every))
+        order = np.argsort(score, axis=1, kind="stable")[:, :keep]
+        best = np.take_along_axis(score, order, axis=1)
+        sites[w, :keep] = np.where(np.isfinite(best), every[order], -1)
+        scores[w, :keep] = best
+    return Candidates(sites, scores)
 
 
 def _hardware_class(problem: Problem) -> Ints:

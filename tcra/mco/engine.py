@@ -115,6 +115,15 @@ def fast(problem: Problem, active: Ints) -> Ints:
     mask[free] = True
     bulk, remaining = assign.assign(problem, cands, mask, capacity)
     bulk, remaining = assign.improve(problem, cands, bulk, remaining)
+    left = free[bulk[free] < 0]
+    if len(left):  # their pruned candidates filled up: look at every site with room
+        wide = assign.widen(problem, left, remaining)
+        waiting = np.zeros(len(mask), dtype=bool)
+        waiting[left] = True
+        extra, remaining = assign.assign(problem, wide, waiting, remaining)
+        bulk[left] = extra[left]
+        # Later moves choose among the wider candidates.
+        cands.sites[left], cands.scores[left] = wide.sites[left], wide.scores[left]
     bulk, remaining = assign.repair(problem, cands, bulk, remaining, mask)
     bulk, _ = assign.improve(problem, cands, bulk, remaining)
     placed[free] = bulk[free]

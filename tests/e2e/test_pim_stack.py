@@ -1,0 +1,97 @@
+"""stacks/pim-lab through a real Pulumi engine, against the lab: preview, up, no-change re-run,
+drift by hand, refresh, repair, destroy."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from tests.conftest import ROOT
+from tests.integration.conftest import needs_lab, running_lab
+
+pytestmark = [pytest.mark.lab, needs_lab]
+
+
+def engine() -> Path:
+    built = subprocess.run([str(ROOT / "scripts" / "build-pulumi")], check=True,
+                           capture_output=True, text=True, timeout=1800)
+    return Path(built.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pim-stack")
+    with running_lab(root, "citeste2e", nodes=2) as spec:
+        project = root / "project"
+        project.mkdir()
+        shutil.copy(ROOT / "stacks" / "pim-lab" / "__main__.py", project)
+        # The project as shipped, with its virtualenv made absolute for this copy.
+        shipped = (ROOT / "stacks" / "pim-lab" / "Pulumi.yaml").read_text()
+        (project / "Pulumi.yaml").write_text(
+            shipped.replace("../../.venv", str(ROOT / ".venv")))
+        env = {**os.environ, "PATH": f"{engine()}:{os.environ['PATH']}",
+               "PULUMI_BACKEND_URL": f"file://{root / 'pulumi-state'}",
+               "PULUMI_CONFIG_PASSPHRASE": "e2e", "PULUMI_HOME": str(root / "home"),
+               "PULUMI_SKIP_UPDATE_CHECK": "true"}
+        (root / "pulumi-state").mkdir()
+
+        def pulumi(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+            result = subprocess.run(["pulumi", *args, "--non-interactive"], cwd=project,
+                                    env=env, capture_output=True, text=True, timeout=600)
+            if check and result.returncode != 0:
+                raise AssertionError(f"pulumi {' '.join(args)}:\n{result.stdout}{result.stderr}")
+            return result
+
+        pulumi("stack", "init", "lab")
+        for key, value in (("inventory", str(spec.inventory)), ("site", "lab_factory"),
+                           ("count", "1")):
+            pulumi("config", "set", key, value)
+        yield pulumi
+        pulumi("destroy", "--yes", check=False)
+
+
+def state_of(name: str) -> bool:
+    conn = libvirt.open("qemu:///system")
+    try:
+        return bool(conn.lookupByName(name).isActive())
+    finally:
+        conn.close()
+
+
+def test_preview_up_and_a_second_up_changes_nothing(stack):
+    assert "+ 3 to create" in stack("preview").stdout
+    stack("up", "--yes")
+    hosts = json.loads(stack("stack", "output", "hosts", "--json").stdout)
+    assert hosts == ["tcra-citeste2e-node-0"]
+    assert state_of(hosts[0])
+    stack("preview", "--expect-no-changes")
+
+
+def test_refresh_shows_a_host_powered_off_by_hand_and_up_repairs_it(stack):
+    conn = libvirt.open("qemu:///system")
+    try:
+        conn.lookupByName("tcra-citeste2e-node-0").destroy()
+    finally:
+        conn.close()
+    refreshed = stack("refresh", "--yes").stdout
+    assert "~ 1 updated" in refreshed
+    assert stack("preview", "--expect-no-changes", check=False).returncode != 0
+    stack("up", "--yes")
+    assert state_of("tcra-citeste2e-node-0")
+    stack("preview", "--expect-no-changes")
+
+
+def test_state_holds_the_password_only_encrypted(stack):
+    exported = json.loads(stack("stack", "export").stdout)
+    hosts = [r for r in exported["deployment"]["resources"]
+             if r["type"].endswith("tcra:PhysicalHost")]
+    assert hosts and all("ciphertext" in r["outputs"]["password"] for r in hosts)
+
+
+def test_destroy_releases_the_host(stack):
+    stack("destroy", "--yes")
+    assert not state_of("tcra-citeste2e-node-0")
