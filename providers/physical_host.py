@@ -55,15 +55,15 @@ class Boot(Model):
         return self
 
 
-class PhysicalHostSpec(Model):
-    """The provider's validated inputs."""
+class HostClaim(Model):
+    """What to claim and how to prepare it: shared by the program's arguments and the
+    provider's inputs, so bad input fails in the program, before the engine calls anything."""
 
     host: str = Field(min_length=1, description="Host name, used in messages.")
     address: BmcUrl
     system_id: str | None = None
     serial: str | None = None
     username: str = Field(min_length=1)
-    password: SecretStr
     verify_tls: bool = True
     ca_bundle: str | None = None
     auth: BmcAuth = "auto"
@@ -76,10 +76,16 @@ class PhysicalHostSpec(Model):
                                     description="Graceful shutdown time before forcing off.")
 
     @model_validator(mode="after")
-    def _one_way_to_find_the_system(self) -> PhysicalHostSpec:
+    def _one_way_to_find_the_system(self) -> HostClaim:
         if (self.system_id is None) == (self.serial is None):
             raise ValueError("give exactly one of system_id and serial")
         return self
+
+
+class PhysicalHostSpec(HostClaim):
+    """The provider's validated inputs."""
+
+    password: SecretStr
 
     def target(self) -> BmcTarget:
         return BmcTarget(host=self.host, address=self.address, username=self.username,
@@ -142,24 +148,10 @@ class PhysicalHostProvider(ResourceProvider):
         _redfish.release(_spec(props))
 
 
-class PhysicalHostArgs(Model):
-    """What to claim and how to prepare it. The password should be a Pulumi secret."""
+class PhysicalHostArgs(HostClaim):
+    """The program's arguments. The password should be a Pulumi secret."""
 
-    host: str
-    address: str
-    username: str
     password: Any = Field(description="pulumi.Output.secret(...) or a plain string.")
-    system_id: str | None = None
-    serial: str | None = None
-    verify_tls: bool = True
-    ca_bundle: str | None = None
-    auth: BmcAuth = "auto"
-    power: Literal["on", "off"] = "on"
-    boot: Boot | None = None
-    bios: dict[str, str | int | bool] = Field(default_factory=dict)
-    timeout: float = 15.0
-    power_timeout: float = 300.0
-    shutdown_timeout: float = 60.0
 
 
 class PhysicalHost(Resource, module="tcra", name="PhysicalHost"):

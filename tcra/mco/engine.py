@@ -21,15 +21,18 @@ EXACT_PAIRS = 20_000
 
 def place(request: ServiceRequest, policy: Policy, repository: Repository,
           mode: Mode = "auto", explain: bool = False) -> Plan:
-    check(request, repository)
+    check(request, repository, policy)
     problem = Problem(request, policy, repository)
     placed = solve(problem, mode)
     return build_plan(problem, placed, current_sites(problem), explain=explain)
 
 
-def check(request: ServiceRequest, repository: Repository) -> None:
+def check(request: ServiceRequest, repository: Repository, policy: Policy) -> None:
     """References the model alone cannot check: names that must exist elsewhere."""
     problems: list[InputProblem] = []
+    if policy.tenant not in (request.tenant, "default"):
+        problems.append(InputProblem("policy", "tenant", f"expected the request's tenant"
+                                     f" {request.tenant!r} (or default)", policy.tenant))
     names = [w.name for w in request.workloads]
     where = f"request {request.name}"
     for name in sorted({n for n in names if names.count(n) > 1}):

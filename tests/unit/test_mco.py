@@ -211,6 +211,14 @@ def test_references_to_unknown_workloads_and_areas_are_refused_before_solving():
         "request svc: affinity: expected a workload of the request (got 'ghost')"]
 
 
+def test_a_policy_of_another_tenant_is_refused():
+    repo = Repository(sites=(site("a", NEAR),))
+    req = request(workload("w"), tenant="acme")
+    with pytest.raises(InvalidInputError, match="policy: tenant: expected the request's tenant"
+                                                " 'acme' \\(or default\\) \\(got 'globex'\\)"):
+        place(req, Policy(tenant="globex"), repo)
+
+
 # ---- properties on random small continuums -------------------------------------------------
 instances = st.builds(lambda seed, sites, workloads, load: generate(sites, workloads, seed, load),
                       st.integers(0, 10_000), st.integers(3, 15), st.integers(2, 40),
