@@ -9,10 +9,12 @@ from tcra.model import Host, Inventory, Quantity, Site, Tier
 if TYPE_CHECKING:
     from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
     from tcra.components.physical_pool import HostFilter, PhysicalPool, PhysicalPoolArgs
+    from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
     from tcra.mco.engine import place
     from tcra.mco.model import Policy, ServiceRequest
     from tcra.mco.plan import Plan
     from tcra.providers.physical_host import Boot, PhysicalHost, PhysicalHostArgs
+    from tcra.tcm.model import Chain, Fabric
 
 # Pulumi resources and the MCO load on first use: the CLI and the model do not pay for them.
 _RESOURCES = {
@@ -28,10 +30,16 @@ _RESOURCES = {
     "Policy": "tcra.mco.model",
     "ServiceRequest": "tcra.mco.model",
     "place": "tcra.mco.engine",
+    "SRv6Chain": "tcra.components.srv6_chain",
+    "SRv6ChainArgs": "tcra.components.srv6_chain",
+    "Chain": "tcra.tcm.model",
+    "Fabric": "tcra.tcm.model",
 }
 
 __all__ = [
     "Boot",
+    "Chain",
+    "Fabric",
     "Host",
     "HostFilter",
     "InvalidInputError",
@@ -45,6 +53,8 @@ __all__ = [
     "Plan",
     "Policy",
     "Quantity",
+    "SRv6Chain",
+    "SRv6ChainArgs",
     "ServiceRequest",
     "Site",
     "TcraError",

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from tcra.errors import InvalidInputError, Problem, problems_from, raise_if_any
 from tcra.model import Host, Inventory, Site
 from tcra.model.inventory import cross_check
+from tcra.tcm.model import Fabric
 
 SITES_GROUP = "sites"
 # Model field -> the inventory variable it comes from, so errors name what the user edits.
@@ -54,8 +55,21 @@ def load(path: str | Path) -> Inventory:
         if (host := _host(ansible_host, site_names, variables, problems))
     ]
     problems += [_renamed(p) for p in cross_check(site_names, sites, hosts)]
+    fabric = _fabric(manager, problems)
     raise_if_any(problems)
-    return Inventory(sites=tuple(sites), hosts=tuple(hosts))
+    return Inventory(sites=tuple(sites), hosts=tuple(hosts), fabric=fabric)
+
+
+def _fabric(manager: Any, problems: list[Problem]) -> Fabric | None:
+    everyone = manager.groups.get("all")
+    described = _plain(_group_vars(everyone, manager).get("tcra_fabric")) if everyone else None
+    if described is None:
+        return None
+    try:
+        return Fabric.model_validate(described)
+    except ValidationError as exc:
+        problems += [_renamed(p, "tcra_fabric") for p in problems_from(exc, "fabric")]
+        return None
 
 
 @contextmanager
@@ -105,15 +119,19 @@ def _site_groups(manager: Any) -> list[Any] | None:
     return sorted(group.child_groups, key=lambda g: g.name)
 
 
-def _site(group: Any, manager: Any, problems: list[Problem]) -> Site | None:
+def _group_vars(group: Any, manager: Any) -> dict[str, Any]:
+    """A group's own variables: inline ones, then group_vars/ files (Ansible's order)."""
     from ansible.utils.vars import combine_vars
     from ansible.vars.plugins import get_vars_from_inventory_sources
 
-    group_vars = combine_vars(
+    merged: dict[str, Any] = combine_vars(
         group.get_vars(),
-        get_vars_from_inventory_sources(manager._loader, manager._sources, [group], "all"),
-    )
-    attributes = _plain(group_vars.get("tcra_site"))
+        get_vars_from_inventory_sources(manager._loader, manager._sources, [group], "all"))
+    return merged
+
+
+def _site(group: Any, manager: Any, problems: list[Problem]) -> Site | None:
+    attributes = _plain(_group_vars(group, manager).get("tcra_site"))
     where = f"site {group.name}"
     if not isinstance(attributes, dict):
         problems.append(Problem(where, "tcra_site", "missing; expected the site's attributes"

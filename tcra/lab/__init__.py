@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from pydantic import Field
 
-from tcra.lab import bmc, hypervisor, inventory_writer, nodes
+from tcra.lab import bmc, fabric, hypervisor, inventory_writer, nodes
+from tcra.lab.fabric_state import FabricState
 from tcra.lab.processes import LabError, alive, stop
 from tcra.lab.spec import LabSpec, LabState, Node, load_state
 from tcra.model.base import Model
@@ -39,6 +40,7 @@ class LabStatus(Model):
     bmc_answers: bool = False
     inventory: str | None = None
     nodes: tuple[NodeStatus, ...] = Field(default=())
+    fabric: FabricState | None = None
 
 
 def up(spec: LabSpec, report: Report = lambda _msg: None) -> LabState:
@@ -62,9 +64,14 @@ def up(spec: LabSpec, report: Report = lambda _msg: None) -> LabState:
 
     report("BMC: Redfish emulator")
     state = _serve_bmc(state, previous_nodes)
+    report("fabric: HBRs, workloads and users in network namespaces")
+    state = state.model_copy(update={"fabric": fabric.build(spec)})
+    state.save()
+
     assert state.bmc is not None  # noqa: S101 - set just above; narrows the type
+    assert state.fabric is not None  # noqa: S101
     report(f"inventory: {spec.inventory}")
-    written = inventory_writer.write(spec, state.bmc, state.nodes)
+    written = inventory_writer.write(spec, state.bmc, state.nodes, state.fabric)
     state = state.model_copy(update={"inventory": written})
     state.save()
     return state
@@ -103,7 +110,7 @@ def status(spec: LabSpec) -> LabStatus:
         name=spec.name, state_dir=str(spec.state_dir), running=bmc_answers,
         libvirt_uri=state.hypervisor.uri if state.hypervisor else None,
         bmc_url=state.bmc.url if state.bmc else None, bmc_answers=bmc_answers,
-        inventory=str(state.inventory) if state.inventory else None,
+        inventory=str(state.inventory) if state.inventory else None, fabric=state.fabric,
         nodes=tuple(NodeStatus(name=n.name, site=n.site, uuid=n.uuid, power=power[n.name])
                     for n in state.nodes),
     )
@@ -119,6 +126,8 @@ def down(spec: LabSpec, report: Report = lambda _msg: None) -> list[str]:
     if state.bmc:
         report("BMC: stopping the Redfish emulator")
         stop(state.bmc.process)
+    report("fabric: removing its namespaces")
+    fabric.remove(state.spec)
     if state.hypervisor and hypervisor.answers(state.hypervisor.uri):
         report("nodes: removing")
         conn = hypervisor.connect(state.hypervisor.uri)

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from tcra.lab.bmc import password_file
+from tcra.lab.fabric_state import FabricState
 from tcra.lab.processes import LabError
 from tcra.lab.spec import Bmc, LabSpec, Node
 from tcra.model import BmcCredentials, BmcEndpoint, Capabilities, Energy, Location, Site, Tier
@@ -30,7 +31,7 @@ _SITES = {
 }
 
 
-def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...]) -> Path:
+def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState) -> Path:
     root = spec.inventory
     if root.exists() and not (root / MARKER).exists():
         raise LabError(f"{root} exists and was not written by the lab; choose another"
@@ -47,6 +48,7 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...]) -> Path:
         "tcra_bmc_credentials": credentials.model_dump(mode="json"),
         "tcra_capabilities": Capabilities(cores=spec.vcpus, memory=spec.memory)
         .model_dump(mode="json", exclude_defaults=True),
+        "tcra_fabric": fabric.fabric.model_dump(mode="json", exclude_defaults=True),
     })
     for site_id, site in _SITES.items():
         _dump(root / "group_vars" / f"{site_id}.yml",

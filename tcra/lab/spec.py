@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from tcra.lab.fabric_state import FabricState
 from tcra.model.base import Model
 from tcra.model.types import Quantity
 
@@ -74,6 +75,7 @@ class LabState(Model):
     hypervisor: Hypervisor | None = None
     nodes: tuple[Node, ...] = ()
     bmc: Bmc | None = None
+    fabric: FabricState | None = None
     inventory: Path | None = None
 
     def save(self) -> None:

@@ -10,11 +10,14 @@ from tcra.errors import Problem
 from tcra.model.base import Model
 from tcra.model.host import Host
 from tcra.model.site import Site
+from tcra.tcm.model import Fabric
 
 
 class Inventory(Model):
     sites: tuple[Site, ...] = Field(default=())
     hosts: tuple[Host, ...] = Field(default=())
+    fabric: Fabric | None = Field(default=None, description="HBRs and workload endpoints"
+                                  " (variable tcra_fabric of group all).")
 
     def site(self, site_id: str) -> Site:
         for site in self.sites:

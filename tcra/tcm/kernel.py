@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from pyroute2 import IPRoute, NetlinkError
 
@@ -21,6 +22,10 @@ class KernelError(TcraError):
     """Netlink refused something; names the namespace, the route and the cause."""
 
 
+def namespace_exists(namespace: str) -> bool:
+    return (Path("/run/netns") / namespace).exists()
+
+
 def _open(namespace: str | None) -> IPRoute:
     return IPRoute(netns=namespace) if namespace else IPRoute()
 
@@ -30,7 +35,7 @@ def read(namespace: str | None) -> list[Route]:
     with _open(namespace) as ipr:
         names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
         found = []
-        for msg in ipr.route("dump", family=socket.AF_INET6, table=0):
+        for msg in ipr.route("dump", family=socket.AF_INET6):  # every table
             if msg["proto"] != TCRA_PROTO:
                 continue
             route = _route(msg, names)

@@ -35,6 +35,16 @@ def domains(prefix: str) -> list[str]:
         conn.close()
 
 
+def test_fabric_is_in_the_inventory_and_its_namespaces_exist(spec):
+    fabric = load(spec.inventory).fabric
+    assert fabric is not None
+    assert {h.name for h in fabric.hbrs} == {"lab_factory", "lab_faredge"}
+    assert {e.workload for e in fabric.endpoints} == {"fw", "upf", "app"}
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                            check=True).stdout
+    assert all(h.namespace in listed for h in fabric.hbrs)
+
+
 def test_status_lists_every_node_behind_an_answering_bmc(spec):
     report = lab.status(spec)
     assert report.running and report.bmc_answers
@@ -121,6 +131,9 @@ def test_down_leaves_no_domain_process_or_file(spec):
         assert domains(spec.prefix) == []
     assert not alive(state.bmc.process)
     assert not spec.state_dir.exists()
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                check=True).stdout
+    assert spec.prefix not in namespaces
     assert not spec.inventory.exists()
     assert lab.down(spec) == []  # twice is fine
     assert not lab.status(spec).running
