@@ -1,0 +1,84 @@
+"""The route computation: exact routes per HBR, stable SIDs, and bad input refused early."""
+
+import pytest
+from pydantic import ValidationError
+
+from tcra.errors import InvalidInputError
+from tcra.tcm.compute import compute
+from tcra.tcm.model import Chain, Fabric
+from tcra.tcm.route import Behaviour
+
+HBRS = [
+    {"name": "edge", "locator": "fd00:1::/48", "uplink": "up0", "interfaces": ["up0", "upf0"]},
+    {"name": "core", "locator": "fd00:2::/48", "uplink": "up0",
+     "interfaces": ["up0", "fw0", "app0", "ids0"]},
+]
+ENDPOINTS = [
+    {"workload": "fw", "hbr": "core", "address": "fd00:f0::2", "dev": "fw0"},
+    {"workload": "ids", "hbr": "core", "address": "fd00:f3::2", "dev": "ids0"},
+    {"workload": "upf", "hbr": "edge", "address": "fd00:f1::2", "dev": "upf0"},
+    {"workload": "app", "hbr": "core", "address": "fd00:f2::2", "dev": "app0"},
+]
+
+
+def fabric(**extra):
+    return Fabric.model_validate({"hbrs": HBRS, "endpoints": ENDPOINTS, **extra})
+
+
+def chain(*functions, **extra):
+    return Chain.model_validate({"name": "web", "ingress": "edge",
+                                 "destination": "fd00:40::/64", "functions": functions,
+                                 "egress": "app", **extra})
+
+
+def test_routes_per_hbr():
+    plan = compute(fabric(), chain("fw", "upf"))
+    by_hbr = {h.hbr: h.routes for h in plan.hbrs}
+    (encap, upf_sid) = sorted(by_hbr["edge"], key=lambda r: r.segments == ())
+    assert encap.dst.compressed == "fd00:40::/64" and encap.dev == "up0"
+    assert list(encap.segments) == [plan.sids["fw"], plan.sids["upf"], plan.sids["app"]]
+    assert upf_sid.behaviour is Behaviour.END_X and str(upf_sid.nh6) == "fd00:f1::2"
+    core = {r.behaviour: r for r in by_hbr["core"]}
+    assert core[Behaviour.END_DX6].dev == "app0"
+    assert plan.sids["fw"] in fabric().hbr("core").locator
+    assert plan.sids["upf"] in fabric().hbr("edge").locator
+
+
+def test_sids_are_stable_when_a_function_is_inserted():
+    before = compute(fabric(), chain("fw", "upf")).sids
+    after = compute(fabric(), chain("fw", "ids", "upf")).sids
+    assert {w: after[w] for w in before} == before
+    assert len(set(after.values())) == len(after)
+
+
+def test_pinned_sid_outside_its_locator_is_refused():
+    with pytest.raises(InvalidInputError, match=r"sids\.fw: expected a SID inside core.s locator"):
+        compute(fabric(), chain("fw", sids={"fw": "fd00:1::99"}))
+
+
+def test_unknown_hbr_and_workload_and_too_many_segments():
+    with pytest.raises(InvalidInputError) as caught:
+        compute(fabric(max_segments=2),
+                chain("fw", "ghost", "upf", ingress="nowhere"))
+    lines = str(caught.value).splitlines()
+    assert "chain web: ingress: expected one of the HBRs (edge, core) (got 'nowhere')" in lines
+    assert any(line.startswith("chain web: functions: expected a workload with an endpoint")
+               and "(got 'ghost')" in line for line in lines)
+    assert "chain web: functions: expected at most 2 segments (functions plus egress) (got 4)" \
+        in lines
+
+
+def test_first_hop_on_the_ingress_is_refused_with_the_reason():
+    with pytest.raises(InvalidInputError, match="first hop runs on the ingress HBR edge"):
+        compute(fabric(), chain("upf", "fw"))
+
+
+def test_overlapping_locators_and_ipv4_are_refused_by_the_model():
+    overlapping = [HBRS[0], {**HBRS[1], "locator": "fd00:1:0:8000::/64"}]
+    with pytest.raises(ValidationError, match=r"locators of edge .* and core .* overlap"):
+        Fabric.model_validate({"hbrs": overlapping})
+    with pytest.raises(ValidationError, match="expected an IPv6 prefix"):
+        chain("fw", destination="10.0.0.0/24")
+    with pytest.raises(ValidationError, match="expected an IPv6 address"):
+        Fabric.model_validate({"hbrs": HBRS, "endpoints": [{**ENDPOINTS[0],
+                                                              "address": "10.0.0.2"}]})
