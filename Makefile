@@ -17,6 +17,7 @@ demo: setup
 lint: setup
 	$(VENV)/ruff check .
 	scripts/typecheck
+	cd collections/ansible_collections/tcra/telco && PATH="$(CURDIR)/.venv/bin:$$PATH" ansible-lint --profile production
 
 test: lint
 	$(VENV)/pytest

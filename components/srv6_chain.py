@@ -7,6 +7,7 @@ from tcra.providers.srv6_routes import HbrRoutes, HbrRoutesSpec
 
 from tcra.model.base import Model
 from tcra.tcm.compute import ChainPlan, compute
+from tcra.tcm.diagram import mermaid
 from tcra.tcm.model import Chain, Fabric
 
 
@@ -16,11 +17,13 @@ class SRv6ChainArgs(Model):
 
 
 class SRv6Chain(pulumi.ComponentResource):
-    """Outputs: `segments` (SIDs in travel order), `sids` (workload -> SID), `path`."""
+    """Outputs: `segments` (SIDs in travel order), `sids` (workload -> SID), `path` (one line),
+    `diagram` (Mermaid)."""
 
     segments: pulumi.Output[list[str]]
     sids: pulumi.Output[dict[str, str]]
     path: pulumi.Output[str]
+    diagram: pulumi.Output[str]
 
     def __init__(self, name: str, args: SRv6ChainArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -34,7 +37,9 @@ class SRv6Chain(pulumi.ComponentResource):
         self.segments = pulumi.Output.from_input([str(s) for s in self.plan.segments])
         self.sids = pulumi.Output.from_input({w: str(s) for w, s in self.plan.sids.items()})
         self.path = pulumi.Output.from_input(describe(args.fabric, args.chain, self.plan))
-        self.register_outputs({"segments": self.segments, "sids": self.sids, "path": self.path})
+        self.diagram = pulumi.Output.from_input(mermaid(args.fabric, args.chain, self.plan))
+        self.register_outputs({"segments": self.segments, "sids": self.sids, "path": self.path,
+                               "diagram": self.diagram})
 
 
 def describe(fabric: Fabric, chain: Chain, plan: ChainPlan) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import errno as errnos
 import os
+import select
 import socket
 import struct
 import threading
@@ -94,7 +95,8 @@ CHUNK_MESSAGES = 64
 """Most messages in one send(). The kernel handles a whole send() in one go, and each seg6 route
 takes per-CPU memory from an atomic reserve that a kernel worker refills in the background:
 a few hundred routes in one send() can empty it (ENOMEM; dmesg "percpu: allocation failed ...
-atomic"). 64 a send measured as fast as 2048 and never hit it in 24 runs of 10,000 routes."""
+atomic"). 64 a send measured as fast as 2048 and did not hit it in dozens of 10,000-route
+runs; should it happen still, the routes are sent again (ENOMEM_RETRY_PAUSES)."""
 ENOMEM_RETRY_PAUSES = (0.02, 0.1, 0.5)
 """Seconds to wait before sending the routes that failed with ENOMEM again (the reserve above
 refills within milliseconds); whatever still fails after the last retry is reported."""
@@ -194,14 +196,21 @@ def apply(
     Returns one RouteError per route that failed, in input order; an empty list when all
     succeeded. With `missing_ok`, deleting a route that is already gone is not an error. A route
     whose dev is not in `ifindex` is not sent (ENODEV); a delete then matches without the dev.
-    Raises NetlinkError when the namespace or the socket cannot be used at all. `timeout` bounds
-    every blocking step (opening the socket, each send and each read).
+    Routes the kernel refused for want of memory (ENOMEM, a transient state) are sent again after
+    a pause, up to len(ENOMEM_RETRY_PAUSES) times. Raises NetlinkError when the namespace or the
+    socket cannot be used at all. `timeout` bounds every wait (for the socket to be made, to
+    send, for each acknowledgement).
     """
     with _open_socket(netns, timeout) as sock:
-        limits = _Limits(
-            messages=max(1, min(CHUNK_MESSAGES, _buffer(sock, socket.SO_RCVBUF) // ACK_TRUESIZE)),
-            size=max(4096, _buffer(sock, socket.SO_SNDBUF) // 2),
-        )
+        try:
+            limits = _Limits(
+                messages=max(1, min(CHUNK_MESSAGES,
+                                    _buffer(sock, socket.SO_RCVBUF) // ACK_TRUESIZE)),
+                size=max(4096, _buffer(sock, socket.SO_SNDBUF) // 2),
+                timeout=timeout,
+            )
+        except OSError as exc:
+            raise NetlinkError(f"cannot size the rtnetlink socket's buffers: {exc}") from exc
         failed = _program(sock, routes, range(len(routes)), ifindex, delete, limits)
         for pause in ENOMEM_RETRY_PAUSES:
             again = [index for index, (code, _) in failed.items() if code == errnos.ENOMEM]
@@ -222,6 +231,7 @@ def apply(
 class _Limits:
     messages: int
     size: int
+    timeout: float
 
 
 def _program(sock: socket.socket, routes: Sequence[Route], indices: Iterable[int],
@@ -241,25 +251,32 @@ def _program(sock: socket.socket, routes: Sequence[Route], indices: Iterable[int
             continue
         message = encode_route(route, oif=oif, seq=index + 1, delete=delete)
         if chunk and (len(chunk) >= limits.messages or size + len(message) > limits.size):
-            _exchange(sock, chunk, seqs, failed)
+            _exchange(sock, chunk, seqs, failed, limits.timeout)
             chunk, seqs, size = [], set(), 0
         chunk.append(message)
         seqs.add(index + 1)
         size += len(message)
     if chunk:
-        _exchange(sock, chunk, seqs, failed)
+        _exchange(sock, chunk, seqs, failed, limits.timeout)
     return failed
 
 
 def _exchange(sock: socket.socket, chunk: list[bytes], seqs: set[int],
-              failed: dict[int, tuple[int, str]]) -> None:
+              failed: dict[int, tuple[int, str]], timeout: float) -> None:
     """Send one chunk and read its acknowledgements into `failed` (keyed by route index, that is
     sequence number - 1). The kernel handles a netlink request inside send(), so when send
     returns, every acknowledgement is queued (or, past the receive buffer, dropped: then the
-    rest of the chunk is reported as unknown, never as done)."""
+    rest of the chunk is reported as unknown, never as done). The socket does not block: reads
+    take what is queued, and only an empty queue waits, in poll() for at most `timeout`."""
     data = b"".join(chunk)
     try:
-        sent = sock.send(data)
+        while True:
+            try:
+                sent = sock.send(data)
+                break
+            except BlockingIOError:
+                if not _ready(sock, select.POLLOUT, timeout):
+                    raise TimeoutError(errnos.ETIMEDOUT, f"not writable in {timeout} s") from None
     except OSError as exc:
         reason = _reason(exc.errno or errnos.EIO, f"send failed: {exc.strerror or exc}")
         failed.update(dict.fromkeys((seq - 1 for seq in seqs), reason))
@@ -269,27 +286,30 @@ def _exchange(sock: socket.socket, chunk: list[bytes], seqs: set[int],
         return
     buffer = bytearray(RECV_BYTES)
     view = memoryview(buffer)
-    timeout = sock.gettimeout()
     overflowed = False
-    try:
-        while seqs:
-            try:
-                length = sock.recv_into(buffer)
-            except (BlockingIOError, TimeoutError):
-                lost = (errnos.ENOBUFS, "acknowledgement lost (receive buffer overflow); "
-                        "route state unknown") if overflowed else (
-                    errnos.ETIMEDOUT, f"no acknowledgement within {timeout} s")
-                failed.update(dict.fromkeys((seq - 1 for seq in seqs), lost))
-                return
-            except OSError as exc:
-                if exc.errno != errnos.ENOBUFS:
-                    raise NetlinkError(f"rtnetlink receive failed: {exc}") from exc
-                overflowed = True  # read what was queued without waiting; the rest is lost
-                sock.settimeout(0.0)
+    while seqs:
+        try:
+            length = sock.recv_into(buffer)
+        except BlockingIOError:
+            if not overflowed and _ready(sock, select.POLLIN, timeout):
                 continue
-            _account(view[:length], seqs, failed)
-    finally:
-        sock.settimeout(timeout)
+            lost = (errnos.ENOBUFS, "acknowledgement lost (receive buffer overflow); "
+                    "route state unknown") if overflowed else (
+                errnos.ETIMEDOUT, f"no acknowledgement within {timeout} s")
+            failed.update(dict.fromkeys((seq - 1 for seq in seqs), lost))
+            return
+        except OSError as exc:
+            if exc.errno != errnos.ENOBUFS:
+                raise NetlinkError(f"rtnetlink receive failed: {exc}") from exc
+            overflowed = True  # read what is still queued, without waiting; the rest is lost
+            continue
+        _account(view[:length], seqs, failed)
+
+
+def _ready(sock: socket.socket, event: int, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(sock, event)
+    return bool(poller.poll(timeout * 1000))
 
 
 def _account(data: memoryview, seqs: set[int], failed: dict[int, tuple[int, str]]) -> None:
@@ -348,10 +368,10 @@ def _buffer(sock: socket.socket, option: int) -> int:
     return int(sock.getsockopt(socket.SOL_SOCKET, option))
 
 
-def _new_socket(timeout: float) -> socket.socket:
+def _new_socket() -> socket.socket:
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
     try:
-        sock.settimeout(timeout)
+        sock.setblocking(False)  # every wait is a poll() with the caller's timeout
         sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)  # errors echo the header, not the request
         sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)  # errors say why, in words
         sock.bind((0, 0))
@@ -366,7 +386,7 @@ def _open_socket(netns: str | None, timeout: float) -> socket.socket:
     short-lived thread enters the namespace, makes it and ends; the caller's thread never moves."""
     try:
         if netns is None:
-            return _new_socket(timeout)
+            return _new_socket()
     except OSError as exc:
         raise NetlinkError(f"cannot open an rtnetlink socket: {exc}") from exc
     if not netns or "/" in netns or netns in (".", ".."):
@@ -387,7 +407,7 @@ def _open_socket(netns: str | None, timeout: float) -> socket.socket:
                     raise OSError(code, f"setns: {os.strerror(code)}")
             finally:
                 os.close(fd)
-            sock = _new_socket(timeout)
+            sock = _new_socket()
         except BaseException as exc:
             failure.append(exc)
             return

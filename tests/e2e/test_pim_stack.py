@@ -5,6 +5,8 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import libvirt
@@ -14,6 +16,7 @@ from tests.conftest import ROOT
 from tests.integration.conftest import needs_lab, running_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def engine() -> Path:
@@ -22,36 +25,44 @@ def engine() -> Path:
     return Path(built.stdout.strip().splitlines()[-1])
 
 
+@contextmanager
+def pulumi_project(root: Path, name: str, config: dict[str, str]) -> Iterator[Runner]:
+    """stacks/NAME copied under root (its virtualenv made absolute), a stack "lab" on a local
+    backend with the config given; yields a runner, and destroys the stack at the end."""
+    project = root / name
+    project.mkdir()
+    shutil.copy(ROOT / "stacks" / name / "__main__.py", project)
+    shipped = (ROOT / "stacks" / name / "Pulumi.yaml").read_text()
+    (project / "Pulumi.yaml").write_text(shipped.replace("../../.venv", str(ROOT / ".venv")))
+    (root / "pulumi-state").mkdir()
+    env = {**os.environ, "PATH": f"{engine()}:{os.environ['PATH']}",
+           "PULUMI_BACKEND_URL": f"file://{root / 'pulumi-state'}",
+           "PULUMI_CONFIG_PASSPHRASE": "e2e", "PULUMI_HOME": str(root / "pulumi-home"),
+           "PULUMI_SKIP_UPDATE_CHECK": "true"}
+
+    def pulumi(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(["pulumi", *args, "--non-interactive"], cwd=project, env=env,
+                                capture_output=True, text=True, timeout=600)
+        if check and result.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)}:\n{result.stdout}{result.stderr}")
+        return result
+
+    pulumi("stack", "init", "lab")
+    for key, value in config.items():
+        pulumi("config", "set", key, value)
+    try:
+        yield pulumi
+    finally:
+        pulumi("destroy", "--yes", check=False)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("pim-stack")
-    with running_lab(root, "citeste2e", nodes=2) as spec:
-        project = root / "project"
-        project.mkdir()
-        shutil.copy(ROOT / "stacks" / "pim-lab" / "__main__.py", project)
-        # The project as shipped, with its virtualenv made absolute for this copy.
-        shipped = (ROOT / "stacks" / "pim-lab" / "Pulumi.yaml").read_text()
-        (project / "Pulumi.yaml").write_text(
-            shipped.replace("../../.venv", str(ROOT / ".venv")))
-        env = {**os.environ, "PATH": f"{engine()}:{os.environ['PATH']}",
-               "PULUMI_BACKEND_URL": f"file://{root / 'pulumi-state'}",
-               "PULUMI_CONFIG_PASSPHRASE": "e2e", "PULUMI_HOME": str(root / "home"),
-               "PULUMI_SKIP_UPDATE_CHECK": "true"}
-        (root / "pulumi-state").mkdir()
-
-        def pulumi(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-            result = subprocess.run(["pulumi", *args, "--non-interactive"], cwd=project,
-                                    env=env, capture_output=True, text=True, timeout=600)
-            if check and result.returncode != 0:
-                raise AssertionError(f"pulumi {' '.join(args)}:\n{result.stdout}{result.stderr}")
-            return result
-
-        pulumi("stack", "init", "lab")
-        for key, value in (("inventory", str(spec.inventory)), ("site", "lab_factory"),
-                           ("count", "1")):
-            pulumi("config", "set", key, value)
-        yield pulumi
-        pulumi("destroy", "--yes", check=False)
+    with running_lab(root, "citeste2e", nodes=2) as spec, pulumi_project(
+            root, "pim-lab", {"inventory": str(spec.inventory), "site": "lab_factory",
+                              "count": "1"}) as run:
+        yield run
 
 
 def state_of(name: str) -> bool:

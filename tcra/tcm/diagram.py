@@ -1,0 +1,26 @@
+"""The path of a chain as a Mermaid flowchart: users, the ingress HBR, each function with its
+SID and HBR, the egress. Docs and stack outputs show it; GitHub and most viewers render it."""
+
+from __future__ import annotations
+
+import itertools
+
+from tcra.tcm.compute import ChainPlan
+from tcra.tcm.model import Chain, Fabric
+
+
+def mermaid(fabric: Fabric, chain: Chain, plan: ChainPlan) -> str:
+    lines = ["flowchart LR", f'  users(["users {chain.source or ""} to {chain.destination}"])']
+    hbrs = {fabric.endpoint(w).hbr for w in plan.hops} | {chain.ingress}
+    for hbr in sorted(hbrs):
+        lines.append(f"  subgraph {hbr}[HBR {hbr} · locator {fabric.hbr(hbr).locator}]")
+        if hbr == chain.ingress:
+            lines.append(f"    ingress[H.Encaps: {len(plan.segments)} segments]")
+        for w in plan.hops:
+            if fabric.endpoint(w).hbr == hbr:
+                behaviour = "End.DX6" if w == chain.egress else "End.X"
+                lines.append(f'    {w}["{w}<br/>{behaviour} {plan.sids[w]}"]')
+        lines.append("  end")
+    steps = ["users", "ingress", *plan.hops]
+    lines += [f"  {a} --> {b}" for a, b in itertools.pairwise(steps)]
+    return "\n".join(lines)
