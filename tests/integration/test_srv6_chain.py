@@ -2,6 +2,7 @@
 namespace cross the chain's functions in order, follow a changed chain, and stop when it goes."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,29 @@ def test_routes_of_other_owners_are_never_touched(lab):
         assert other.split("/")[0] in listed
     finally:
         subprocess.run(["ip", "-n", faredge.namespace, "-6", "route", "del", other], check=False)
+
+
+def test_the_ansible_module_and_the_provider_leave_the_same_kernel_state(lab, tmp_path):
+    plan = compute(lab.fabric.fabric, chain(lab, "fw", "upf"))
+    by_netlink = {}
+    for config in plan.hbrs:
+        kernel.apply(config.namespace, config.routes, owned=())
+        by_netlink[config.hbr] = kernel.read(config.namespace)
+        kernel.apply(config.namespace, (), owned=config.routes)
+        assert kernel.read(config.namespace) == []
+    root = Path(__file__).resolve().parents[2]
+    for config in plan.hbrs:
+        arguments = json.dumps({"netns": config.namespace, "state": "present", "routes": [
+            r.model_dump(mode="json", exclude_none=True) for r in config.routes]})
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
+             "-m", "tcra.telco.srv6_route", "-a", arguments],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(root / "collections"),
+                 "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+                 "ANSIBLE_LOCALHOST_WARNING": "false"})
+        assert done.returncode == 0, done.stdout + done.stderr
+        try:
+            assert kernel.read(config.namespace) == by_netlink[config.hbr]
+        finally:
+            kernel.apply(config.namespace, (), owned=config.routes)
