@@ -10,7 +10,8 @@ from tcra.tcm.model import Chain, Fabric
 
 
 def mermaid(fabric: Fabric, chain: Chain, plan: ChainPlan) -> str:
-    lines = ["flowchart LR", f'  users(["users {chain.source or ""} to {chain.destination}"])']
+    source = f" from {chain.source}" if chain.source else ""
+    lines = ["flowchart LR", f'  users(["users{source} to {chain.destination}"])']
     hbrs = {fabric.endpoint(w).hbr for w in plan.hops} | {chain.ingress}
     for hbr in sorted(hbrs):
         lines.append(f"  subgraph {hbr}[HBR {hbr} · locator {fabric.hbr(hbr).locator}]")
