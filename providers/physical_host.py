@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 import pulumi
 from pulumi.dynamic import (
-    CheckFailure,
     CheckResult,
     CreateResult,
     DiffResult,
@@ -21,11 +20,11 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, model_validator
 from tcra.providers import _redfish
+from tcra.providers._check import check_inputs
 
 from tcra.bmc import BmcTarget, SystemNotFoundError
-from tcra.errors import problems_from
 from tcra.model.base import Model
 from tcra.model.host import BmcAuth, BmcUrl
 
@@ -108,12 +107,7 @@ def _outputs(spec: PhysicalHostSpec, facts: _redfish.Facts) -> dict[str, Any]:
 
 class PhysicalHostProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        try:
-            _spec(news)
-        except ValidationError as exc:
-            return CheckResult(news, [CheckFailure(p.field or "inputs", f"{p.message}")
-                                      for p in problems_from(exc, "PhysicalHost")])
-        return CheckResult(news, [])
+        return check_inputs(_spec, news, "PhysicalHost")
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         was, wanted = _spec(olds), _spec(news)

@@ -11,7 +11,6 @@ from typing import Any
 
 import pulumi
 from pulumi.dynamic import (
-    CheckFailure,
     CheckResult,
     CreateResult,
     DiffResult,
@@ -20,9 +19,9 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pydantic import Field, ValidationError
+from pydantic import Field
+from tcra.providers._check import check_inputs
 
-from tcra.errors import problems_from
 from tcra.model.base import Model
 from tcra.tcm import kernel
 from tcra.tcm.route import Route
@@ -53,12 +52,7 @@ def _outputs(spec: HbrRoutesSpec) -> dict[str, Any]:
 
 class HbrRoutesProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        try:
-            _spec(news)
-        except ValidationError as exc:
-            return CheckResult(news, [CheckFailure(p.field or "inputs", p.message)
-                                      for p in problems_from(exc, "HbrRoutes")])
-        return CheckResult(news, [])
+        return check_inputs(_spec, news, "HbrRoutes")
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         was, wanted = _spec(olds), _spec(news)

@@ -1,0 +1,22 @@
+"""The `check` every tcra provider runs: validate the inputs into the provider's model and turn
+each problem into a CheckFailure naming the field, before anything real is touched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pulumi.dynamic import CheckFailure, CheckResult
+from pydantic import ValidationError
+
+from tcra.errors import problems_from
+
+
+def check_inputs(validate: Callable[[dict[str, Any]], object], news: dict[str, Any],
+                 kind: str) -> CheckResult:
+    try:
+        validate(news)
+    except ValidationError as exc:
+        return CheckResult(news, [CheckFailure(p.field or "inputs", p.message)
+                                  for p in problems_from(exc, kind)])
+    return CheckResult(news, [])
