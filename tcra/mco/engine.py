@@ -24,7 +24,7 @@ def place(request: ServiceRequest, policy: Policy, repository: Repository,
     check(request, repository, policy)
     problem = Problem(request, policy, repository)
     placed = solve(problem, mode)
-    return build_plan(problem, placed, current_sites(problem), explain=explain)
+    return build_plan(problem, placed, explain=explain)
 
 
 def check(request: ServiceRequest, repository: Repository, policy: Policy) -> None:
@@ -61,35 +61,14 @@ def check(request: ServiceRequest, repository: Repository, policy: Policy) -> No
         raise InvalidInputError(problems)
 
 
-def current_sites(problem: Problem) -> Ints:
-    """Where each workload of this service runs now (-1: nowhere, or at an unknown site)."""
-    index = {site: i for i, site in enumerate(problem.site_ids)}
-    names = {name: i for i, name in enumerate(problem.workload_names)}
-    current = np.full(len(names), -1, dtype=np.int64)
-    for p in problem.repository.placements:
-        if p.service == problem.request.name and p.workload in names and p.site in index:
-            current[names[p.workload]] = index[p.site]
-    return current
-
-
 def solve(problem: Problem, mode: Mode) -> Ints:
     active = np.flatnonzero([not w.deferred for w in problem.request.workloads])
     if mode == "exact" or (mode == "auto"
                            and len(active) * len(problem.site_ids) <= EXACT_PAIRS):
-        placed, _ = exact.solve(problem, active, stickiness(problem),
-                                together=pairs(problem, "affinity"),
+        placed, _ = exact.solve(problem, active, together=pairs(problem, "affinity"),
                                 apart=pairs(problem, "anti_affinity"))
         return placed
     return fast(problem, active)
-
-
-def stickiness(problem: Problem) -> Floats:
-    """A workload's current site scores better by the migration cost: moves must earn it."""
-    bonus = np.zeros((len(problem.workload_names), len(problem.site_ids)))
-    current = current_sites(problem)
-    here = current >= 0
-    bonus[np.flatnonzero(here), current[here]] = problem.policy.migration_cost
-    return bonus
 
 
 def pairs(problem: Problem, field: str) -> tuple[tuple[int, int], ...]:
@@ -105,8 +84,7 @@ def fast(problem: Problem, active: Ints) -> Ints:
     capacity = problem.capacity.copy()
     if bound:
         members = np.array(sorted(bound & set(active.tolist())), dtype=np.int64)
-        chosen, _ = exact.solve(problem, members, stickiness(problem),
-                                together=pairs(problem, "affinity"),
+        chosen, _ = exact.solve(problem, members, together=pairs(problem, "affinity"),
                                 apart=pairs(problem, "anti_affinity"))
         placed[members] = chosen[members]
         done = members[chosen[members] >= 0]
@@ -116,7 +94,11 @@ def fast(problem: Problem, active: Ints) -> Ints:
     _stick(problem, cands)
     mask = np.zeros(len(problem.workload_names), dtype=bool)
     mask[free] = True
-    bulk, remaining = assign.assign(problem, cands, mask, capacity)
+    # Workloads stay where they run while it is still allowed and has room; moving them is
+    # left to improve(), which must then gain more than the migration cost.
+    staying = _stay(problem, free, capacity)
+    bulk, remaining = assign.assign(problem, cands, mask & (staying < 0), capacity)
+    bulk[staying >= 0] = staying[staying >= 0]
     bulk, remaining = assign.improve(problem, cands, bulk, remaining)
     left = free[bulk[free] < 0]
     if len(left):  # their pruned candidates filled up: look at every site with room
@@ -133,9 +115,24 @@ def fast(problem: Problem, active: Ints) -> Ints:
     return placed
 
 
+def _stay(problem: Problem, free: Ints, capacity: Floats) -> Ints:
+    """Current site per workload that can keep it (-1 otherwise), taking capacity in order."""
+    staying = np.full(len(problem.workload_names), -1, dtype=np.int64)
+    here = free[problem.current[free] >= 0]
+    if not len(here):
+        return staying
+    here = here[problem.feasible(here, problem.current[here])]
+    for w in here.tolist():
+        site = int(problem.current[w])
+        if (problem.demand[w] <= capacity[site] + assign.EPS).all():
+            capacity[site] -= problem.demand[w]
+            staying[w] = site
+    return staying
+
+
 def _stick(problem: Problem, cands: assign.Candidates) -> None:
     """Put each workload's current site among its candidates, with the migration bonus."""
-    current = current_sites(problem)
+    current = problem.current
     for w in np.flatnonzero(current >= 0).tolist():
         site = int(current[w])
         if not problem.feasible(np.array([w]), np.array([site]))[0]:

@@ -17,20 +17,22 @@ from tcra.mco.problem import Floats, Ints, Problem
 TIME_LIMIT_S = 60.0
 
 
-def solve(problem: Problem, workloads: Ints, bonus: Floats | None = None, relax: bool = False,
+def solve(problem: Problem, workloads: Ints, relax: bool = False,
           capacity: Floats | None = None,
           together: tuple[tuple[int, int], ...] = (),
           apart: tuple[tuple[int, int], ...] = (),
           penalty: float | None = None) -> tuple[Ints, float]:
-    """Site per workload (-1 unplaced) and the objective; `bonus` lowers a pair's score (W, S)
-    (stickiness); `penalty` prices an unplaced workload (default: more than any placement).
+    """Site per workload (-1 unplaced) and the objective. A workload's current site scores
+    better by the policy's migration cost (stickiness); `penalty` prices an unplaced workload
+    (default: more than any placement).
     With `relax`, the LP relaxation's objective (a lower bound) and no sites."""
     sites = np.arange(len(problem.site_ids), dtype=np.int64)
     w = np.repeat(workloads, len(sites))
     s = np.tile(sites, len(workloads))
     ok = problem.feasible(w, s)
     w, s = w[ok], s[ok]
-    cost = problem.score(w, s) - (bonus[w, s] if bonus is not None else 0.0)
+    cost = problem.score(w, s) - np.where(problem.current[w] == s,
+                                          problem.policy.migration_cost, 0.0)
     count = len(w)
     slot = {int(v): i for i, v in enumerate(workloads)}
     if penalty is None:
@@ -55,19 +57,17 @@ def solve(problem: Problem, workloads: Ints, bonus: Floats | None = None, relax:
         constraints.append(LinearConstraint(matrix, -np.inf, free[:, d]))
 
     index = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(w, s, strict=True))}
+    # Affinity: x[a,s] = x[b,s] at every site; anti-affinity: x[a,s] + x[b,s] <= 1. A pair
+    # that is not feasible is a variable fixed at 0, so it drops out of the row.
     for pairs, low, high, sign in ((together, 0.0, 0.0, -1.0), (apart, -np.inf, 1.0, 1.0)):
         for a, b in pairs:
-            entries = []
             for site in sites.tolist():
-                ia, ib = index.get((a, site)), index.get((b, site))
-                if ia is None and ib is None:
-                    continue
-                entries.append([(i, v) for i, v in ((ia, 1.0), (ib, sign)) if i is not None])
-            for row in entries:
-                vector = np.zeros(count + len(workloads))
-                for i, v in row:
-                    vector[i] = v
-                constraints.append(LinearConstraint(vector, low, high))
+                row = {i: v for i, v in ((index.get((a, site)), 1.0),
+                                         (index.get((b, site)), sign)) if i is not None}
+                if row:
+                    vector = np.zeros(count + len(workloads))
+                    vector[list(row)] = list(row.values())
+                    constraints.append(LinearConstraint(vector, low, high))
 
     result = milp(c, constraints=constraints,
                   integrality=np.zeros_like(c) if relax else np.ones_like(c),

@@ -19,7 +19,7 @@ _UNITS = {"cpu": "cores", "memory": "GiB", "hugepages": "GiB of hugepages", "gpu
           "sriov_vfs": "SR-IOV VF(s)", "hosts": "whole host(s)"}
 
 
-def build_plan(problem: Problem, placed: Ints, current: Ints, explain: bool = False,
+def build_plan(problem: Problem, placed: Ints, explain: bool = False,
                runner_up: tuple[Ints, Floats] | None = None) -> Plan:
     request = problem.request
     active = [i for i, w in enumerate(request.workloads) if not w.deferred]
@@ -34,7 +34,7 @@ def build_plan(problem: Problem, placed: Ints, current: Ints, explain: bool = Fa
     for k, w in enumerate(done.tolist()):
         workload = request.workloads[w]
         site = int(sites[k])
-        moved_from, why = _move(problem, w, site, int(current[w]), float(score[k]))
+        moved_from, why = _move(problem, w, site, int(problem.current[w]), float(score[k]))
         up_site, up_score = int(second[0][k]), float(second[1][k])
         assignments.append(Assignment.model_construct(
             workload=workload.name, site=problem.site_ids[site], score=round(float(score[k]), 6),

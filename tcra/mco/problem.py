@@ -122,6 +122,17 @@ class Problem:
             np.array([s.site.location.lon for s in sites]),
             np.array([a.lat for a in areas]), np.array([a.lon for a in areas]), measured)
 
+    @cached_property
+    def current(self) -> Ints:
+        """Where each workload of this service runs now (-1: nowhere, or at an unknown site)."""
+        index = {site: i for i, site in enumerate(self.site_ids)}
+        names = {name: i for i, name in enumerate(self.workload_names)}
+        current = np.full(len(names), -1, dtype=np.int64)
+        for p in self.repository.placements:
+            if p.service == self.request.name and p.workload in names and p.site in index:
+                current[names[p.workload]] = index[p.site]
+        return current
+
     # ---- workloads ---------------------------------------------------------------------
     @cached_property
     def workload_names(self) -> list[str]:
