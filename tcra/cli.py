@@ -136,6 +136,7 @@ def lab_up(
     vcpus: Annotated[int, typer.Option(help="vCPUs per node.")] = 1,
     disk: Annotated[str, typer.Option(help="Blank (sparse) disk per node, e.g. 1Gi.")] = "1Gi",
     bmc_port: Annotated[int, typer.Option(help="Redfish emulator port; 0 picks one.")] = 0,
+    hugepages: Annotated[int, typer.Option(help="2 MiB hugepages reserved for VMs.")] = 128,
     inventory: Annotated[Path, typer.Option(help="Where to write the lab's inventory.")] = Path(
         "inventories/lab"),
     name: LabName = "lab",
@@ -143,7 +144,7 @@ def lab_up(
 ) -> None:
     """Start the lab (libvirtd, nodes, Redfish BMC) and write its inventory. Safe to re-run."""
     spec = _spec(name=name, nodes=nodes, memory=memory, vcpus=vcpus, disk=disk, bmc_port=bmc_port,
-                 inventory=inventory, state_root=state_root)
+                 hugepages=hugepages, inventory=inventory, state_root=state_root)
     with err.status("lab up") as progress:
         state = lab.up(spec, report=lambda msg: progress.update(f"lab up: {msg}"))
     assert state.bmc is not None  # noqa: S101 - up always serves a BMC

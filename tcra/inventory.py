@@ -2,7 +2,9 @@
 
 Conventions (see docs/inventory.md): every child group of `sites` is a site whose
 attributes are the group variable `tcra_site`; every host in a site group is a host of
-that site with `tcra_bmc`, `tcra_bmc_credentials` and `tcra_capabilities`.
+that site with `tcra_bmc`, `tcra_bmc_credentials` and `tcra_capabilities`, or a hypervisor
+with `tcra_libvirt_uri` and `tcra_capabilities` (or both). A host in no site group and without
+those variables is Ansible's alone (a router, a controller) and not part of the model.
 """
 
 from __future__ import annotations
@@ -11,21 +13,23 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from tcra.errors import InvalidInputError, Problem, problems_from, raise_if_any
-from tcra.model import Host, Inventory, Site
+from tcra.model import Host, Hypervisor, Inventory, Site
 from tcra.model.inventory import cross_check
 from tcra.tcm.model import Fabric
 
 SITES_GROUP = "sites"
+_M = TypeVar("_M", Host, Hypervisor)
 # Model field -> the inventory variable it comes from, so errors name what the user edits.
 _VARIABLE_OF_FIELD = {
     "bmc.credentials": "tcra_bmc_credentials",
     "bmc": "tcra_bmc",
     "capabilities": "tcra_capabilities",
+    "libvirt_uri": "tcra_libvirt_uri",
     "network": "tcra_site.network",
 }
 
@@ -49,15 +53,17 @@ def load(path: str | Path) -> Inventory:
         site_groups = []
     sites = [site for group in site_groups if (site := _site(group, manager, problems))]
     site_names = {group.name for group in site_groups}
-    hosts = [
-        host
-        for ansible_host in sorted(manager.get_hosts(), key=lambda h: h.name)
-        if (host := _host(ansible_host, site_names, variables, problems))
-    ]
+    hosts: list[Host] = []
+    hypervisors: list[Hypervisor] = []
+    for ansible_host in sorted(manager.get_hosts(), key=lambda h: h.name):
+        host, hypervisor = _host(ansible_host, site_names, variables, problems)
+        hosts += [host] if host else []
+        hypervisors += [hypervisor] if hypervisor else []
     problems += [_renamed(p) for p in cross_check(site_names, sites, hosts)]
     fabric = _fabric(manager, problems)
     raise_if_any(problems)
-    return Inventory(sites=tuple(sites), hosts=tuple(hosts), fabric=fabric)
+    return Inventory(sites=tuple(sites), hosts=tuple(hosts), hypervisors=tuple(hypervisors),
+                     fabric=fabric)
 
 
 def _fabric(manager: Any, problems: list[Problem]) -> Fabric | None:
@@ -146,22 +152,35 @@ def _site(group: Any, manager: Any, problems: list[Problem]) -> Site | None:
 
 
 def _host(ansible_host: Any, site_names: set[str], variables: Any,
-          problems: list[Problem]) -> Host | None:
+          problems: list[Problem]) -> tuple[Host | None, Hypervisor | None]:
     where = f"host {ansible_host.name}"
+    host_vars = variables.get_vars(host=ansible_host, include_hostvars=False)
     sites = sorted(site_names & {g.name for g in ansible_host.get_groups()})
+    uri = _plain(host_vars.get("tcra_libvirt_uri"))
+    if not sites and "tcra_bmc" not in host_vars and uri is None:
+        return None, None
     if len(sites) != 1:
         found = f"it is in {', '.join(sites)}" if sites else "it is in none"
         problems.append(Problem(where, "site", f"expected the host in exactly one site group;"
                                 f" {found} (a duplicate host name?)", has_value=False))
-        return None
-    host_vars = variables.get_vars(host=ansible_host, include_hostvars=False)
+        return None, None
+    capabilities = _plain(host_vars.get("tcra_capabilities"))
+    common = {"name": ansible_host.name, "site": sites[0], "capabilities": capabilities}
+    hypervisor = None
+    if uri is not None:
+        hypervisor = _validated(Hypervisor, {**common, "libvirt_uri": uri}, where, problems)
+        if "tcra_bmc" not in host_vars:
+            return None, hypervisor
     bmc = _plain(host_vars.get("tcra_bmc"))
     if isinstance(bmc, dict) and "tcra_bmc_credentials" in host_vars:
         bmc = {**bmc, "credentials": _plain(host_vars["tcra_bmc_credentials"])}
-    fields = {"name": ansible_host.name, "site": sites[0], "bmc": bmc,
-              "capabilities": _plain(host_vars.get("tcra_capabilities"))}
+    return _validated(Host, {**common, "bmc": bmc}, where, problems), hypervisor
+
+
+def _validated(model: type[_M], fields: dict[str, Any], where: str,
+               problems: list[Problem]) -> _M | None:
     try:
-        return Host.model_validate({k: v for k, v in fields.items() if v is not None})
+        return model.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         problems += [_renamed(p) for p in problems_from(exc, where)]
         return None

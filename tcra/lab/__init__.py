@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from pydantic import Field
 
-from tcra.lab import bmc, fabric, hypervisor, inventory_writer, nodes
+from tcra.lab import bmc, fabric, hugepages, hypervisor, inventory_writer, nodes, vip
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.processes import LabError, alive, stop
 from tcra.lab.spec import LabSpec, LabState, Node, load_state
@@ -48,6 +48,11 @@ def up(spec: LabSpec, report: Report = lambda _msg: None) -> LabState:
     state = state.model_copy(update={"spec": spec})
     state.save()
 
+    report(f"hugepages: {spec.hugepages} of 2 MiB")  # before libvirtd, which looks for hugetlbfs
+    state = state.model_copy(update={"hugepages": hugepages.reserve(spec.hugepages,
+                                                                    state.hugepages)})
+    state.save()
+
     report("hypervisor: libvirtd")
     state = state.model_copy(update={"hypervisor": hypervisor.ensure(spec, state.hypervisor)})
     state.save()
@@ -57,6 +62,8 @@ def up(spec: LabSpec, report: Report = lambda _msg: None) -> LabState:
     conn = hypervisor.connect(spec.libvirt_uri)
     try:
         nodes.ensure_pool(conn, spec)
+        vip.ensure_network(conn, spec)
+        vip.ensure_base_image(conn, spec)
         state = state.model_copy(update={"nodes": nodes.converge(conn, spec)})
     finally:
         conn.close()
@@ -70,8 +77,9 @@ def up(spec: LabSpec, report: Report = lambda _msg: None) -> LabState:
 
     assert state.bmc is not None  # noqa: S101 - set just above; narrows the type
     assert state.fabric is not None  # noqa: S101
+    assert state.hugepages is not None  # noqa: S101
     report(f"inventory: {spec.inventory}")
-    written = inventory_writer.write(spec, state.bmc, state.nodes, state.fabric)
+    written = inventory_writer.write(spec, state.bmc, state.nodes, state.fabric, state.hugepages)
     state = state.model_copy(update={"inventory": written})
     state.save()
     return state
@@ -134,12 +142,18 @@ def down(spec: LabSpec, report: Report = lambda _msg: None) -> list[str]:
         try:
             for name in {n.name for n in state.nodes} | set(nodes.lab_domains(conn, state.spec)):
                 nodes.remove(conn, name)
+            vip.remove_network(conn, state.spec)
             nodes.remove_pool(conn, state.spec)
         finally:
             conn.close()
+    vip.remove_bridge(state.spec)
     if state.hypervisor:
         report("hypervisor: stopping what the lab started")
         if (note := hypervisor.release(state.hypervisor)) is not None:
+            notes.append(note)
+    if state.hugepages:
+        report("hugepages: giving them back")
+        if (note := hugepages.release(state.hugepages)) is not None:
             notes.append(note)
     if state.inventory:
         report(f"inventory: removing {state.inventory}")

@@ -12,7 +12,7 @@ import subprocess
 from ipaddress import IPv6Network
 
 from tcra.lab.fabric_state import FabricState
-from tcra.lab.processes import LabError
+from tcra.lab.processes import run
 from tcra.lab.spec import LabSpec
 from tcra.tcm.model import Endpoint, Fabric, Hbr
 
@@ -131,6 +131,4 @@ def _ip(*args: str) -> None:
 
 
 def _run(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=15)
-    if done.returncode != 0:
-        raise LabError(f"fabric: {' '.join(command)}: {done.stderr.strip()}")
+    run(command, timeout=15)

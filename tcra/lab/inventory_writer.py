@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,18 @@ import yaml
 from tcra.lab.bmc import password_file
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.processes import LabError
-from tcra.lab.spec import Bmc, LabSpec, Node
-from tcra.model import BmcCredentials, BmcEndpoint, Capabilities, Energy, Location, Site, Tier
+from tcra.lab.spec import Bmc, Hugepages, LabSpec, Node
+from tcra.model import (
+    BmcCredentials,
+    BmcEndpoint,
+    Capabilities,
+    Energy,
+    HugepagePool,
+    Location,
+    Quantity,
+    Site,
+    Tier,
+)
 
 MARKER = ".tcra-lab"
 HEADER = "# Written by `tcra lab up`; `tcra lab down` removes it. Edit the lab, not this file.\n"
@@ -29,9 +40,15 @@ _SITES = {
         energy=Energy(price_per_kwh=0.26, carbon_intensity=380, pue=1.9, renewable_share=0.45),
     ),
 }
+HYPERVISOR = "lab-hypervisor"
+HYPERVISOR_SITE = "lab_factory"
+# Ansible reaches the lab's own machine and its routers' namespaces without SSH.
+_LOCAL = {"ansible_connection": "local",
+          "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
 
 
-def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState) -> Path:
+def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
+          hugepages: Hugepages) -> Path:
     root = spec.inventory
     if root.exists() and not (root / MARKER).exists():
         raise LabError(f"{root} exists and was not written by the lab; choose another"
@@ -41,8 +58,16 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState)
     (root / "host_vars").mkdir()
     (root / MARKER).write_text(f"{spec.state_dir}\n")
     sites = {site: [n.name for n in nodes if n.site == site] for site in _SITES}
-    _dump(root / "hosts.yml", {"all": {"children": {"sites": {"children": {
-        site: {"hosts": dict.fromkeys(names)} for site, names in sites.items()}}}}})
+    sites[HYPERVISOR_SITE].append(HYPERVISOR)
+    routers = {hbr.namespace or hbr.name: hbr for hbr in fabric.fabric.hbrs}
+    _dump(root / "hosts.yml", {"all": {"children": {
+        "sites": {"children": {site: {"hosts": dict.fromkeys(names)}
+                               for site, names in sites.items()}},
+        # what tcra.telco.site configures, by role; the nodes have no OS to configure
+        "node_prep": {"hosts": {}},
+        "hypervisors": {"hosts": {HYPERVISOR: None}},
+        "hbr": {"hosts": dict.fromkeys(routers)},
+    }}})
     credentials = BmcCredentials(username=bmc.username, password=f"file:{password_file(spec)}")
     _dump(root / "group_vars" / "all.yml", {
         "tcra_bmc_credentials": credentials.model_dump(mode="json"),
@@ -53,6 +78,20 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState)
     for site_id, site in _SITES.items():
         _dump(root / "group_vars" / f"{site_id}.yml",
               {"tcra_site": site.model_dump(mode="json", exclude={"id"}, exclude_defaults=True)})
+    _dump(root / "host_vars" / f"{HYPERVISOR}.yml", {
+        **_LOCAL,
+        "tcra_libvirt_uri": spec.libvirt_uri,
+        "tcra_capabilities": _this_machine(hugepages).model_dump(mode="json",
+                                                                 exclude_defaults=True),
+        "libvirt_host_hugepages_2m": hugepages.total,
+    })
+    for name, hbr in routers.items():
+        _dump(root / "host_vars" / f"{name}.yml", {
+            **_LOCAL, "hbr_netns": hbr.namespace or "", "hbr_locator": str(hbr.locator),
+            "hbr_locator_dev": hbr.uplink, "hbr_interfaces": list(hbr.interfaces),
+            "hbr_routes": [],
+            "hbr_purge_routes": False,  # the SRv6 chains Pulumi declares own the routes
+        })
     for node in nodes:
         # The emulator offers no Redfish sessions: basic auth saves a failed login per call.
         endpoint = BmcEndpoint(address=bmc.url, system_id=node.uuid, credentials=credentials,
@@ -61,6 +100,14 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState)
             "tcra_bmc": endpoint.model_dump(mode="json", exclude={"credentials"},
                                             exclude_defaults=True)})
     return root.resolve()
+
+
+def _this_machine(hugepages: Hugepages) -> Capabilities:
+    memory_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text()
+                      .splitlines() if line.startswith("MemTotal:"))
+    pools = (HugepagePool(size=Quantity("2Mi"), count=hugepages.total),) if hugepages.total else ()
+    return Capabilities(cores=os.cpu_count() or 1, memory=Quantity(f"{memory_kib}Ki"),
+                        hugepages=pools)
 
 
 def remove(path: Path) -> None:

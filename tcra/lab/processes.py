@@ -85,3 +85,10 @@ def log_tail(log: Path, lines: int = 15) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def run(command: list[str], timeout: float = 30.0) -> None:
+    """Run a short system command; its error output becomes the LabError's message."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
+    if done.returncode != 0:
+        raise LabError(f"{' '.join(command)}: {done.stderr.strip() or done.returncode}")

@@ -28,6 +28,8 @@ class LabSpec(Model):
     disk: Quantity = Field(default=Quantity("1Gi"), description="Blank sparse disk per node.")
     bmc_port: int = Field(default=0, ge=0, le=65535,
                           description="Redfish emulator port on 127.0.0.1; 0 picks a free one.")
+    hugepages: int = Field(default=128, ge=0, le=65536,
+                           description="2 MiB hugepages reserved for VMs (0: none).")
     libvirt_uri: str = "qemu:///system"
     state_root: Path = Field(default_factory=default_state_root)
     inventory: Path = Path("inventories/lab")
@@ -54,6 +56,15 @@ class Hypervisor(Model):
     created_paths: tuple[Path, ...] = Field(default=(), description="Paths that did not exist.")
 
 
+class Hugepages(Model):
+    """The lab adds its pages to the machine's and takes only those back: labs may overlap."""
+
+    count: int = Field(ge=0, description="Pages the lab added.")
+    total: int = Field(ge=0, description="The machine's count once they were added.")
+    mounted: bool = Field(default=False, description="The lab mounted hugetlbfs.")
+    created_mount_point: bool = False
+
+
 class Node(Model):
     name: str
     uuid: str
@@ -72,6 +83,7 @@ class Bmc(Model):
 
 class LabState(Model):
     spec: LabSpec
+    hugepages: Hugepages | None = None
     hypervisor: Hypervisor | None = None
     nodes: tuple[Node, ...] = ()
     bmc: Bmc | None = None

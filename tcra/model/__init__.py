@@ -7,6 +7,7 @@ from tcra.model.host import (
     Gpu,
     Host,
     HugepagePool,
+    Hypervisor,
     SriovNic,
 )
 from tcra.model.inventory import Inventory
@@ -22,6 +23,7 @@ __all__ = [
     "Gpu",
     "Host",
     "HugepagePool",
+    "Hypervisor",
     "IPv6Address",
     "IPv6Prefix",
     "Inventory",

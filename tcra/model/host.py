@@ -32,6 +32,15 @@ def _bmc_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _libvirt_uri(value: str) -> str:
+    parts = urlsplit(value)
+    driver = parts.scheme.split("+")[0]
+    if driver != "qemu" or parts.path not in ("/system", "/session"):
+        raise ValueError('expected a libvirt QEMU URI like "qemu:///system" or'
+                         ' "qemu+ssh://root@hv1/system"')
+    return value
+
+
 def _host_name(value: str) -> str:
     if not _HOST_NAME.match(value):
         raise ValueError("expected a lower-case host name (letters, digits, '.', '-', '_')")
@@ -43,6 +52,7 @@ BmcUrl = Annotated[str, AfterValidator(_bmc_url)]
 """Where a secret lives (an environment variable or a file), never the secret itself."""
 
 HostName = Annotated[str, AfterValidator(_host_name)]
+LibvirtUri = Annotated[str, AfterValidator(_libvirt_uri)]
 BmcAuth = Literal["auto", "session", "basic"]
 
 
@@ -110,4 +120,13 @@ class Host(Model):
     name: HostName
     site: Name
     bmc: BmcEndpoint
+    capabilities: Capabilities
+
+
+class Hypervisor(Model):
+    """A KVM host the VIP places virtual machines on; it needs no BMC of its own in tcra."""
+
+    name: HostName
+    site: Name
+    libvirt_uri: LibvirtUri
     capabilities: Capabilities

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from tcra.errors import Problem
 from tcra.model.base import Model
-from tcra.model.host import Host
+from tcra.model.host import Host, Hypervisor
 from tcra.model.site import Site
 from tcra.tcm.model import Fabric
 
@@ -16,6 +16,8 @@ from tcra.tcm.model import Fabric
 class Inventory(Model):
     sites: tuple[Site, ...] = Field(default=())
     hosts: tuple[Host, ...] = Field(default=())
+    hypervisors: tuple[Hypervisor, ...] = Field(default=(), description="Hosts with"
+                                                " tcra_libvirt_uri: where VMs can run.")
     fabric: Fabric | None = Field(default=None, description="HBRs and workload endpoints"
                                   " (variable tcra_fabric of group all).")
 
@@ -27,6 +29,12 @@ class Inventory(Model):
 
     def hosts_at(self, site_id: str) -> tuple[Host, ...]:
         return tuple(host for host in self.hosts if host.site == site_id)
+
+    def hypervisor(self, name: str) -> Hypervisor:
+        for hypervisor in self.hypervisors:
+            if hypervisor.name == name:
+                return hypervisor
+        raise KeyError(name)
 
 
 def cross_check(site_ids: set[str], sites: list[Site], hosts: list[Host]) -> list[Problem]:

@@ -13,6 +13,7 @@ from tcra import lab
 from tcra.bmc import BmcError, power_state
 from tcra.inventory import load
 from tcra.lab import bmc as lab_bmc
+from tcra.lab import vip
 from tcra.lab.processes import alive
 from tcra.lab.spec import load_state
 from tests.integration.conftest import needs_lab, running_lab
@@ -112,6 +113,37 @@ def test_unknown_system_is_named(spec):
         power_state(ghost)
 
 
+def test_vms_get_hugepages_a_network_and_a_base_image(spec):
+    state = load_state(spec)
+    assert state.hugepages.count == 128
+    assert int(Path("/proc/sys/vm/nr_hugepages").read_text()) >= 128
+    assert "hugetlbfs" in Path("/proc/mounts").read_text()
+    [hypervisor] = load(spec.inventory).hypervisors
+    assert (hypervisor.name, hypervisor.site) == ("lab-hypervisor", "lab_factory")
+    assert hypervisor.capabilities.hugepages[0].count == state.hugepages.total
+    conn = libvirt.open("qemu:///system")
+    try:
+        assert conn.networkLookupByName(vip.network_name(spec)).isActive()
+        pool = conn.storagePoolLookupByName(f"{spec.prefix}pool")
+        volume = pool.storageVolLookupByName(vip.base_image_name(spec))
+        assert Path(volume.path()).read_bytes().startswith(vip.BASE_MARKER)
+    finally:
+        conn.close()
+
+
+def test_ansible_sees_the_routers_and_the_hypervisor_by_role(spec):
+    listed = subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i",
+                             str(spec.inventory), "--list"], capture_output=True, text=True,
+                            check=True, timeout=60)
+    groups = json.loads(listed.stdout)
+    assert groups["hypervisors"]["hosts"] == ["lab-hypervisor"]
+    assert sorted(groups["hbr"]["hosts"]) == [f"{spec.prefix}hbr-factory",
+                                              f"{spec.prefix}hbr-faredge"]
+    router = groups["_meta"]["hostvars"][f"{spec.prefix}hbr-factory"]
+    assert router["hbr_netns"] == f"{spec.prefix}hbr-factory"
+    assert router["hbr_purge_routes"] is False
+
+
 def test_up_again_duplicates_nothing(spec):
     before = load_state(spec)
     again = lab.up(spec)
@@ -123,7 +155,10 @@ def test_up_again_duplicates_nothing(spec):
 def test_down_leaves_no_domain_process_or_file(spec):
     state = load_state(spec)
     processes = [state.bmc.process, *state.hypervisor.started]
+    pages = int(Path("/proc/sys/vm/nr_hugepages").read_text())
     lab.down(spec)
+    assert int(Path("/proc/sys/vm/nr_hugepages").read_text()) == pages - state.hugepages.count
+    assert not Path(f"/sys/class/net/{vip.bridge_name(spec)}").exists()
     if state.hypervisor.started:
         assert not any(alive(p) for p in processes)
         assert not any(path.exists() for path in state.hypervisor.created_paths)

@@ -125,3 +125,22 @@ def test_missing_sites_group_and_missing_path(tmp_path):
 def test_unparseable_file_is_reported_with_ansibles_reason(tmp_path):
     with pytest.raises(InvalidInputError, match=r"hosts\.yml: Ansible cannot read this file"):
         load(_inventory(tmp_path, "all:\n  children: [unclosed\n"))
+
+
+def test_hypervisors_need_no_bmc_and_ansible_only_hosts_are_left_out(tmp_path):
+    hosts = ("all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n"
+             "            h1:\n            hv1:\n    hbr:\n      hosts:\n        r1:\n")
+    hypervisor = ('tcra_libvirt_uri: "qemu+ssh://root@hv1/system"\n'
+                  "tcra_capabilities: {cores: 32, memory: 256Gi,"
+                  " hugepages: [{size: 1Gi, count: 64}]}\n")
+    path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE, "host_vars/h1.yml": HOST,
+                                         "host_vars/hv1.yml": hypervisor})
+    inventory = load(path)
+    assert [h.name for h in inventory.hosts] == ["h1"]
+    [hv1] = inventory.hypervisors
+    assert (hv1.name, hv1.site, hv1.libvirt_uri) == ("hv1", "s1", "qemu+ssh://root@hv1/system")
+    assert hv1.capabilities.hugepages[0].count == 64
+
+    (tmp_path / "host_vars/hv1.yml").write_text(hypervisor.replace("qemu+ssh", "xen+ssh"))
+    with pytest.raises(InvalidInputError, match="host hv1: tcra_libvirt_uri: expected a libvirt"):
+        load(path)
