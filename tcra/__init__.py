@@ -10,10 +10,12 @@ if TYPE_CHECKING:
     from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
     from tcra.components.physical_pool import HostFilter, PhysicalPool, PhysicalPoolArgs
     from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
+    from tcra.components.vm_cluster import VMCluster, VMClusterArgs
     from tcra.mco.engine import place
     from tcra.mco.model import Policy, ServiceRequest
     from tcra.mco.plan import Plan
     from tcra.providers.physical_host import Boot, PhysicalHost, PhysicalHostArgs
+    from tcra.providers.virtual_machine import VirtualMachine, VirtualMachineArgs
     from tcra.tcm.model import Chain, Fabric
 
 # Pulumi resources and the MCO load on first use: the CLI and the model do not pay for them.
@@ -32,6 +34,10 @@ _RESOURCES = {
     "place": "tcra.mco.engine",
     "SRv6Chain": "tcra.components.srv6_chain",
     "SRv6ChainArgs": "tcra.components.srv6_chain",
+    "VMCluster": "tcra.components.vm_cluster",
+    "VMClusterArgs": "tcra.components.vm_cluster",
+    "VirtualMachine": "tcra.providers.virtual_machine",
+    "VirtualMachineArgs": "tcra.providers.virtual_machine",
     "Chain": "tcra.tcm.model",
     "Fabric": "tcra.tcm.model",
 }
@@ -59,6 +65,10 @@ __all__ = [
     "Site",
     "TcraError",
     "Tier",
+    "VMCluster",
+    "VMClusterArgs",
+    "VirtualMachine",
+    "VirtualMachineArgs",
     "load_inventory",
     "place",
 ]

@@ -136,7 +136,7 @@ def lab_up(
     vcpus: Annotated[int, typer.Option(help="vCPUs per node.")] = 1,
     disk: Annotated[str, typer.Option(help="Blank (sparse) disk per node, e.g. 1Gi.")] = "1Gi",
     bmc_port: Annotated[int, typer.Option(help="Redfish emulator port; 0 picks one.")] = 0,
-    hugepages: Annotated[int, typer.Option(help="2 MiB hugepages reserved for VMs.")] = 128,
+    hugepages: Annotated[int, typer.Option(help="2 MiB hugepages reserved for VMs.")] = 256,
     inventory: Annotated[Path, typer.Option(help="Where to write the lab's inventory.")] = Path(
         "inventories/lab"),
     name: LabName = "lab",

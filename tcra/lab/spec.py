@@ -28,7 +28,7 @@ class LabSpec(Model):
     disk: Quantity = Field(default=Quantity("1Gi"), description="Blank sparse disk per node.")
     bmc_port: int = Field(default=0, ge=0, le=65535,
                           description="Redfish emulator port on 127.0.0.1; 0 picks a free one.")
-    hugepages: int = Field(default=128, ge=0, le=65536,
+    hugepages: int = Field(default=256, ge=0, le=65536,
                            description="2 MiB hugepages reserved for VMs (0: none).")
     libvirt_uri: str = "qemu:///system"
     state_root: Path = Field(default_factory=default_state_root)

@@ -115,8 +115,8 @@ def test_unknown_system_is_named(spec):
 
 def test_vms_get_hugepages_a_network_and_a_base_image(spec):
     state = load_state(spec)
-    assert state.hugepages.count == 128
-    assert int(Path("/proc/sys/vm/nr_hugepages").read_text()) >= 128
+    assert state.hugepages.count == 256
+    assert int(Path("/proc/sys/vm/nr_hugepages").read_text()) >= 256
     assert "hugetlbfs" in Path("/proc/mounts").read_text()
     [hypervisor] = load(spec.inventory).hypervisors
     assert (hypervisor.name, hypervisor.site) == ("lab-hypervisor", "lab_factory")
