@@ -7,10 +7,12 @@ from tcra.inventory import load as load_inventory
 from tcra.model import Host, Inventory, Quantity, Site, Tier
 
 if TYPE_CHECKING:
+    from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs
     from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
     from tcra.components.physical_pool import HostFilter, PhysicalPool, PhysicalPoolArgs
     from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
     from tcra.components.vm_cluster import VMCluster, VMClusterArgs
+    from tcra.components.workload import Workload, WorkloadArgs
     from tcra.mco.engine import place
     from tcra.mco.model import Policy, ServiceRequest
     from tcra.mco.plan import Plan
@@ -26,6 +28,8 @@ _RESOURCES = {
     "HostFilter": "tcra.components.physical_pool",
     "PhysicalPool": "tcra.components.physical_pool",
     "PhysicalPoolArgs": "tcra.components.physical_pool",
+    "K8sCluster": "tcra.components.k8s_cluster",
+    "K8sClusterArgs": "tcra.components.k8s_cluster",
     "MultiCloudOrchestrator": "tcra.components.orchestrator",
     "MultiCloudOrchestratorArgs": "tcra.components.orchestrator",
     "Plan": "tcra.mco.plan",
@@ -34,6 +38,8 @@ _RESOURCES = {
     "place": "tcra.mco.engine",
     "SRv6Chain": "tcra.components.srv6_chain",
     "SRv6ChainArgs": "tcra.components.srv6_chain",
+    "Workload": "tcra.components.workload",
+    "WorkloadArgs": "tcra.components.workload",
     "VMCluster": "tcra.components.vm_cluster",
     "VMClusterArgs": "tcra.components.vm_cluster",
     "VirtualMachine": "tcra.providers.virtual_machine",
@@ -50,6 +56,8 @@ __all__ = [
     "HostFilter",
     "InvalidInputError",
     "Inventory",
+    "K8sCluster",
+    "K8sClusterArgs",
     "MultiCloudOrchestrator",
     "MultiCloudOrchestratorArgs",
     "PhysicalHost",
@@ -69,6 +77,8 @@ __all__ = [
     "VMClusterArgs",
     "VirtualMachine",
     "VirtualMachineArgs",
+    "Workload",
+    "WorkloadArgs",
     "load_inventory",
     "place",
 ]

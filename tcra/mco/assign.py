@@ -100,7 +100,8 @@ def _hardware_class(problem: Problem) -> Ints:
     """A small integer per workload: which scarce hardware it needs (bit per kind)."""
     d = problem.demand
     bits: Ints = ((d[:, 3] > 0) * 1 + problem.needs_ptp * 2 + (d[:, 4] > 0) * 4
-                  + (d[:, 2] > 0) * 8 + (d[:, 5] > 0) * 16).astype(np.int64)
+                  + (d[:, 2] > 0) * 8 + (d[:, 5] > 0) * 16
+                  + problem.needs_hypervisor * 32).astype(np.int64)
     return bits
 
 
@@ -112,6 +113,8 @@ def _capable(problem: Problem, hardware: int) -> Bools:
             ok &= cap[:, column] > 0
     if hardware & 2:
         ok &= problem.site_ptp
+    if hardware & 32:
+        ok &= problem.site_hypervisor
     return ok
 
 

@@ -133,6 +133,8 @@ def _latency_reason(problem: Problem, w: int, s: int) -> str | None:
 def _resource_reason(problem: Problem, w: int, s: int) -> str | None:
     if problem.needs_ptp[w] and not problem.site_ptp[s]:
         return "no PTP-capable host"
+    if problem.needs_hypervisor[w] and not problem.site_hypervisor[s]:
+        return "no hypervisor for VMs"
     need, free = problem.demand[w], problem.capacity[s]
     for d, dim in enumerate(DIMS):
         if need[d] > free[d] + 1e-9:

@@ -105,6 +105,7 @@ class SiteState(Model):
     free: Capacity
     largest_host_cpu: float = Field(ge=0, description="A workload must fit on one host.")
     ptp: bool = False
+    hypervisor: bool = Field(default=True, description="VM workloads (vaf) can run here.")
     latency_ms: dict[Name, float] = Field(default_factory=dict,
                                           description="Measured latency to user areas.")
 

@@ -65,6 +65,10 @@ class Problem:
         return np.array([s.ptp for s in self.repository.sites], dtype=bool)
 
     @cached_property
+    def site_hypervisor(self) -> Bools:
+        return np.array([s.hypervisor for s in self.repository.sites], dtype=bool)
+
+    @cached_property
     def jurisdictions(self) -> list[str]:
         return sorted({s.site.jurisdiction for s in self.repository.sites}
                       | {j for w in self.request.workloads for j in w.jurisdictions})
@@ -152,6 +156,11 @@ class Problem:
         return np.array([w.resources.ptp for w in self.request.workloads], dtype=bool)
 
     @cached_property
+    def needs_hypervisor(self) -> Bools:
+        return np.array([w.kind is WorkloadKind.VAF for w in self.request.workloads],
+                        dtype=bool)
+
+    @cached_property
     def physical(self) -> Bools:
         return np.array([w.kind is WorkloadKind.PAF for w in self.request.workloads], dtype=bool)
 
@@ -226,5 +235,6 @@ class Problem:
         in_jurisdiction = anywhere[w] | (allowed[w] == self.site_jurisdiction[s][..., None]).any(
             axis=-1)
         ok: Bools = (self.policy_allowed[s] & (ratio <= 1.0 + 1e-9) & in_jurisdiction
-                     & (~self.needs_ptp[w] | self.site_ptp[s]) & fits & on_one_host)
+                     & (~self.needs_ptp[w] | self.site_ptp[s])
+                     & (~self.needs_hypervisor[w] | self.site_hypervisor[s]) & fits & on_one_host)
         return ok

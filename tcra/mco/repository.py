@@ -10,11 +10,15 @@ from tcra.model import Inventory, Quantity
 
 def from_inventory(inventory: Inventory, clusters: Iterable[Cluster] = (),
                    placements: Iterable[Placement] = ()) -> Repository:
-    """Each site's capacity is the sum of its hosts' (what clusters use is theirs to report)."""
+    """Each site's capacity is the sum of its hosts' and its hypervisors' (what clusters use is
+    theirs to report); only bare-metal hosts count as whole hosts to claim."""
     states = []
     for site in inventory.sites:
         hosts = inventory.hosts_at(site.id)
-        caps = [h.capabilities for h in hosts]
+        names = {h.name for h in hosts}
+        caps = [h.capabilities for h in hosts] + [
+            v.capabilities for v in inventory.hypervisors if v.site == site.id
+            and v.name not in names]
         states.append(SiteState(
             site=site,
             free=Capacity(
@@ -24,6 +28,8 @@ def from_inventory(inventory: Inventory, clusters: Iterable[Cluster] = (),
                 gpus=sum(c.gpu_count for c in caps), sriov_vfs=sum(c.sriov_vfs for c in caps),
                 hosts=len(hosts)),
             largest_host_cpu=max((c.cores for c in caps), default=0),
-            ptp=any(c.ptp for c in caps), latency_ms=dict(site.latency_ms)))
+            ptp=any(c.ptp for c in caps),
+            hypervisor=any(v.site == site.id for v in inventory.hypervisors),
+            latency_ms=dict(site.latency_ms)))
     return Repository(sites=tuple(states), clusters=tuple(clusters),
                       placements=tuple(placements))

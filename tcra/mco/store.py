@@ -80,6 +80,7 @@ class SiteRow(Base):
     free: Mapped[JsonObject]
     largest_host_cpu: Mapped[float]
     ptp: Mapped[bool]
+    hypervisor: Mapped[bool]
     latency_ms: Mapped[JsonObject]
 
 

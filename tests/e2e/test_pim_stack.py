@@ -28,20 +28,27 @@ def engine() -> Path:
 @contextmanager
 def pulumi_project(root: Path, name: str, config: dict[str, str]) -> Iterator[Runner]:
     """stacks/NAME copied under root (its virtualenv made absolute), a stack "lab" on a local
-    backend with the config given; yields a runner, and destroys the stack at the end."""
+    backend with the config given (keys may be paths: "chain.destination"); yields a runner,
+    and destroys the stack at the end."""
     project = root / name
     project.mkdir()
     shutil.copy(ROOT / "stacks" / name / "__main__.py", project)
+    if (ROOT / "stacks" / name / "Pulumi.lab.yaml").exists():  # keys given below override it
+        shutil.copy(ROOT / "stacks" / name / "Pulumi.lab.yaml", project)
     shipped = (ROOT / "stacks" / name / "Pulumi.yaml").read_text()
     (project / "Pulumi.yaml").write_text(shipped.replace("../../.venv", str(ROOT / ".venv")))
     (root / "pulumi-state").mkdir()
-    env = {**os.environ, "PATH": f"{engine()}:{os.environ['PATH']}",
+    base: dict[str, str | None] = {**os.environ, "PATH": f"{engine()}:{os.environ['PATH']}",
            "PULUMI_BACKEND_URL": f"file://{root / 'pulumi-state'}",
            "PULUMI_CONFIG_PASSPHRASE": "e2e", "PULUMI_HOME": str(root / "pulumi-home"),
            "PULUMI_SKIP_UPDATE_CHECK": "true"}
 
-    def pulumi(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(["pulumi", *args, "--non-interactive"], cwd=project, env=env,
+    def pulumi(*args: str, check: bool = True,
+               env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run pulumi; `env` changes the environment for this call (None removes a key)."""
+        changed = {**base, **(env or {})}
+        result = subprocess.run(["pulumi", *args, "--non-interactive"], cwd=project,
+                                env={k: v for k, v in changed.items() if v is not None},
                                 capture_output=True, text=True, timeout=600)
         if check and result.returncode != 0:
             raise AssertionError(f"pulumi {' '.join(args)}:\n{result.stdout}{result.stderr}")
@@ -49,7 +56,7 @@ def pulumi_project(root: Path, name: str, config: dict[str, str]) -> Iterator[Ru
 
     pulumi("stack", "init", "lab")
     for key, value in config.items():
-        pulumi("config", "set", key, value)
+        pulumi("config", "set", "--path", key, value)
     try:
         yield pulumi
     finally:

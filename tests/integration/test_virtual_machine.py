@@ -223,7 +223,7 @@ def test_check_asks_the_host_and_names_each_problem(lab):
 
 def test_a_failed_start_takes_back_what_create_made(lab):
     wanted = props(lab, "citvm-nobridge", interfaces=[{"bridge": "tcranobr0"}])
-    with pytest.raises(VipError, match="VM citvm-nobridge: libvirt qemu:///system: .*tcranobr0"):
+    with pytest.raises(VipError, match=r"VM citvm-nobridge: libvirt qemu:///system: .*tcranobr0"):
         VirtualMachineProvider().create(wanted)
     assert "citvm-nobridge" not in domain_names()
     assert volume_names(lab) == {vip.base_image_name(lab)}

@@ -93,6 +93,17 @@ def test_gpu_and_ptp_and_jurisdiction_are_hard(mode):
         "infer": "gpu", "du": "ptp", "fr-only": "gpu"}
 
 
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_vm_workloads_go_only_where_a_hypervisor_is(mode):
+    bare = site("bare", NEAR, price=0.01).model_copy(update={"hypervisor": False})
+    repo = Repository(sites=(bare, site("kvm", MID)))
+    req = request(workload("historian", kind="vaf"), workload("broker"))
+    plan = place(req, Policy(), repo, mode=mode, explain=True)
+    assert sites_of(plan) == {"historian": "kvm", "broker": "bare"}
+    rejected = {a.workload: {r.site: r.reason for r in a.rejected} for a in plan.assignments}
+    assert rejected["historian"]["bare"] == "no hypervisor for VMs"
+
+
 def test_infeasible_workload_is_explained_with_the_binding_constraints():
     repo = Repository(sites=(site("edge", NEAR), site("gpu-dc", FAR, gpus=4)))
     plan = place(request(workload("infer", ms=5, resources={"gpus": 1})), Policy(), repo)

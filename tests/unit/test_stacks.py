@@ -31,3 +31,44 @@ def test_pim_lab_program_claims_the_configured_hosts(bmc_password):
         return pulumi.Output.all(pool.hosts, pool.system_ids).apply(verify)
 
     run()
+
+
+def test_example_stack_declares_clusters_releases_vms_and_hosts(bmc_password, tmp_path,
+                                                                   monkeypatch):
+    """stacks/example as shipped (Pulumi.example.yaml) but for Munich alone (Lyon's BMC
+    passwords are files on the operator's machine), its kubeconfig a secret."""
+    import json
+
+    import yaml
+
+    from tests.unit.test_k8s_cluster import Mocks as ClusterMocks  # answers kubeconfig reads
+
+    pulumi.runtime.set_mocks(ClusterMocks(), project="tcra-example", stack="example",
+                             preview=False)
+    shipped = yaml.safe_load((ROOT / "stacks/example/Pulumi.example.yaml").read_text())["config"]
+    config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in shipped.items()}
+    config |= {"tcra-example:inventory": str(EXAMPLE),
+               "tcra-example:store_url": f"sqlite:///{tmp_path / 'mco.db'}",
+               "tcra-example:factory_sites": '["factory_munich"]',
+               "tcra-example:management_kubeconfig": "apiVersion: v1\nkind: Config\n"}
+    pulumi.runtime.set_all_config(config)
+    monkeypatch.chdir(ROOT / "stacks" / "example")
+
+    @pulumi.runtime.test
+    def run():
+        program = runpy.run_path(str(ROOT / "stacks" / "example" / "__main__.py"))
+        factory = program["factory"]
+
+        def verify(args):
+            endpoints, not_deployed = args
+            forms = {w: e["form"] for w, e in endpoints.items()}
+            assert forms["historian-db"] == "vm"
+            assert forms["mqtt-broker-factory_munich"] == "kubernetes"
+            assert endpoints["mqtt-broker-factory_munich"]["cluster"].startswith("plant-")
+            assert forms["visual-inspection-factory_munich"] == "bare metal"
+            assert not_deployed == {}
+            assert endpoints["opcua-gateway-factory_munich"]["url"].startswith("http")
+
+        return pulumi.Output.all(factory.endpoints, factory.not_deployed).apply(verify)
+
+    run()

@@ -1,0 +1,293 @@
+"""What every blueprint does: turn a catalog of workloads into a service request, let the MCO
+place it, and declare what the plan needs with the other blocks' components.
+
+A vertical blueprint supplies its catalog and the shape of its request; a team changes one
+step by overriding one method (`request`, `virtual_machines`, `bare_metal`, `containers`,
+`connectivity`) or by passing other arguments, never by copying the blueprint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from functools import partial
+from typing import Any
+
+import pulumi
+from pydantic import ConfigDict, Field, model_validator
+from tcra.blueprints.diagram import Deployed, graphviz
+from tcra.blueprints.kubernetes import ClusterTemplate, declare
+from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
+from tcra.components.physical_pool import HostFilter, PhysicalPool, PhysicalPoolArgs
+from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
+from tcra.providers.virtual_machine import VirtualMachine, VirtualMachineArgs
+
+from tcra.errors import InvalidInputError, Problem, TcraError
+from tcra.mco.model import (
+    LatencyBudget,
+    Policy,
+    Resources,
+    ServiceRequest,
+    Workload,
+    WorkloadKind,
+)
+from tcra.model import Inventory, Quantity
+from tcra.model.base import Model
+from tcra.model.types import Name
+from tcra.tcm.model import Chain
+from tcra.vip.model import CloudInit, Disk, Interface
+
+
+class Chart(Model):
+    """A Helm chart, pinned: what the WDM releases for a container workload."""
+
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1, description="Pinned chart version.")
+    repository: str | None = Field(default=None, description="Chart repository URL or an"
+                                   " oci:// reference; none: `name` is a local path.")
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class CatalogEntry(Model):
+    """One workload the blueprint offers, in the form it runs in."""
+
+    name: Name
+    form: WorkloadKind = Field(description="caf: container (Helm), vaf: VM, paf: bare metal.")
+    resources: Resources
+    max_latency_ms: float | None = Field(default=None, gt=0, description="Round trip to the"
+                                         " users it serves.")
+    per_site: bool = Field(default=True, description="One instance per served site; false:"
+                           " one shared instance for all of them.")
+    chart: Chart | None = Field(default=None, description="For caf workloads.")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _chart_for_containers(self) -> CatalogEntry:
+        if self.form is WorkloadKind.CAF and self.chart is None:
+            raise ValueError(f"chart: a container workload ({self.name}) needs a Helm chart")
+        return self
+
+
+class Blocks(Model):
+    """Which optional TCRA blocks the blueprint declares; the MCO always runs."""
+
+    bare_metal: bool = Field(default=True, description="PIM: claim hosts for paf workloads.")
+    virtual_machines: bool = Field(default=True, description="VIP: VMs for vaf workloads.")
+    kubernetes: bool = Field(default=False, description="MCM and WDM: clusters and Helm"
+                             " releases for caf workloads; needs a management cluster.")
+    connectivity: bool = Field(default=True, description="TCM: the SRv6 chain.")
+
+
+class VmPlatform(Model):
+    """Where VM workloads' disks and NICs come from on the hypervisors."""
+
+    pool: str = Field(min_length=1)
+    network: str = Field(min_length=1)
+    base_image: str | None = None
+    disk: Quantity = Quantity("16Gi")
+    ssh_authorized_keys: tuple[str, ...] = ()
+
+
+class ChainIntent(Model):
+    """The service chain users' traffic crosses; workloads are the fabric's endpoints."""
+
+    destination: str = Field(description="Service prefix users reach.")
+    functions: tuple[Name, ...] = ()
+    egress: Name
+    ingress: Name | None = Field(default=None, description="HBR (site) where users attach.")
+
+
+class BlueprintArgs(Model):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    inventory: Inventory
+    catalog: tuple[CatalogEntry, ...] = Field(min_length=1)
+    policy: Policy = Policy()
+    blocks: Blocks = Blocks()
+    vm_platform: VmPlatform | None = None
+    chain: ChainIntent | None = None
+    store_url: str | None = Field(default=None, description="MCO store: sticky placements.")
+    allow_partial: bool = Field(default=False, description="Deploy what can be placed; the"
+                                " rest is reported in not_deployed instead of failing.")
+    kubernetes: ClusterTemplate | None = Field(default=None, description="The workload"
+                                               " clusters of the kubernetes block.")
+    management: Any = Field(default=None, description="pulumi_kubernetes.Provider of the"
+                            " management cluster (the kubernetes block).")
+
+    def problems(self, kind: str) -> list[Problem]:
+        """Mistakes across fields, found before anything is declared."""
+        found = []
+        if self.blocks.virtual_machines and self.vm_platform is None and any(
+                e.form is WorkloadKind.VAF for e in self.catalog):
+            found.append(Problem(kind, "vm_platform", "VM workloads need a pool and a network"
+                                 " (or turn blocks.virtual_machines off)", has_value=False))
+        if self.blocks.connectivity and self.chain is not None and self.inventory.fabric is None:
+            found.append(Problem(kind, "chain", "the inventory has no tcra_fabric to program",
+                                 has_value=False))
+        if self.blocks.kubernetes and self.management is None:
+            found.append(Problem(kind, "management", "the kubernetes block needs the management"
+                                 " cluster's pulumi_kubernetes.Provider", has_value=False))
+        if self.blocks.kubernetes and self.kubernetes is None:
+            found.append(Problem(kind, "kubernetes", "the kubernetes block needs a cluster"
+                                 " template (version, image, API endpoint per site)",
+                                 has_value=False))
+        return found
+
+
+def site_problem(kind: str, field: str, value: str, inventory: Inventory) -> Problem | None:
+    known = [s.id for s in inventory.sites]
+    if value in known:
+        return None
+    return Problem(kind, field, f"expected a site of the inventory ({', '.join(known)})", value)
+
+
+class Blueprint(pulumi.ComponentResource):
+    """Outputs: `plan`, `endpoints` (workload -> where and what runs it), `chain` (the path),
+    `not_deployed` (workload -> why), `diagram` (Graphviz DOT of what was deployed)."""
+
+    kind = "tcra:blueprint:Blueprint"
+    plan: pulumi.Output[dict[str, Any]]
+    endpoints: pulumi.Output[dict[str, Any]]
+    chain: pulumi.Output[str | None]
+    not_deployed: pulumi.Output[dict[str, str]]
+    diagram: pulumi.Output[str]
+
+    def __init__(self, name: str, args: BlueprintArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        if problems := args.problems(self.kind.rsplit(":", 1)[-1]):
+            raise InvalidInputError(problems)
+        super().__init__(self.kind, name, None, opts)
+        self.args = args
+        self.entries: dict[str, CatalogEntry] = {}
+        self.request_made = self.request(name, args)
+        self.mco = MultiCloudOrchestrator(f"{name}-mco", MultiCloudOrchestratorArgs(
+            inventory=args.inventory, request=self.request_made, policy=args.policy,
+            store_url=args.store_url, allow_partial=args.allow_partial),
+            pulumi.ResourceOptions(parent=self))
+        placed = self.mco.result
+        deployed = Deployed(plan=placed)
+        by_form: dict[WorkloadKind, list[tuple[str, str]]] = defaultdict(list)
+        for assignment in placed.assignments:
+            by_form[self.entries[assignment.workload].form].append(
+                (assignment.workload, assignment.site))
+        endpoints: dict[str, Any] = {}
+        if args.blocks.virtual_machines:
+            endpoints |= self.virtual_machines(name, by_form[WorkloadKind.VAF], deployed)
+        if args.blocks.bare_metal:
+            endpoints |= self.bare_metal(name, by_form[WorkloadKind.PAF], deployed)
+        if args.blocks.kubernetes:
+            endpoints |= self.containers(name, by_form[WorkloadKind.CAF], deployed)
+        chain = self.connectivity(name, deployed) if args.blocks.connectivity else None
+        not_deployed = {w: self.why_not(self.entries[w].form) for _, pairs in by_form.items()
+                        for w, _site in pairs if w not in endpoints}
+        not_deployed |= {u.workload: f"not placed: {u.reason}" for u in placed.unplaced}
+        deployed.not_deployed = not_deployed
+        self.plan = self.mco.plan
+        self.endpoints = pulumi.Output.from_input(endpoints)
+        self.chain = chain.path if chain is not None else pulumi.Output.from_input(None)
+        self.not_deployed = pulumi.Output.from_input(not_deployed)
+        self.diagram = pulumi.Output.from_input(graphviz(name, deployed))
+        self.register_outputs({"plan": self.plan, "endpoints": self.endpoints,
+                               "chain": self.chain, "not_deployed": self.not_deployed,
+                               "diagram": self.diagram})
+
+    # -- steps a vertical or a team overrides ------------------------------------------------
+
+    def request(self, name: str, args: BlueprintArgs) -> ServiceRequest:
+        raise NotImplementedError
+
+    def workload(self, entry: CatalogEntry, name: str,
+                 latency: tuple[LatencyBudget, ...] = ()) -> Workload:
+        """A request's workload for one instance of a catalog entry (remembered for later)."""
+        self.entries[name] = entry
+        return Workload(name=name, kind=entry.form, resources=entry.resources, latency=latency)
+
+    def virtual_machines(self, name: str, placed: list[tuple[str, str]],
+                         deployed: Deployed) -> dict[str, Any]:
+        """One VM per vaf workload, on the site's hypervisors in turn."""
+        platform = self.args.vm_platform
+        assert platform is not None  # noqa: S101 - BlueprintArgs.problems saw to it
+        endpoints: dict[str, Any] = {}
+        turn: dict[str, int] = defaultdict(int)
+        for workload, site in placed:
+            hypervisors = [h for h in self.args.inventory.hypervisors if h.site == site]
+            if not hypervisors:
+                raise TcraError(f"{self.kind}: workload {workload} is placed at site {site},"
+                                " which has no hypervisor (tcra_libvirt_uri) for its VM")
+            hypervisor = hypervisors[turn[site] % len(hypervisors)]
+            turn[site] += 1
+            resources = self.entries[workload].resources
+            vm = VirtualMachine(f"{name}-{workload}", VirtualMachineArgs(
+                name=workload.replace("_", "-"), uri=hypervisor.libvirt_uri,
+                vcpus=max(1, math.ceil(resources.cpu)), memory=resources.memory,
+                hugepages=Quantity("2Mi") if resources.hugepages.bytes else None,
+                disks=(Disk(pool=platform.pool, size=platform.disk,
+                            base_image=platform.base_image),),
+                interfaces=(Interface(network=platform.network),),
+                cloud_init=CloudInit(ssh_authorized_keys=platform.ssh_authorized_keys),
+                shutdown_timeout=10), pulumi.ResourceOptions(parent=self))
+            deployed.add(workload, site, "vm", f"VM on {hypervisor.name}")
+            endpoints[workload] = pulumi.Output.all(vm.state, vm.addresses).apply(
+                partial(_vm_endpoint, site, hypervisor.name))
+        return endpoints
+
+    def bare_metal(self, name: str, placed: list[tuple[str, str]],
+                   deployed: Deployed) -> dict[str, Any]:
+        """Claim one host per paf workload, per site, by the workload's needs."""
+        endpoints: dict[str, Any] = {}
+        by_site: dict[str, list[str]] = defaultdict(list)
+        for workload, site in placed:
+            by_site[site].append(workload)
+        for site, workloads in sorted(by_site.items()):
+            needs = [self.entries[w].resources for w in workloads]
+            wanted = HostFilter(min_cores=math.ceil(max(r.cpu for r in needs)),
+                                min_memory=max((r.memory for r in needs), key=lambda q: q.bytes),
+                                min_gpus=max(r.gpus for r in needs),
+                                ptp=any(r.ptp for r in needs))
+            pool = PhysicalPool(f"{name}-{site}-metal", PhysicalPoolArgs(
+                inventory=self.args.inventory, site=site, count=len(workloads), filter=wanted,
+                shutdown_timeout=10), pulumi.ResourceOptions(parent=self))
+            for index, workload in enumerate(workloads):
+                deployed.add(workload, site, "bare metal", "claimed host")
+                endpoints[workload] = pool.hosts.apply(partial(_host_endpoint, site, index))
+        return endpoints
+
+    def containers(self, name: str, placed: list[tuple[str, str]],
+                   deployed: Deployed) -> dict[str, Any]:
+        """Clusters and Helm releases for caf workloads: see `tcra.blueprints.kubernetes`."""
+        return declare(self, name, placed, deployed)
+
+    def connectivity(self, name: str, deployed: Deployed) -> SRv6Chain | None:
+        intent, fabric = self.args.chain, self.args.inventory.fabric
+        if intent is None or fabric is None:
+            return None
+        ingress = intent.ingress or self.default_ingress()
+        chain = SRv6Chain(f"{name}-chain", SRv6ChainArgs(fabric=fabric, chain=Chain(
+            name=f"{name}-chain", ingress=ingress, destination=intent.destination,
+            functions=intent.functions, egress=intent.egress)),
+            pulumi.ResourceOptions(parent=self))
+        deployed.chain = [ingress, *(f"{w} @ {fabric.endpoint(w).hbr}"
+                                     for w in (*intent.functions, intent.egress))]
+        return chain
+
+    def default_ingress(self) -> str:
+        raise InvalidInputError([Problem(self.kind, "chain.ingress", "expected the HBR where"
+                                         " users attach", has_value=False)])
+
+    def why_not(self, form: WorkloadKind) -> str:
+        block = {WorkloadKind.VAF: "virtual_machines", WorkloadKind.PAF: "bare_metal",
+                 WorkloadKind.CAF: "kubernetes"}[form]
+        return f"placed, not deployed: blocks.{block} is off"
+
+
+def _vm_endpoint(site: str, host: str, live: list[Any]) -> dict[str, Any]:
+    return {"site": site, "form": "vm", "host": host, "state": live[0],
+            "addresses": live[1] or []}
+
+
+def _host_endpoint(site: str, index: int, hosts: list[str]) -> dict[str, Any]:
+    return {"site": site, "form": "bare metal", "host": hosts[index]}
+
+
+__all__ = ["Blocks", "Blueprint", "BlueprintArgs", "CatalogEntry", "ChainIntent", "Chart",
+           "VmPlatform", "site_problem"]

@@ -1,0 +1,62 @@
+"""A picture of what a blueprint deployed: sites as boxes, workloads in them by form, the
+chain as arrows. Graphviz DOT, rendered to SVG by `dot` (scripts/deploy-lab does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tcra.mco.plan import Plan
+
+_STYLE = {"vm": "lightblue", "bare metal": "khaki", "kubernetes": "palegreen"}
+
+
+@dataclass
+class Deployed:
+    """Filled in while a blueprint declares its resources."""
+
+    plan: Plan
+    nodes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    chain: list[str] = field(default_factory=list)
+    not_deployed: dict[str, str] = field(default_factory=dict)
+
+    def add(self, workload: str, site: str, form: str, detail: str) -> None:
+        self.nodes[workload] = (site, form, detail)
+
+
+def _quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def graphviz(name: str, deployed: Deployed) -> str:
+    lines = [f"digraph {_quote(name)} {{", "  rankdir=LR; compound=true;",
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
+    sites = sorted({a.site for a in deployed.plan.assignments} | {s for s, _, _ in
+                                                                   deployed.nodes.values()})
+    for index, site in enumerate(sites):
+        lines.append(f"  subgraph cluster_{index} {{ label={_quote('site ' + site)};"
+                     " style=rounded;")
+        for assignment in deployed.plan.assignments:
+            if assignment.site != site:
+                continue
+            workload = assignment.workload
+            if workload in deployed.nodes:
+                _, form, detail = deployed.nodes[workload]
+                label, colour = f"{workload}\n{form}: {detail}", _STYLE.get(form, "white")
+            else:
+                reason = deployed.not_deployed.get(workload, "placed")
+                label, colour = f"{workload}\n{reason}", "white"
+            lines.append(f"    {_quote(workload)} [label={_quote(label)},"
+                         f" fillcolor={colour}];")
+        lines.append("  }")
+    hops = deployed.chain
+    if hops:
+        lines.append('  users [shape=ellipse, fillcolor=white, label="users"];')
+        previous = "users"
+        for hop in hops:
+            node = f"chain {hop}"
+            lines.append(f"  {_quote(node)} [shape=cds, fillcolor=orange, label={_quote(hop)}];")
+            lines.append(f"  {_quote(previous)} -> {_quote(node)} [label=SRv6];")
+            previous = node
+    lines.append("}")
+    return "\n".join(lines) + "\n"

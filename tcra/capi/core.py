@@ -1,0 +1,128 @@
+"""Cluster API core, cluster.x-k8s.io/v1beta1: Cluster and MachineDeployment."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Final, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from tcra.capi._meta import (
+    ApiModel,
+    DnsLabel,
+    KubeObject,
+    LabelSelector,
+    ObjectReference,
+    TemplateMeta,
+)
+
+API_VERSION: Final = "cluster.x-k8s.io/v1beta1"
+CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
+DEPLOYMENT_NAME_LABEL = "cluster.x-k8s.io/deployment-name"
+KUBECONFIG_SUFFIX = "-kubeconfig"
+"""Cluster API writes the workload cluster's admin kubeconfig to Secret `<cluster>-kubeconfig`,
+key `value`."""
+
+
+class NetworkRanges(ApiModel):
+    cidr_blocks: tuple[str, ...] = Field(min_length=1, max_length=2)
+
+    @field_validator("cidr_blocks")
+    @classmethod
+    def _cidrs(cls, blocks: tuple[str, ...]) -> tuple[str, ...]:
+        for block in blocks:
+            try:
+                ipaddress.ip_network(block, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"expected a CIDR block like 10.96.0.0/12 ({exc})") from None
+        return blocks
+
+
+class ClusterNetwork(ApiModel):
+    pods: NetworkRanges
+    services: NetworkRanges
+    service_domain: str | None = None
+    api_server_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class ClusterSpec(ApiModel):
+    cluster_network: ClusterNetwork
+    control_plane_ref: ObjectReference
+    infrastructure_ref: ObjectReference
+    paused: bool | None = None
+
+
+class Cluster(KubeObject):
+    api_version: Literal["cluster.x-k8s.io/v1beta1"] = API_VERSION
+    kind: Literal["Cluster"] = "Cluster"
+    spec: ClusterSpec
+
+    @model_validator(mode="after")
+    def _references_in_namespace(self) -> Cluster:
+        for ref in (self.spec.control_plane_ref, self.spec.infrastructure_ref):
+            if ref.namespace not in (None, self.metadata.namespace):
+                raise ValueError(f"{ref.kind} {ref.name} must be in the Cluster's namespace"
+                                 f" {self.metadata.namespace}, not {ref.namespace}")
+        return self
+
+
+class Bootstrap(ApiModel):
+    config_ref: ObjectReference
+
+
+class MachineSpec(ApiModel):
+    cluster_name: DnsLabel
+    bootstrap: Bootstrap
+    infrastructure_ref: ObjectReference
+    version: str = Field(pattern=r"^v\d+\.\d+\.\d+(\+[0-9A-Za-z.-]+)?$")
+    node_drain_timeout: str | None = Field(default=None, pattern=r"^\d+(ms|s|m|h)$")
+
+
+class MachineTemplateSpec(ApiModel):
+    metadata: TemplateMeta
+    spec: MachineSpec
+
+
+class MachineRollingUpdate(ApiModel):
+    max_surge: int = Field(ge=0)
+    max_unavailable: int = Field(ge=0)
+    delete_policy: Literal["Random", "Newest", "Oldest"] | None = None
+
+    @model_validator(mode="after")
+    def _can_progress(self) -> MachineRollingUpdate:
+        if self.max_surge == 0 and self.max_unavailable == 0:
+            raise ValueError("maxSurge and maxUnavailable cannot both be 0: a rollout could never"
+                             " replace a machine")
+        return self
+
+
+class MachineDeploymentStrategy(ApiModel):
+    type: Literal["RollingUpdate", "OnDelete"] = "RollingUpdate"
+    rolling_update: MachineRollingUpdate | None = None
+
+
+class MachineDeploymentSpec(ApiModel):
+    cluster_name: DnsLabel
+    replicas: int = Field(ge=0)
+    selector: LabelSelector
+    template: MachineTemplateSpec
+    strategy: MachineDeploymentStrategy | None = None
+
+
+class MachineDeployment(KubeObject):
+    api_version: Literal["cluster.x-k8s.io/v1beta1"] = API_VERSION
+    kind: Literal["MachineDeployment"] = "MachineDeployment"
+    spec: MachineDeploymentSpec
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MachineDeployment:
+        # What the Cluster API webhook would reject, said before anything is sent.
+        spec = self.spec
+        if spec.template.spec.cluster_name != spec.cluster_name:
+            raise ValueError(f"template.spec.clusterName {spec.template.spec.cluster_name} differs"
+                             f" from clusterName {spec.cluster_name}")
+        labels = spec.template.metadata.labels or {}
+        unmatched = {k: v for k, v in spec.selector.match_labels.items() if labels.get(k) != v}
+        if unmatched:
+            raise ValueError(f"selector {unmatched} does not match the template's labels {labels}")
+        return self

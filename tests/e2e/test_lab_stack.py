@@ -1,0 +1,134 @@
+"""stacks/lab (the manufacturing blueprint) through a real Pulumi engine on the lab: preview
+and up create real lab resources; a second up changes nothing; a host powered off, an SRv6
+route deleted and a VM destroyed by hand are refreshed and repaired; destroy leaves the lab as
+it was. A wrong stack config and a missing passphrase fail before anything is touched."""
+
+import json
+import subprocess
+
+import libvirt
+import pytest
+
+from tcra.lab import vip
+from tcra.lab.nodes import pool_name
+from tcra.lab.spec import load_state
+from tcra.tcm import kernel
+from tests.e2e.test_pim_stack import pulumi_project
+from tests.integration.conftest import needs_lab, running_lab
+
+pytestmark = [pytest.mark.lab, needs_lab]
+URI = "qemu:///system"
+
+
+@pytest.fixture(scope="module")
+def lab_and_stack(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab-stack")
+    with running_lab(root, "citlab", nodes=2) as spec:
+        state = load_state(spec)
+        with pulumi_project(root, "lab", {
+                "inventory": str(spec.inventory), "vm_platform.pool": pool_name(spec),
+                "vm_platform.network": vip.network_name(spec),
+                "vm_platform.base_image": vip.base_image_name(spec),
+                "chain.destination": state.fabric.service_prefix}) as run:
+            yield spec, state, run
+
+
+def active(name: str) -> bool:
+    conn = libvirt.open(URI)
+    try:
+        return bool(conn.lookupByName(name).isActive())
+    finally:
+        conn.close()
+
+
+def reachable(state) -> bool:
+    ping = subprocess.run(["ip", "netns", "exec", state.fabric.user_namespace, "ping", "-c", "2",
+                           "-i", "0.2", "-W", "1", state.fabric.service_address],
+                          capture_output=True, timeout=30)
+    return ping.returncode == 0
+
+
+def lab_snapshot(spec, state) -> dict:
+    conn = libvirt.open(URI)
+    try:
+        domains = {d.name(): bool(d.isActive()) for d in conn.listAllDomains()}
+        volumes = {v.name() for v in conn.storagePoolLookupByName(pool_name(spec))
+                   .listAllVolumes()}
+    finally:
+        conn.close()
+    routes = {h.namespace: sorted(str(r.dst) for r in kernel.read(h.namespace))
+              for h in state.fabric.fabric.hbrs}
+    return {"domains": domains, "volumes": volumes, "routes": routes}
+
+
+@pytest.fixture(scope="module")
+def before(lab_and_stack):
+    spec, state, _ = lab_and_stack
+    return lab_snapshot(spec, state)
+
+
+def test_a_wrong_config_and_a_missing_passphrase_fail_before_anything(lab_and_stack, before):
+    spec, state, pulumi = lab_and_stack
+    pulumi("config", "set", "--path", "factory_sites[0]", "atlantis")
+    wrong = pulumi("preview", check=False)
+    assert wrong.returncode != 0
+    assert "factory_sites.0: expected a site of the inventory (lab_factory, lab_faredge)" \
+        in wrong.stdout + wrong.stderr
+    pulumi("config", "set", "--path", "factory_sites[0]", "lab_factory")
+    pulumi("config", "set", "tyop", "1")
+    typo = pulumi("preview", check=False)
+    assert "tcra-lab:tyop: unknown key" in typo.stdout + typo.stderr
+    pulumi("config", "rm", "tyop")
+    no_passphrase = pulumi("up", "--yes", check=False, env={"PULUMI_CONFIG_PASSPHRASE": None})
+    assert no_passphrase.returncode != 0
+    assert "passphrase must be set" in no_passphrase.stdout + no_passphrase.stderr
+    assert lab_snapshot(spec, state) == before
+
+
+def test_up_deploys_the_blueprint_and_a_second_up_changes_nothing(lab_and_stack, before):
+    _spec, state, pulumi = lab_and_stack
+    assert not reachable(state)
+    pulumi("up", "--yes")
+    outputs = json.loads(pulumi("stack", "output", "--json").stdout)
+    endpoints = outputs["endpoints"]
+    assert endpoints["historian-db"]["form"] == "vm"
+    assert endpoints["historian-db"]["state"] == "running"
+    host = endpoints["visual-inspection-lab_factory"]["host"]
+    assert host.startswith("tcra-citlab-node-") and active(host)
+    assert active("historian-db")
+    assert reachable(state)  # far-edge users reach the app through the firewall
+    assert "fw @ lab_factory" in outputs["chain"]
+    assert set(outputs["not_deployed"]) == {"mqtt-broker-lab_factory",
+                                            "opcua-gateway-lab_factory"}
+    assert outputs["diagram"].startswith('digraph "plant"')
+    pulumi("preview", "--expect-no-changes")
+
+
+def test_changes_by_hand_are_refreshed_and_repaired(lab_and_stack):
+    _spec, state, pulumi = lab_and_stack
+    outputs = json.loads(pulumi("stack", "output", "--json").stdout)
+    host = outputs["endpoints"]["visual-inspection-lab_factory"]["host"]
+    conn = libvirt.open(URI)
+    try:
+        conn.lookupByName(host).destroy()            # a claimed host powered off
+        conn.lookupByName("historian-db").destroy()  # a VM stopped
+    finally:
+        conn.close()
+    factory = state.fabric.fabric.hbr("lab_factory")
+    [sid] = [r for r in kernel.read(factory.namespace) if r.behaviour.value == "End.DX6"]
+    subprocess.run(["ip", "-n", factory.namespace, "-6", "route", "del", str(sid.dst)],
+                   check=True)                      # an SRv6 route deleted
+    assert not reachable(state)
+    refreshed = pulumi("refresh", "--yes").stdout
+    assert "~ 3 updated" in refreshed
+    assert pulumi("preview", "--expect-no-changes", check=False).returncode != 0
+    pulumi("up", "--yes")
+    assert active(host) and active("historian-db") and reachable(state)
+    pulumi("preview", "--expect-no-changes")
+
+
+def test_destroy_leaves_the_lab_as_it_was(lab_and_stack, before):
+    spec, state, pulumi = lab_and_stack
+    pulumi("destroy", "--yes")
+    assert lab_snapshot(spec, state) == before
+    assert not reachable(state)

@@ -1,0 +1,176 @@
+"""Blueprints under Pulumi's mocks: manufacturing on the example continuum, the campus 5G
+blueprint, a team's subclass, and bad arguments refused before anything is declared."""
+
+import json
+
+import pulumi
+import pytest
+from tcra.blueprints import stack_config
+from tcra.blueprints.base import Blocks, CatalogEntry, VmPlatform
+from tcra.blueprints.campus5g import Campus5gArgs, Campus5gBlueprint
+from tcra.blueprints.manufacturing import (
+    CATALOG,
+    ManufacturingArgs,
+    ManufacturingBlueprint,
+    ManufacturingStack,
+)
+
+from tcra.errors import InvalidInputError
+from tcra.inventory import load
+from tcra.mco.model import Resources, WorkloadKind
+from tcra.model import Quantity
+from tests.conftest import EXAMPLE
+from tests.unit.test_physical_pool import Mocks
+
+PLATFORM = VmPlatform(pool="default", network="ot-net", base_image="debian-12.qcow2")
+NO_K8S = Blocks(kubernetes=False, connectivity=False)
+
+
+def outputs_of(*outputs):
+    return pulumi.Output.all(*outputs)
+
+
+def test_manufacturing_places_the_catalog_and_declares_vms_and_hosts(bmc_password):
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, preview=False)
+
+    @pulumi.runtime.test
+    def run():
+        plant = ManufacturingBlueprint("plant", ManufacturingArgs(
+            inventory=load(EXAMPLE), factory_sites=("factory_munich", "factory_lyon"),
+            far_edge_site="faredge_munich", blocks=NO_K8S, vm_platform=PLATFORM,
+            allow_partial=True))
+
+        def verify(args):
+            plan, endpoints, not_deployed, diagram = args
+            sites = {a["workload"]: a["site"] for a in plan["assignments"]}
+            assert sites["mqtt-broker-factory_munich"] == sites[
+                "opcua-gateway-factory_munich"]  # the gateway publishes to its plant's broker
+            gpu_site = sites["visual-inspection-factory_munich"]  # a GPU host within 10 ms
+            assert f"plant-{gpu_site}-metal" in mocks.created
+            historian = mocks.created["plant-historian-db"]
+            assert historian["uri"].endswith("example.net/system")
+            assert historian["disks"][0]["base_image"] == "debian-12.qcow2"
+            assert endpoints["historian-db"]["form"] == "vm"
+            assert not_deployed["mqtt-broker-factory_lyon"] == (
+                "placed, not deployed: blocks.kubernetes is off")
+            assert not_deployed["visual-inspection-factory_lyon"].startswith(
+                "not placed: needs 8 cores and 32Gi and 1 GPU(s)")  # Lyon has no GPU host
+            assert diagram.startswith('digraph "plant"')
+
+        return outputs_of(plant.plan, plant.endpoints, plant.not_deployed,
+                          plant.diagram).apply(verify)
+
+    run()
+
+
+def test_bad_arguments_are_refused_naming_the_field():
+    inventory = load(EXAMPLE)
+    with pytest.raises(ValueError, match="factory_sites"):
+        ManufacturingArgs(inventory=inventory, factory_sites="factory_munich"[0:0])
+    with pytest.raises(ValueError, match=r"catalog\.0\.resources\.cpu"):
+        ManufacturingArgs(inventory=inventory, factory_sites=("factory_munich",),
+                          catalog=({"name": "x", "form": "vaf",
+                                    "resources": {"cpu": "many", "memory": "1Gi"}},))
+    with pytest.raises(InvalidInputError) as caught:
+        ManufacturingBlueprint("plant", ManufacturingArgs(
+            inventory=inventory, factory_sites=("factory_munich", "atlantis"), blocks=NO_K8S,
+            vm_platform=PLATFORM))
+    assert str(caught.value) == (
+        "ManufacturingBlueprint: factory_sites.1: expected a site of the inventory"
+        " (core_stockholm, factory_lyon, factory_munich, faredge_munich, regional_frankfurt)"
+        " (got 'atlantis')")
+    with pytest.raises(InvalidInputError, match="vm_platform: VM workloads need a pool"):
+        ManufacturingBlueprint("plant", ManufacturingArgs(
+            inventory=inventory, factory_sites=("factory_munich",), blocks=NO_K8S))
+    with pytest.raises(ValueError, match="chart: a container workload"):
+        CatalogEntry(name="app", form=WorkloadKind.CAF,
+                     resources=Resources(cpu=1, memory=Quantity("1Gi")))
+
+
+class Brewery(ManufacturingBlueprint):
+    """A team's variant: one more workload per plant, the rest unchanged."""
+
+    kind = "acme:blueprint:Brewery"
+
+    def request(self, name, args):
+        base = super().request(name, args)
+        extra = CatalogEntry(name="fermenter-control", form=WorkloadKind.VAF, max_latency_ms=5,
+                             resources=Resources(cpu=1, memory=Quantity("2Gi")))
+        added = tuple(self.workload(extra, f"fermenter-control-{site}")
+                      for site in args.factory_sites)
+        return base.model_copy(update={"workloads": base.workloads + added})
+
+
+def test_a_team_extends_the_blueprint_by_overriding_one_step(bmc_password):
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, preview=False)
+
+    @pulumi.runtime.test
+    def run():
+        brewery = Brewery("brewery", ManufacturingArgs(
+            inventory=load(EXAMPLE), factory_sites=("factory_munich",), blocks=NO_K8S,
+            vm_platform=PLATFORM, catalog=CATALOG[2:3]))
+
+        def verify(endpoints):
+            assert set(endpoints) == {"historian-db", "fermenter-control-factory_munich"}
+            assert "brewery-fermenter-control-factory_munich" in mocks.created
+
+        return brewery.endpoints.apply(verify)
+
+    run()
+
+
+def test_campus_5g_places_upf_firewall_and_app_near_the_campus(bmc_password):
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, preview=False)
+
+    @pulumi.runtime.test
+    def run():
+        campus = Campus5gBlueprint("campus", Campus5gArgs(
+            inventory=load(EXAMPLE), campus_site="faredge_munich", blocks=NO_K8S,
+            vm_platform=PLATFORM))
+
+        def verify(args):
+            plan, not_deployed = args
+            sites = {a["workload"]: a["site"] for a in plan["assignments"]}
+            assert set(sites) == {"upf", "fw", "app"}
+            assert not_deployed == {"app": "placed, not deployed: blocks.kubernetes is off"}
+
+        return outputs_of(campus.plan, campus.not_deployed).apply(verify)
+
+    run()
+
+
+def test_stack_config_names_the_key_of_each_problem():
+    pulumi.runtime.set_mocks(Mocks(), project="tcra-lab", stack="lab", preview=False)
+    pulumi.runtime.set_all_config({
+        "tcra-lab:inventory": str(EXAMPLE), "tcra-lab:factory_sites": json.dumps(["x"]),
+        "tcra-lab:blocks": json.dumps({"kubernetes": "maybe"}), "tcra-lab:tyop": "1"})
+    with pytest.raises(InvalidInputError) as caught:
+        stack_config.read(ManufacturingStack)
+    message = str(caught.value)
+    assert "stack lab config: tcra-lab:tyop: unknown key" in message
+    assert "stack lab config: tcra-lab:blocks.kubernetes: Input should be a valid boolean" \
+        in message
+
+
+def test_report_prints_the_plan_and_writes_the_picture(tmp_path):
+    from tcra.blueprints import report
+
+    outputs = {
+        "plan": {"service": "plant", "tenant": "acme", "unplaced": [],
+                 "assignments": [{"workload": "historian-db", "site": "lab_factory",
+                                  "score": 0.5}]},
+        "endpoints": {"historian-db": {"site": "lab_factory", "form": "vm",
+                                       "host": "lab-hypervisor", "state": "running"}},
+        "not_deployed": {"mqtt-broker-lab_factory": "placed, not deployed: blocks.kubernetes"
+                                                    " is off"},
+        "chain": "users any to fd00::/64 -> lab_faredge (H.Encaps) -> ...",
+        "diagram": 'digraph "plant" { "a" -> "b"; }\n'}
+    text = report.render(outputs)
+    assert "historian-db                     -> lab_factory      score 0.500" in text
+    assert "at lab_factory: form vm, host lab-hypervisor, state running" in text
+    assert text.endswith("chain: users any to fd00::/64 -> lab_faredge (H.Encaps) -> ...")
+    picture = report.write_picture(outputs["diagram"], tmp_path)
+    assert picture.suffix == ".svg" and picture.read_text().lstrip().startswith("<?xml")
