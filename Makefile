@@ -1,5 +1,7 @@
 # Two commands do everything on a fresh Debian machine, as root:
-#   make demo   set up, start the lab, validate its inventory, list its hosts with live power
+#   make demo   set up, start the lab, configure its hosts (ansible-playbook tcra.telco.site) and
+#               deploy the manufacturing blueprint on it (pulumi up stacks/lab); print the plan,
+#               the endpoints, the chain, and write a picture of what was deployed
 #   make test   set up, lint, type-check and run the whole test suite against the lab's peers
 VENV := .venv/bin
 NODES ?= 3
@@ -9,10 +11,8 @@ setup:
 	scripts/setup-host
 
 demo: setup
-	$(VENV)/tcra lab up --nodes $(NODES)
-	$(VENV)/tcra validate inventories/lab
-	$(VENV)/tcra hosts inventories/lab
-	@echo "The lab stays up: try '$(VENV)/tcra lab status', then '$(VENV)/tcra lab down'."
+	NODES=$(NODES) scripts/deploy-lab
+	@echo "It stays up: 'scripts/deploy-lab destroy' takes the blueprint back, '$(VENV)/tcra lab down' the lab."
 
 lint: setup
 	$(VENV)/ruff check .
@@ -23,5 +23,6 @@ test: lint
 	$(VENV)/pytest
 
 clean:
+	-scripts/deploy-lab destroy
 	-$(VENV)/tcra lab down
 	rm -rf .venv .mypy_cache .pytest_cache .ruff_cache .hypothesis

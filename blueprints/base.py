@@ -191,6 +191,11 @@ class Blueprint(pulumi.ComponentResource):
                                "chain": self.chain, "not_deployed": self.not_deployed,
                                "diagram": self.diagram})
 
+    def export(self) -> None:
+        """The stack's outputs: what `pulumi stack output` and scripts/deploy-lab show."""
+        for key in ("plan", "endpoints", "chain", "not_deployed", "diagram"):
+            pulumi.export(key, getattr(self, key))
+
     # -- steps a vertical or a team overrides ------------------------------------------------
 
     def request(self, name: str, args: BlueprintArgs) -> ServiceRequest:

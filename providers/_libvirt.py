@@ -20,6 +20,7 @@ from tcra.vip.libvirt_host import (
     lookup_domain,
     lookup_volume,
     missing,
+    upload_volume,
     volume_format,
 )
 from tcra.vip.model import Disk, VirtualMachineSpec
@@ -206,15 +207,7 @@ def _upload_seed(conn: libvirt.virConnect, spec: VirtualMachineSpec) -> None:
     pool = conn.storagePoolLookupByName(spec.seed_pool)
     if (old := lookup_volume(pool, spec.seed_name)) is not None:
         old.delete(0)
-    xml = ET.Element("volume")
-    ET.SubElement(xml, "name").text = spec.seed_name
-    ET.SubElement(xml, "capacity", unit="bytes").text = str(len(data))
-    ET.SubElement(ET.SubElement(xml, "target"), "format", type="raw")
-    volume = pool.createXML(ET.tostring(xml, encoding="unicode"), 0)
-    stream = conn.newStream(0)
-    volume.upload(stream, 0, len(data), 0)
-    stream.send(data)
-    stream.finish()
+    upload_volume(conn, pool, spec.seed_name, data)
 
 
 def observe(spec: VirtualMachineSpec) -> Observed | None:

@@ -11,6 +11,7 @@ import yaml
 
 from tcra.lab.bmc import password_file
 from tcra.lab.fabric_state import FabricState
+from tcra.lab.hugepages import MOUNT_POINT, hugetlbfs_mount
 from tcra.lab.processes import LabError
 from tcra.lab.spec import Bmc, Hugepages, LabSpec, Node
 from tcra.model import (
@@ -84,6 +85,13 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
         "tcra_capabilities": _this_machine(hugepages).model_dump(mode="json",
                                                                  exclude_defaults=True),
         "libvirt_host_hugepages_2m": hugepages.total,
+        # The lab's machine is borrowed: nothing that outlives `tcra lab down` (no sysctl.d or
+        # fstab lines, no apt run, never a restart of the libvirtd the lab runs).
+        "libvirt_host_persist": False,
+        "libvirt_host_service_manager": "none",
+        "libvirt_host_manage_packages": False,
+        **({"libvirt_host_hugetlbfs_path_2m": str(mount)}
+           if (mount := hugetlbfs_mount()) and mount != MOUNT_POINT else {}),
     })
     for name, hbr in routers.items():
         _dump(root / "host_vars" / f"{name}.yml", {

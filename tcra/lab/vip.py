@@ -14,6 +14,7 @@ import libvirt
 from tcra.lab.nodes import pool_name
 from tcra.lab.processes import run
 from tcra.lab.spec import LabSpec
+from tcra.vip.libvirt_host import lookup_volume, upload_volume
 
 BASE_MARKER = b"tcra lab base image\n"
 BASE_SIZE = 16 * 1024 * 1024
@@ -73,16 +74,6 @@ def _ip(*args: str) -> None:
 def ensure_base_image(conn: libvirt.virConnect, spec: LabSpec) -> str:
     pool = conn.storagePoolLookupByName(pool_name(spec))
     name = base_image_name(spec)
-    try:
-        pool.storageVolLookupByName(name)
-    except libvirt.libvirtError:
-        xml = ET.Element("volume")
-        ET.SubElement(xml, "name").text = name
-        ET.SubElement(xml, "capacity", unit="bytes").text = str(BASE_SIZE)
-        ET.SubElement(ET.SubElement(xml, "target"), "format", type="raw")
-        volume = pool.createXML(ET.tostring(xml, encoding="unicode"), 0)
-        stream = conn.newStream(0)
-        volume.upload(stream, 0, len(BASE_MARKER), 0)
-        stream.send(BASE_MARKER)
-        stream.finish()
+    if lookup_volume(pool, name) is None:
+        upload_volume(conn, pool, name, BASE_MARKER, capacity=BASE_SIZE)
     return name

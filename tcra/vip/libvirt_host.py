@@ -106,6 +106,21 @@ def lookup_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorage
         raise
 
 
+def upload_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, name: str,
+                  data: bytes, capacity: int | None = None) -> None:
+    """A new raw volume holding `data` at its start, streamed through libvirtd (so it works on
+    a remote hypervisor too); `capacity` defaults to the data's length."""
+    xml = ET.Element("volume")
+    ET.SubElement(xml, "name").text = name
+    ET.SubElement(xml, "capacity", unit="bytes").text = str(capacity or len(data))
+    ET.SubElement(ET.SubElement(xml, "target"), "format", type="raw")
+    volume = pool.createXML(ET.tostring(xml, encoding="unicode"), 0)
+    stream = conn.newStream(0)
+    volume.upload(stream, 0, len(data), 0)
+    stream.send(data)
+    stream.finish()
+
+
 def volume_format(volume: libvirt.virStorageVol) -> str:
     element = ET.fromstring(volume.XMLDesc(0)).find("target/format")  # noqa: S314 - libvirtd's
     return element.get("type", "raw") if element is not None else "raw"

@@ -23,7 +23,7 @@ description:
     the kernel holds none with that key or holds one with a different device, segment list,
     behaviour or next hop; it writes with netlink C(replace), so re-runs converge.
 author:
-  - tcra developers
+  - tcra developers (!UNKNOWN)
 requirements:
   - pyroute2 >= 0.7.12 on the target (tested with 0.9.7)
   - Linux with SRv6 (seg6 and seg6local lightweight tunnels); the module needs CAP_NET_ADMIN
