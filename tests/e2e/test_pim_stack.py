@@ -33,8 +33,11 @@ def pulumi_project(root: Path, name: str, config: dict[str, str]) -> Iterator[Ru
     project = root / name
     project.mkdir()
     shutil.copy(ROOT / "stacks" / name / "__main__.py", project)
-    if (ROOT / "stacks" / name / "Pulumi.lab.yaml").exists():  # keys given below override it
-        shutil.copy(ROOT / "stacks" / name / "Pulumi.lab.yaml", project)
+    shipped_config = ROOT / "stacks" / name / "Pulumi.lab.yaml"
+    if shipped_config.exists():  # keys given below override it; a user's salt is not ours
+        (project / "Pulumi.lab.yaml").write_text("".join(
+            line for line in shipped_config.read_text().splitlines(keepends=True)
+            if not line.startswith("encryptionsalt:")))
     shipped = (ROOT / "stacks" / name / "Pulumi.yaml").read_text()
     (project / "Pulumi.yaml").write_text(shipped.replace("../../.venv", str(ROOT / ".venv")))
     (root / "pulumi-state").mkdir()
