@@ -219,7 +219,8 @@ def observe(spec: VirtualMachineSpec) -> Observed | None:
 
 def _observe(conn: libvirt.virConnect, domain: libvirt.virDomain) -> Observed:
     state = _STATES.get(domain.state()[0], "unknown")
-    root = ET.fromstring(domain.XMLDesc(0))  # noqa: S314 - libvirtd's XML
+    xml = domain.XMLDesc(0)
+    root = ET.fromstring(xml)  # noqa: S314 - libvirtd's XML
     volumes = []
     for source in root.findall("devices/disk/source"):
         pool, volume = source.get("pool"), source.get("volume")
@@ -227,7 +228,7 @@ def _observe(conn: libvirt.virConnect, domain: libvirt.virDomain) -> Observed:
             found = lookup_volume(conn.storagePoolLookupByName(pool), volume)
             volumes.append(found.path() if found is not None else f"{pool}/{volume} (missing)")
     return Observed(uuid=domain.UUIDString(), state=state,
-                    live=domain_xml.facts(domain.XMLDesc(0)), volumes=tuple(volumes),
+                    live=domain_xml.facts(xml), volumes=tuple(volumes),
                     addresses=_addresses(domain) if state == "running" else ())
 
 
