@@ -84,8 +84,8 @@ class ManufacturingBlueprint(Blueprint):
                 # OT data stays in the plant's country
                 workloads.append(workload.model_copy(update={
                     "jurisdictions": (site.jurisdiction,)}))
+        names = {w.name for w in workloads}
         for site_id in sites:  # the gateway publishes to its plant's broker: same site
-            names = {w.name for w in workloads}
             pair = (f"opcua-gateway-{site_id}", f"mqtt-broker-{site_id}")
             if set(pair) <= names:
                 affinity.append(Pair(first=pair[0], second=pair[1]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 import xml.etree.ElementTree as ET
+from functools import partial
 
 import libvirt
 from pydantic import Field
@@ -17,9 +18,9 @@ from tcra.vip.libvirt_host import (
     UnreachableError,
     VipError,
     connection,
+    find,
     lookup_domain,
     lookup_volume,
-    missing,
     upload_volume,
     volume_format,
 )
@@ -79,14 +80,14 @@ def _host_problems(conn: libvirt.virConnect, spec: VirtualMachineSpec,
     if spec.hugepages is not None:
         problems += _hugepage_problems(conn, spec, cells, adopting)
     for index, interface in enumerate(spec.interfaces):
-        if interface.network and not _exists(lambda n=interface.network: conn
-                                             .networkLookupByName(n)):
+        if interface.network and find(partial(conn.networkLookupByName,
+                                              interface.network)) is None:
             known = ", ".join(conn.listNetworks() + conn.listDefinedNetworks()) or "none"
             problems.append(Problem(where, f"interfaces.{index}.network",
                                     f"expected a network of the host ({known})",
                                     interface.network))
-        if interface.vf and not _exists(lambda vf=interface.vf: conn.nodeDeviceLookupByName(
-                "pci_" + vf.replace(":", "_").replace(".", "_"))):
+        device = "pci_" + str(interface.vf).replace(":", "_").replace(".", "_")
+        if interface.vf and find(partial(conn.nodeDeviceLookupByName, device)) is None:
             problems.append(Problem(where, f"interfaces.{index}.vf", "expected a PCI device"
                                     " of the host (an SR-IOV VF)", interface.vf))
     for index, disk in enumerate(spec.disks):
@@ -120,11 +121,8 @@ def _hugepage_problems(conn: libvirt.virConnect, spec: VirtualMachineSpec,
 
 def _disk_problems(conn: libvirt.virConnect, disk: Disk, field: str,
                    where: str) -> list[Problem]:
-    try:
-        pool = conn.storagePoolLookupByName(disk.pool)
-    except libvirt.libvirtError as exc:
-        if not missing(exc):
-            raise
+    pool = find(partial(conn.storagePoolLookupByName, disk.pool))
+    if pool is None:
         known = ", ".join(conn.listStoragePools() + conn.listDefinedStoragePools()) or "none"
         return [Problem(where, f"{field}.pool", f"expected a storage pool of the host ({known})",
                         disk.pool)]
@@ -134,16 +132,6 @@ def _disk_problems(conn: libvirt.virConnect, disk: Disk, field: str,
         return [Problem(where, f"{field}.base_image", f"expected a volume of pool {disk.pool}",
                         disk.base_image)]
     return []
-
-
-def _exists(lookup: object) -> bool:
-    try:
-        lookup()  # type: ignore[operator]
-    except libvirt.libvirtError as exc:
-        if missing(exc):
-            return False
-        raise
-    return True
 
 
 def _ranges(cpus: list[int]) -> str:
@@ -290,11 +278,6 @@ def _remove(conn: libvirt.virConnect, spec: VirtualMachineSpec) -> None:
     if spec.cloud_init is not None and spec.seed_pool is not None:
         owned.append((spec.seed_pool, spec.seed_name))
     for pool_name, volume_name in owned:
-        try:
-            pool = conn.storagePoolLookupByName(pool_name)
-        except libvirt.libvirtError as exc:
-            if missing(exc):
-                continue
-            raise
-        if (volume := lookup_volume(pool, volume_name)) is not None:
+        pool = find(partial(conn.storagePoolLookupByName, pool_name))
+        if pool is not None and (volume := lookup_volume(pool, volume_name)) is not None:
             volume.delete(0)

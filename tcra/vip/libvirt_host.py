@@ -88,22 +88,22 @@ def missing(exc: libvirt.libvirtError) -> bool:
                                     libvirt.VIR_ERR_NO_NODE_DEVICE)
 
 
-def lookup_domain(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
+def find(lookup: Callable[[], T]) -> T | None:
+    """What a libvirt lookup returns, or None when the object does not exist."""
     try:
-        return conn.lookupByName(name)
+        return lookup()
     except libvirt.libvirtError as exc:
         if missing(exc):
             return None
         raise
+
+
+def lookup_domain(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
+    return find(lambda: conn.lookupByName(name))
 
 
 def lookup_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
-    try:
-        return pool.storageVolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if missing(exc):
-            return None
-        raise
+    return find(lambda: pool.storageVolLookupByName(name))
 
 
 def upload_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, name: str,

@@ -13,7 +13,9 @@ from tcra.lab import vip
 from tcra.lab.nodes import pool_name
 from tcra.lab.spec import load_state
 from tcra.tcm import kernel
+from tests.e2e.test_chain_stack import reachable
 from tests.e2e.test_pim_stack import pulumi_project
+from tests.e2e.test_pim_stack import state_of as active
 from tests.integration.conftest import needs_lab, running_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
@@ -31,21 +33,6 @@ def lab_and_stack(tmp_path_factory):
                 "vm_platform.base_image": vip.base_image_name(spec),
                 "chain.destination": state.fabric.service_prefix}) as run:
             yield spec, state, run
-
-
-def active(name: str) -> bool:
-    conn = libvirt.open(URI)
-    try:
-        return bool(conn.lookupByName(name).isActive())
-    finally:
-        conn.close()
-
-
-def reachable(state) -> bool:
-    ping = subprocess.run(["ip", "netns", "exec", state.fabric.user_namespace, "ping", "-c", "2",
-                           "-i", "0.2", "-W", "1", state.fabric.service_address],
-                          capture_output=True, timeout=30)
-    return ping.returncode == 0
 
 
 def lab_snapshot(spec, state) -> dict:
