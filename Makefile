@@ -17,7 +17,7 @@ demo: setup
 lint: setup
 	$(VENV)/ruff check .
 	scripts/typecheck
-	cd collections/ansible_collections/tcra/telco && PATH="$(CURDIR)/.venv/bin:$$PATH" ansible-lint --profile production
+	PATH="$(CURDIR)/.venv/bin:$$PATH" ansible-lint collections/ansible_collections/tcra/telco
 
 test: lint
 	$(VENV)/pytest

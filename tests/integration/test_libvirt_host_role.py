@@ -24,7 +24,7 @@ HUGEPAGES = Path("/sys/kernel/mm/hugepages")
 # Files and folders the scenario must not leave changed (it writes none of /etc's own files).
 WATCHED = ("/etc/libvirt/qemu.conf", "/etc/libvirt/libvirtd.conf", "/etc/fstab",
            "/etc/sysctl.d/80-tcra-libvirt-host.conf", "/run/tcramol-libvirt",
-           "/var/log/libvirt/qemu/tcramol-hugepages.log")
+           "/var/log/libvirt", "/var/log/libvirt/qemu/tcramol-hugepages.log")
 
 
 def run_molecule(scenario: str, action: str, timeout: int) -> subprocess.CompletedProcess[str]:
