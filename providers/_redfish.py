@@ -1,24 +1,26 @@
-"""The Redfish steps behind PhysicalHost: find, prepare, power, observe, release.
+"""The Redfish steps behind PhysicalHost: find, converge, power, observe, release, roll back.
 
-Each step opens its own session through tcra.bmc (timeouts, retries, named errors), so the
-provider stays picklable and independent hosts never wait on each other.
+Each provider call is one session (tcra.bmc: timeouts, retried reads, named errors). Writes go
+out once: when one gets no usable answer, the system is read again and its state decides
+whether it happened; nothing is changed that already is as wanted.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sushy
 from pydantic import Field
 
-from tcra.bmc import BmcError, SystemNotFoundError, call, system_path
+from tcra.bmc import BmcError, Session, SystemNotFoundError, Unanswered, session, system_path
 from tcra.model.base import Model
 
 if TYPE_CHECKING:
-    from tcra.providers.physical_host import Boot, PhysicalHostSpec
+    from tcra.providers.physical_host import PhysicalHostSpec
 
-POLL = 1.0
+POLL_FIRST, POLL_MAX = 0.5, 5.0  # seconds between power readings, growing by half each time
 _TARGETS = {"pxe": sushy.BootSource.PXE, "uefi_http": sushy.BootSource.UEFI_HTTP,
             "cd": sushy.BootSource.CD, "disk": sushy.BootSource.HDD}
 _MODES = {"once": sushy.BootSourceOverrideEnabled.ONCE,
@@ -53,6 +55,9 @@ class Facts(Model):
     boot_target: str | None = None
     boot_mode: str | None = None
     media_image: str | None = None
+    bios: dict[str, str | int | bool | None] = Field(
+        default_factory=dict, description="Current values of the BIOS attributes asked for"
+                                          " (None: the BIOS has no such attribute).")
 
     @classmethod
     def from_outputs(cls, outs: dict[str, Any]) -> Facts | None:
@@ -70,56 +75,104 @@ def drift(spec: PhysicalHostSpec, facts: Facts | None) -> list[str]:
         found.append(f"power is {facts.power_state}, wanted {spec.power}")
     if spec.boot and spec.boot.mode == "persistent" and facts.boot_target != spec.boot.target:
         found.append(f"boot target is {facts.boot_target}, wanted {spec.boot.target.value}")
-    wanted_image = spec.boot.image if spec.boot and spec.boot.target == "cd" else None
+    wanted_image = _image(spec)
     if facts.media_image != wanted_image:
         found.append(f"virtual media holds {facts.media_image}, wanted {wanted_image}")
+    found += [f"BIOS {key} is {facts.bios.get(key)}, wanted {value}"
+              for key, value in spec.bios.items() if facts.bios.get(key) != value]
     return found
 
 
+class _Node:
+    """The system, found once per session; later steps address it by path (one GET each)."""
+
+    def __init__(self, bmc: Session, spec: PhysicalHostSpec) -> None:
+        self.bmc, self.spec = bmc, spec
+        self.path: str = bmc.read(lambda root: find(root, spec).path)
+
+    def system(self) -> Any:
+        return self.bmc.read(lambda root: root.get_system(self.path))
+
+    def power(self) -> str:
+        state = self.system().power_state
+        return str(state.value) if state else "Unknown"
+
+    def failed(self, cause: str) -> BmcError:
+        return BmcError(self.spec.target(), cause)
+
+
+def observe(spec: PhysicalHostSpec) -> Facts:
+    with session(spec.target()) as bmc:
+        return _facts(_Node(bmc, spec))
+
+
 def claim(spec: PhysicalHostSpec) -> Facts:
-    return apply(spec, reboot=spec.boot is not None)
+    """Prepare and power the host; on failure put back what was there, then raise."""
+    with session(spec.target()) as bmc:
+        node = _Node(bmc, spec)
+        before = _facts(node)
+        try:
+            _converge(node, spec, None)
+        except BmcError as exc:
+            _roll_back(node, before, exc)
+            raise
+        return _facts(node)
 
 
-def apply(spec: PhysicalHostSpec, reboot: bool) -> Facts:
-    """Bring media, BIOS, boot override and power to what spec asks; reboot to apply a boot."""
-    target = spec.target()
+def apply(was: PhysicalHostSpec, spec: PhysicalHostSpec) -> Facts:
+    """Change only what differs from spec: media, BIOS, a changed boot override, power."""
+    with session(spec.target()) as bmc:
+        node = _Node(bmc, spec)
+        _converge(node, spec, was)
+        return _facts(node)
 
-    def prepare(root: sushy.main.Sushy) -> None:
-        system = find(root, spec)
-        if spec.boot is not None:
-            _check_boot_target(spec, system)
-        _set_media(spec, root, system)
-        if spec.bios:
-            system.bios.set_attributes(spec.bios)
-        if spec.boot is not None:
-            system.set_system_boot_options(
-                target=_TARGETS[spec.boot.target.value], enabled=_MODES[spec.boot.mode],
-                http_boot_uri=spec.boot.image if spec.boot.target == "uefi_http" else None)
-        if spec.power == "on":
-            if system.power_state != sushy.PowerState.ON:
-                system.reset_system(sushy.ResetType.ON)
-            elif reboot:
-                system.reset_system(sushy.ResetType.FORCE_RESTART)
 
-    call(target, prepare)
+def release(spec: PhysicalHostSpec) -> None:
+    """Power off, eject our media, clear the boot override; a system already gone is fine."""
+    try:
+        with session(spec.target()) as bmc:
+            node = _Node(bmc, spec)
+            _power_off(node)
+            ours = _image(spec)
+            if ours and _inserted(node) == ours:
+                _eject(node)
+            if spec.boot is not None:
+                _clear_override(node)
+    except SystemNotFoundError:
+        return
+
+
+def _converge(node: _Node, spec: PhysicalHostSpec, was: PhysicalHostSpec | None) -> None:
+    system = node.system()
+    if spec.boot is not None:
+        _check_boot_target(spec, system)
+    changed = _set_media(node, spec, was)
+    changed |= _set_bios(node, spec.bios)
+    boot = spec.boot
+    if boot is not None and (was is None or was.boot != boot or (
+            boot.mode == "persistent" and _name_of(system.boot.target) != boot.target.value)):
+        _set_boot(node, _TARGETS[boot.target.value], _MODES[boot.mode],
+                  boot.image if boot.target == "uefi_http" else None)
+        changed = True
     if spec.power == "off":
-        power_off(spec)
-        return observe(spec)
-    return observe(spec, until_power="On")
+        _power_off(node)
+    elif system.power_state != sushy.PowerState.ON:
+        _power_on(node)
+    elif changed:  # media, BIOS or boot override only take effect through a reboot
+        _restart(node)
 
 
-def observe(spec: PhysicalHostSpec, until_power: str | None = None) -> Facts:
-    """Read the system's facts; with until_power, read again until it reports that state."""
+def _facts(node: _Node) -> Facts:
+    spec = node.spec
 
     def read(root: sushy.main.Sushy) -> Facts:
-        system = find(root, spec)
+        system = root.get_system(node.path)
         raw = system.json
-        media = _media(root, system)
-        inserted = next((m.image for m in media if m.inserted and m.image), None)
         nics = tuple(Nic(id=n.identity, mac=n.mac_address, state=n.status.state.value
                          if n.status and n.status.state else None)
                      for n in _members(system, "ethernet_interfaces"))
         boot = system.boot
+        bios = system.bios.attributes if spec.bios else {}
         return Facts(
             resource_id=f"{spec.address}{system.path}", redfish_id=system.identity,
             bmc_url=spec.address, manufacturer=system.manufacturer, model=system.model,
@@ -130,83 +183,216 @@ def observe(spec: PhysicalHostSpec, until_power: str | None = None) -> Facts:
             nics=nics,
             power_state=system.power_state.value if system.power_state else "Unknown",
             boot_target=_name_of(boot.target), boot_mode=_mode_of(boot.enabled),
-            media_image=inserted,
+            media_image=_inserted_image(_media(root, system)),
+            bios={key: bios.get(key) for key in spec.bios},
         )
 
-    deadline = time.monotonic() + spec.power_timeout
-    while (facts := call(spec.target(), read)).power_state != (until_power or facts.power_state):
-        if time.monotonic() >= deadline:
-            raise BmcError(spec.target(), f"still {facts.power_state} after"
-                           f" {spec.power_timeout:g}s, waiting for {until_power}")
-        time.sleep(POLL)
-    return facts
+    return node.bmc.read(read)
 
 
-def power_off(spec: PhysicalHostSpec) -> None:
-    """Graceful shutdown, forced off when the OS has not finished within shutdown_timeout."""
-
-    def shutdown(root: sushy.main.Sushy) -> bool:
-        system = find(root, spec)
-        if system.power_state == sushy.PowerState.OFF:
-            return False
-        graceful = sushy.ResetType.GRACEFUL_SHUTDOWN
-        if spec.shutdown_timeout > 0 and graceful in system.get_allowed_reset_system_values():
-            system.reset_system(graceful)
-            return True
-        system.reset_system(sushy.ResetType.FORCE_OFF)
-        return False
-
-    if call(spec.target(), shutdown) and not wait_for_power(spec, "Off", spec.shutdown_timeout,
-                                                            fail=False):
-        call(spec.target(), lambda root: find(root, spec).reset_system(sushy.ResetType.FORCE_OFF))
-    wait_for_power(spec, "Off", spec.power_timeout)
-
-
-def release(spec: PhysicalHostSpec) -> None:
-    """Power off, eject our media, clear the boot override; a system already gone is fine."""
+def _write(node: _Node, what: str, send: Callable[[], object], done: Callable[[], bool]) -> None:
+    """Send once; when unanswered, the system's state says whether it was carried out."""
     try:
-        power_off(spec)
+        node.bmc.write(lambda _root: send())
+    except Unanswered as exc:
+        if not done():
+            raise node.failed(f"{what} got no usable answer ({exc.cause}) and the system does"
+                              " not show it done; not sent again") from None
 
-        def tidy(root: sushy.main.Sushy) -> None:
-            system = find(root, spec)
-            ours = spec.boot.image if spec.boot and spec.boot.target == "cd" else None
-            for device in _media(root, system):
-                if ours and device.inserted and device.image == ours:
-                    device.eject_media()
-            if spec.boot is not None:
-                _clear_override(system)
 
-        call(spec.target(), tidy)
-    except SystemNotFoundError:
+def _reset(node: _Node, kind: sushy.ResetType) -> bool:
+    """Send a reset once; False when it went unanswered (it may or may not have happened)."""
+    system = node.system()
+    try:
+        node.bmc.write(lambda _root: system.reset_system(kind))
+    except Unanswered:
+        return False
+    return True
+
+
+def _power_on(node: _Node) -> None:
+    answered = _reset(node, sushy.ResetType.ON)
+    if not _wait_for_power(node, "On", node.spec.power_timeout):
+        why = "" if answered else ", the Reset(On) got no usable answer and was not sent again"
+        raise node.failed(f"still {node.power()} after {node.spec.power_timeout:g}s,"
+                          f" waiting for On{why}")
+
+
+def _restart(node: _Node) -> None:
+    if not _reset(node, sushy.ResetType.FORCE_RESTART):
+        raise node.failed("ForceRestart got no usable answer; not sent again, as it may have"
+                          " been carried out: run again to restart")
+    if not _wait_for_power(node, "On", node.spec.power_timeout):
+        raise node.failed(f"still {node.power()} after {node.spec.power_timeout:g}s,"
+                          " waiting for On after ForceRestart")
+
+
+def _power_off(node: _Node) -> None:
+    """Graceful shutdown, forced off when the OS has not finished within shutdown_timeout."""
+    system = node.system()
+    if system.power_state == sushy.PowerState.OFF:
         return
+    graceful = sushy.ResetType.GRACEFUL_SHUTDOWN
+    if node.spec.shutdown_timeout > 0 and graceful in system.get_allowed_reset_system_values():
+        _reset(node, graceful)
+        if _wait_for_power(node, "Off", node.spec.shutdown_timeout):
+            return
+    _force_off(node)
 
 
-def _clear_override(system: Any) -> None:
+def _force_off(node: _Node) -> None:
+    answered = _reset(node, sushy.ResetType.FORCE_OFF)
+    if not _wait_for_power(node, "Off", node.spec.power_timeout):
+        why = "" if answered else ", the ForceOff got no usable answer and was not sent again"
+        raise node.failed(f"still {node.power()} after {node.spec.power_timeout:g}s,"
+                          f" waiting for Off{why}")
+
+
+def _wait_for_power(node: _Node, state: str, timeout: float) -> bool:
+    """Poll the power state alone (one GET of the system), backing off; True once reached."""
+    deadline = time.monotonic() + timeout
+    pause = POLL_FIRST
+    while node.power() != state:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(pause, left))
+        pause = min(pause * 1.5, POLL_MAX)
+    return True
+
+
+def _set_boot(node: _Node, target: Any, enabled: Any, uri: str | None = None) -> None:
+    system = node.system()
+
+    def done() -> bool:
+        boot = node.system().boot
+        return bool(boot.target == target and boot.enabled == enabled)
+
+    _write(node, "setting the boot override",
+           lambda: system.set_system_boot_options(target=target, enabled=enabled,
+                                                  http_boot_uri=uri), done)
+
+
+def _clear_override(node: _Node) -> None:
     """Redfish's "no override" is Disabled with target None. A BMC that does not offer None
     (sushy-tools over libvirt always keeps a boot device) gets the equivalent: disk, persistent."""
-    if sushy.BootSource.NONE in system.get_allowed_system_boot_source_values():
-        system.set_system_boot_options(target=sushy.BootSource.NONE,
-                                       enabled=sushy.BootSourceOverrideEnabled.DISABLED)
+    if sushy.BootSource.NONE in node.system().get_allowed_system_boot_source_values():
+        _set_boot(node, sushy.BootSource.NONE, sushy.BootSourceOverrideEnabled.DISABLED)
     else:
-        system.set_system_boot_options(target=sushy.BootSource.HDD,
-                                       enabled=sushy.BootSourceOverrideEnabled.CONTINUOUS)
+        _set_boot(node, sushy.BootSource.HDD, sushy.BootSourceOverrideEnabled.CONTINUOUS)
 
 
-def wait_for_power(spec: PhysicalHostSpec, state: str, timeout: float, fail: bool = True) -> bool:
-    deadline = time.monotonic() + timeout
+def _set_bios(node: _Node, wanted: dict[str, str | int | bool]) -> bool:
+    """Write only the attributes that differ; True when something was written."""
+    if not wanted:
+        return False
+    bios = node.system().bios
+    differ = {k: v for k, v in wanted.items() if bios.attributes.get(k) != v}
+    if not differ:
+        return False
 
-    def read(root: sushy.main.Sushy) -> str:
-        power = find(root, spec).power_state
-        return power.value if power else "Unknown"
+    def done() -> bool:
+        fresh = node.system().bios
+        pending = fresh.pending_attributes or {}
+        return all(pending.get(k, fresh.attributes.get(k)) == v for k, v in differ.items())
 
-    while (current := call(spec.target(), read)) != state:
-        if time.monotonic() >= deadline:
-            if not fail:
-                return False
-            raise BmcError(spec.target(), f"still {current} after {timeout:g}s, waiting for"
-                           f" {state}")
-        time.sleep(POLL)
+    _write(node, "setting BIOS attributes", lambda: bios.set_attributes(differ), done)
     return True
+
+
+def _image(spec: PhysicalHostSpec) -> str | None:
+    return spec.boot.image if spec.boot and spec.boot.target == "cd" else None
+
+
+def _set_media(node: _Node, spec: PhysicalHostSpec, was: PhysicalHostSpec | None) -> bool:
+    """Insert the wanted image (ejecting another), or eject the one we inserted before."""
+    wanted, current = _image(spec), _inserted(node)
+    if wanted == current:
+        return False
+    if wanted is None:
+        if was is None or current != _image(was):
+            return False  # not ours: leave it
+        _eject(node)
+        return True
+    if current is not None:
+        _eject(node)
+    _insert(node, wanted)
+    return True
+
+
+def _drive(node: _Node) -> Any:
+    drives = node.bmc.read(lambda root: [m for m in _media(root, root.get_system(node.path))
+                                         if _CD_TYPES & set(m.media_types or ())])
+    if not drives:
+        raise UnsupportedActionError(node.spec.target(), "the BMC offers no virtual CD/DVD media")
+    return drives[0]
+
+
+def _inserted(node: _Node) -> str | None:
+    return node.bmc.read(lambda root: _inserted_image(_media(root, root.get_system(node.path))))
+
+
+def _insert(node: _Node, image: str) -> None:
+    drive = _drive(node)
+    _write(node, f"inserting {image}",
+           lambda: drive.insert_media(image, inserted=True, write_protected=True),
+           lambda: _inserted(node) == image)
+
+
+def _eject(node: _Node) -> None:
+    drive = _drive(node)
+    _write(node, "ejecting virtual media", drive.eject_media, lambda: _inserted(node) is None)
+
+
+def _roll_back(node: _Node, before: Facts, cause: BmcError) -> None:
+    """Put power, media, boot override and BIOS back as `before` read them."""
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("power", lambda: _restore_power(node, before.power_state)),
+        ("media", lambda: _restore_media(node, before.media_image)),
+        ("boot override", lambda: _restore_boot(node, before)),
+        ("BIOS", lambda: _restore_bios(node, before.bios)),
+    ]
+    for what, step in steps:
+        try:
+            step()
+        except BmcError as exc:
+            cause.add_note(f"rolling back the {what} failed too: {exc}")
+
+
+def _restore_power(node: _Node, power: str) -> None:
+    now = node.power()
+    if power == "Off" and now != "Off":
+        _force_off(node)
+    elif power == "On" and now == "Off":
+        _power_on(node)
+
+
+def _restore_media(node: _Node, image: str | None) -> None:
+    current = _inserted(node)
+    if current == image:
+        return
+    if current is not None:
+        _eject(node)
+    if image is not None:
+        _insert(node, image)
+
+
+def _restore_boot(node: _Node, before: Facts) -> None:
+    boot = node.system().boot
+    if _name_of(boot.target) == before.boot_target and _mode_of(boot.enabled) == before.boot_mode:
+        return
+    name = before.boot_target
+    target = (_TARGETS.get(name) or sushy.BootSource(name)) if name else sushy.BootSource.NONE
+    mode = _MODES.get(before.boot_mode or "", sushy.BootSourceOverrideEnabled.DISABLED)
+    _set_boot(node, target, mode)
+
+
+def _restore_bios(node: _Node, bios: dict[str, str | int | bool | None]) -> None:
+    _set_bios(node, {k: v for k, v in bios.items() if v is not None})
+
+
+def _inserted_image(media: list[Any]) -> str | None:
+    return next((m.image for m in media if m.inserted and m.image), None)
 
 
 def find(root: sushy.main.Sushy, spec: PhysicalHostSpec) -> Any:
@@ -226,21 +412,6 @@ def _check_boot_target(spec: PhysicalHostSpec, system: Any) -> None:
         offered = ", ".join(sorted(_name_of(v) or str(v) for v in allowed))
         raise UnsupportedActionError(spec.target(), f"boot target {spec.boot.target.value} is"
                                      f" not offered by this BMC (it offers {offered})")
-
-
-def _set_media(spec: PhysicalHostSpec, root: sushy.main.Sushy, system: Any) -> None:
-    boot: Boot | None = spec.boot
-    if boot is None or boot.target != "cd":
-        return
-    drives = [m for m in _media(root, system) if _CD_TYPES & set(m.media_types or ())]
-    if not drives:
-        raise UnsupportedActionError(spec.target(), "the BMC offers no virtual CD/DVD media")
-    drive = drives[0]
-    if drive.inserted and drive.image == boot.image:
-        return
-    if drive.inserted:
-        drive.eject_media()
-    drive.insert_media(boot.image, inserted=True, write_protected=True)
 
 
 def _media(root: sushy.main.Sushy, system: Any) -> list[Any]:

@@ -1,8 +1,9 @@
 """PhysicalHost: a bare-metal server claimed over Redfish (TCRA Physical Infrastructure Manager).
 
-create = claim (inventory facts, media, boot override, power on), read = the BMC's real state,
-update = media/boot/power/BIOS in place, delete = release (shut down, eject, clear override).
-The provider keeps nothing between calls: each method opens its own Redfish session.
+create = claim (inventory facts, media, boot override, power on; rolled back if it fails half-way),
+read = the BMC's real state, update = only what differs, in place, delete = release (shut down,
+eject, clear override). The provider keeps nothing between calls: each method is one Redfish
+session.
 """
 
 from __future__ import annotations
@@ -132,10 +133,8 @@ class PhysicalHostProvider(ResourceProvider):
         return ReadResult(id_=id_, outs=_outputs(spec, facts))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        was, spec = _spec(olds), _spec(news)
-        # A new boot target, image or BIOS setting only takes effect through a reboot.
-        reboot = was.boot != spec.boot or was.bios != spec.bios
-        facts = _redfish.apply(spec, reboot=reboot)
+        spec = _spec(news)
+        facts = _redfish.apply(_spec(olds), spec)
         return UpdateResult(outs=_outputs(spec, facts))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:

@@ -1,4 +1,6 @@
-"""Talking Redfish to a host's BMC: one session per call, bounded in time, errors that name it.
+"""Talking Redfish to a host's BMC: one session per unit of work, bounded in time, errors that
+name it. Reads are retried; writes go out once, and an unanswered write is the caller's to decide
+from the system's state (ironic's rule: never repeat an action blindly).
 
 Stateless, so providers (which Pulumi pickles) and the CLI use it the same way.
 """
@@ -6,10 +8,12 @@ Stateless, so providers (which Pulumi pickles) and the CLI use it the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
+import requests
 import sushy
 from pydantic import Field, SecretStr
 from sushy import exceptions as sushy_errors
@@ -52,6 +56,10 @@ class BmcAccessError(BmcError):
     """Wrong credentials: retrying cannot help."""
 
 
+class BmcTlsError(BmcError):
+    """The TLS handshake failed (certificate, CA bundle, protocol): retrying cannot help."""
+
+
 class SystemNotFoundError(BmcError):
     """The BMC answers but has no such system."""
 
@@ -77,31 +85,114 @@ def target_of(host: Host, timeout: float = 15.0) -> BmcTarget:
     return BmcTarget(**partial, password=SecretStr(password))
 
 
-def call(target: BmcTarget, action: Callable[[sushy.main.Sushy], T]) -> T:
-    """Run `action` on a fresh session; retry connection errors and 5xx with backoff."""
-    password = target.password.get_secret_value()
+class _Connector(sushy.connector.Connector):  # type: ignore[misc]
+    """sushy's connector with its own retries off, so tcra's policy is the only one.
+
+    sushy tries a request `server_side_retries` times on a connection error (3 when 0, POSTs
+    included) and repeats a GET answered 5xx `server_side_retries_left` more times. Built with
+    server_side_retries=1 and called with no retries left, each request goes out exactly once.
+    """
+
+    def _op(self, method: str, path: str = "", data: Any = None, headers: Any = None,
+            blocking: bool = False, timeout: Any = None, server_side_retries_left: Any = None,
+            allow_reauth: bool = True, **kwargs: Any) -> Any:
+        return super()._op(method, path, data=data, headers=headers, blocking=blocking,
+                           timeout=timeout, server_side_retries_left=0,
+                           allow_reauth=allow_reauth, **kwargs)
+
+
+class Unanswered(Exception):  # noqa: N818 - an outcome, not a failure: the caller decides
+    """A write got a 5xx or no answer: it may or may not have been carried out."""
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+        super().__init__(cause)
+
+
+class Session:
+    """One logged-in Redfish session: the unit of work's reads are retried, writes are not."""
+
+    def __init__(self, target: BmcTarget, root: sushy.main.Sushy) -> None:
+        self.target = target
+        self.root = root
+
+    def read(self, step: Callable[[sushy.main.Sushy], T]) -> T:
+        """Run a step made only of GETs; connection errors and 5xx repeat it with backoff."""
+        return _retried(self.target, lambda: step(self.root))
+
+    def write(self, step: Callable[[sushy.main.Sushy], object]) -> None:
+        """Send a write once. Unanswered (5xx, dropped) means: re-read and decide from state."""
+        with _translated(self.target):
+            step(self.root)
+
+
+@contextmanager
+def session(target: BmcTarget) -> Iterator[Session]:
+    """One session for a unit of work; logged out when the block ends, whatever happened."""
+    # The auth object logs the Redfish session out when the block ends.
+    with _AUTH[target.auth](target.username, target.password.get_secret_value()) as auth:
+        yield Session(target, _login(target, auth))
+
+
+def _login(target: BmcTarget, auth: Any) -> sushy.main.Sushy:
+    """Read the service root and log in; retried, as a login changes nothing on the system."""
+
+    def login() -> sushy.main.Sushy:
+        connector = _Connector(target.address, verify=target.verify, server_side_retries=1,
+                               server_side_retries_delay=0,
+                               default_request_timeout=target.timeout,
+                               connect_timeout=target.timeout)
+        return sushy.Sushy(target.address, auth=auth, verify=target.verify, connector=connector)
+
+    return _retried(target, login)
+
+
+def _retried(target: BmcTarget, step: Callable[[], T]) -> T:
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            # The auth object logs the Redfish session out when the block ends. sushy's own
-            # retries are off (1 = a single try): this loop is the one place that retries.
-            with _AUTH[target.auth](target.username, password) as auth:
-                root = sushy.Sushy(target.address, auth=auth, verify=target.verify,
-                                   connect_timeout=target.timeout, read_timeout=target.timeout,
-                                   server_side_retries=1, server_side_retries_delay=0.01)
-                return action(root)
-        except sushy_errors.AccessError as exc:
-            raise BmcAccessError(target, f"access denied (HTTP {exc.status_code}) for user"
-                                 f" {target.username!r}: check the credentials") from None
-        except sushy_errors.ResourceNotFoundError as exc:
-            raise SystemNotFoundError(target, _first_line(exc)) from None
-        except (sushy_errors.ConnectionError, sushy_errors.ServerSideError) as exc:
+            with _translated(target):
+                return step()
+        except Unanswered as exc:
             if attempt == ATTEMPTS:
                 raise BmcError(target, f"no usable answer after {ATTEMPTS} attempts"
-                               f" ({target.timeout:g}s each): {_first_line(exc)}") from None
+                               f" ({target.timeout:g}s each): {exc.cause}") from None
             time.sleep(BACKOFF * 2 ** (attempt - 1))
-        except sushy_errors.SushyError as exc:
-            raise BmcError(target, _first_line(exc)) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def call(target: BmcTarget, action: Callable[[sushy.main.Sushy], T]) -> T:
+    """Run a read-only `action` on its own session."""
+    with session(target) as bmc:
+        return bmc.read(action)
+
+
+@contextmanager
+def _translated(target: BmcTarget) -> Iterator[None]:
+    """sushy's errors as tcra's: named, one line, the password never in them."""
+    try:
+        yield
+    except sushy_errors.AccessError as exc:
+        raise BmcAccessError(target, f"access denied (HTTP {exc.status_code}) for user"
+                             f" {target.username!r}: check the credentials") from None
+    except sushy_errors.ResourceNotFoundError as exc:
+        raise SystemNotFoundError(target, _first_line(exc)) from None
+    except sushy_errors.ConnectionError as exc:
+        if isinstance(exc.__context__, requests.exceptions.SSLError):
+            raise BmcTlsError(target, f"TLS failed, check the certificate, ca_bundle or"
+                              f" verify_tls: {_tls_reason(exc.__context__)}") from None
+        raise Unanswered(_first_line(exc)) from None
+    except sushy_errors.ServerSideError as exc:
+        raise Unanswered(_first_line(exc)) from None
+    except sushy_errors.SushyError as exc:
+        raise BmcError(target, _first_line(exc)) from None
+
+
+def _tls_reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("certificate verify failed", "wrong version number", "hostname mismatch"):
+        if marker in text:
+            return text[text.index(marker):].split(")")[0].split("'")[0]
+    return _first_line(exc)[:200]
 
 
 def system_path(root: sushy.main.Sushy, system_id: str) -> str:
