@@ -33,7 +33,7 @@ from tcra.mco.model import (
 )
 from tcra.model import Inventory, Quantity
 from tcra.model.base import Model
-from tcra.model.types import Name
+from tcra.model.types import IPv6Prefix, Name
 from tcra.tcm.model import Chain
 from tcra.vip.model import CloudInit, Disk, Interface
 
@@ -91,7 +91,7 @@ class VmPlatform(Model):
 class ChainIntent(Model):
     """The service chain users' traffic crosses; workloads are the fabric's endpoints."""
 
-    destination: str = Field(description="Service prefix users reach.")
+    destination: IPv6Prefix = Field(description="Service prefix users reach.")
     functions: tuple[Name, ...] = ()
     egress: Name
     ingress: Name | None = Field(default=None, description="HBR (site) where users attach.")

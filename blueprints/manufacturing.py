@@ -21,6 +21,7 @@ from tcra.blueprints.base import (
     site_problem,
 )
 from tcra.blueprints.kubernetes import ClusterTemplate
+from tcra.blueprints.stack_config import Secret
 
 from tcra.errors import InvalidInputError
 from tcra.inventory import load as load_inventory
@@ -117,14 +118,13 @@ class ManufacturingStack(Model):
     store_url: str | None = None
     allow_partial: bool = False
     kubernetes: ClusterTemplate | None = None
-    management_kubeconfig: str | None = Field(default=None, description="The management"
-                                              " cluster's kubeconfig (set it as a secret).")
+    management_kubeconfig: Secret | None = Field(default=None, description="The management"
+                                                 " cluster's kubeconfig (set it as a secret).")
 
     def blueprint_args(self) -> ManufacturingArgs:
         management = None
         if self.management_kubeconfig is not None:
-            management = k8s.Provider("management",
-                                      kubeconfig=pulumi.Output.secret(self.management_kubeconfig))
+            management = k8s.Provider("management", kubeconfig=self.management_kubeconfig)
         return ManufacturingArgs(
             inventory=load_inventory(self.inventory), management=management,
             **self.model_dump(exclude={"inventory", "management_kubeconfig"}, round_trip=True))

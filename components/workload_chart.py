@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 from pydantic import Field
 
+from tcra import yamlsafe
 from tcra.capi._meta import DNS_LABEL_EXPECTED, is_dns_label
 from tcra.errors import Problem
 from tcra.model.base import Model
@@ -88,8 +88,8 @@ def release_name_problems(name: str, where: str, field: str) -> list[Problem]:
 def _local_version_problems(chart: Chart, where: str, at: str) -> list[Problem]:
     manifest = Path(chart.chart).expanduser() / "Chart.yaml"
     try:
-        declared = yaml.safe_load(manifest.read_text()).get("version")
-    except (OSError, AttributeError, yaml.YAMLError):
+        declared = yamlsafe.load(manifest, max_bytes=2**20).get("version")
+    except (AttributeError, yamlsafe.UnsafeInputError):
         return [Problem(where, f"{at}chart", f"expected a chart folder with a readable"
                         f" Chart.yaml ({manifest})", chart.chart)]
     if str(declared) != chart.version:

@@ -9,20 +9,23 @@ those variables is Ansible's alone (a router, a controller) and not part of the 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from tcra import yamlsafe
 from tcra.errors import InvalidInputError, Problem, problems_from, raise_if_any
 from tcra.model import Host, Hypervisor, Inventory, Site
 from tcra.model.inventory import cross_check
 from tcra.tcm.model import Fabric
 
 SITES_GROUP = "sites"
+# Ansible spends tens of microseconds on each value it reads (it tags every one with its
+# origin), so an inventory file is bounded well below yamlsafe's defaults: a 10,000-host
+# hosts.yml holds about 30,000 values.
+MAX_FILE_BYTES = 8 * 2**20
+MAX_FILE_VALUES = 250_000
 _M = TypeVar("_M", Host, Hypervisor)
 # Model field -> the inventory variable it comes from, so errors name what the user edits.
 _VARIABLE_OF_FIELD = {
@@ -40,8 +43,19 @@ def load(path: str | Path) -> Inventory:
     if not source.exists():
         raise InvalidInputError(
             [Problem(str(source), "", "no inventory at this path", has_value=False)])
-    with _strict_yaml():
-        manager, variables, failed = _parse(source)
+    raise_if_any(_unsafe_files(source))
+    from ansible.errors import AnsibleError
+
+    try:
+        return _load(source)
+    except AnsibleError as exc:  # from a file Ansible reads lazily (vars), e.g. a bad vault
+        raise InvalidInputError([Problem(str(source), "", "Ansible cannot read the inventory: "
+                                         + exc.message.splitlines()[0], has_value=False)]
+                                ) from None
+
+
+def _load(source: Path) -> Inventory:
+    manager, variables, failed = _parse(source)
     problems = [
         Problem(str(file), "", f"Ansible cannot read this file: {reason}", has_value=False)
         for file, reason in failed
@@ -78,19 +92,37 @@ def _fabric(manager: Any, problems: list[Problem]) -> Fabric | None:
         return None
 
 
-@contextmanager
-def _strict_yaml() -> Iterator[None]:
-    """Make a duplicate YAML key an error: Ansible's default silently keeps the last one."""
-    key = "ANSIBLE_DUPLICATE_YAML_DICT_KEY"
-    before = os.environ.get(key)
-    os.environ[key] = "error"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[key]
-        else:
-            os.environ[key] = before
+def _unsafe_files(source: Path) -> list[Problem]:
+    """Every file Ansible will read, within yamlsafe's bounds, before Ansible reads any.
+
+    So an alias bomb, a huge or non-UTF-8 file, or a key given twice (which Ansible would
+    resolve silently to the last) in hosts, group_vars or host_vars is one line. A hosts file
+    that is not YAML may be INI, which Ansible reads when YAML fails: Ansible reports it.
+    """
+    problems = []
+    for file in _inventory_files(source):
+        try:
+            yamlsafe.load(file, max_bytes=MAX_FILE_BYTES, max_nodes=MAX_FILE_VALUES)
+        except yamlsafe.UnsafeInputError as exc:
+            if not exc.malformed or set(_VARS_FOLDERS) & set(file.parts):
+                problems.append(Problem(exc.where, "", exc.reason, has_value=False))
+    return problems
+
+
+_VARS_FOLDERS = ("group_vars", "host_vars")
+_YAML_SUFFIXES = ("", ".yml", ".yaml", ".json")
+
+
+def _inventory_files(source: Path) -> list[Path]:
+    """The files Ansible's inventory and host_group_vars plugins read as YAML for `source`."""
+    roots = [source] if source.is_dir() else [source.parent / name for name in _VARS_FOLDERS]
+    found = [] if source.is_dir() else [source]
+    for root in roots:
+        found += [path for path in sorted(root.rglob("*")) if path.is_file()
+                  and path.suffix in _YAML_SUFFIXES
+                  and not any(part.startswith(".") for part in path.relative_to(root).parts)]
+    return found
+
 
 
 def _parse(source: Path) -> tuple[Any, Any, list[tuple[Path, str]]]:

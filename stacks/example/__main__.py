@@ -6,5 +6,7 @@ first: pulumi config set --secret management_kubeconfig "$(cat mgmt.kubeconfig)"
 from tcra.blueprints import stack_config
 from tcra.blueprints.manufacturing import ManufacturingBlueprint, ManufacturingStack
 
-factory = ManufacturingBlueprint("plant", stack_config.read(ManufacturingStack).blueprint_args())
+with stack_config.reported():
+    factory = ManufacturingBlueprint("plant",
+                                     stack_config.read(ManufacturingStack).blueprint_args())
 factory.export()

@@ -5,5 +5,7 @@ an SRv6 chain. Container workloads are placed but not deployed: the lab has no K
 from tcra.blueprints import stack_config
 from tcra.blueprints.manufacturing import ManufacturingBlueprint, ManufacturingStack
 
-factory = ManufacturingBlueprint("plant", stack_config.read(ManufacturingStack).blueprint_args())
+with stack_config.reported():
+    factory = ManufacturingBlueprint("plant",
+                                     stack_config.read(ManufacturingStack).blueprint_args())
 factory.export()

@@ -2,12 +2,14 @@
 2 MiB hugepages, a disk cloned from the lab's base image, a cloud-init seed with an SSH key."""
 
 import pulumi
+from tcra.blueprints import stack_config
 
 from tcra import VMCluster, VMClusterArgs, load_inventory
 from tcra.vip import CloudInit, Disk, Interface, MachineShape, Pinning
 
 config = pulumi.Config()
-inventory = load_inventory(config.require("inventory"))
+with stack_config.reported():
+    inventory = load_inventory(config.require("inventory"))
 cluster = VMCluster("edge-vm", VMClusterArgs(
     hypervisors=inventory.hypervisors, count=config.require_int("count"),
     machine=MachineShape(

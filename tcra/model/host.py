@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, field_validator
 
 from tcra.model.base import Model
-from tcra.model.types import Name, Quantity
+from tcra.model.types import Count, Name, Quantity
 
 _SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$")
@@ -41,6 +41,12 @@ def _libvirt_uri(value: str) -> str:
     return value
 
 
+def _existing_file(value: Path) -> Path:
+    if not value.is_file():
+        raise ValueError("expected the path of a CA bundle file that exists")
+    return value
+
+
 def _host_name(value: str) -> str:
     if not _HOST_NAME.match(value):
         raise ValueError("expected a lower-case host name (letters, digits, '.', '-', '_')")
@@ -52,6 +58,7 @@ BmcUrl = Annotated[str, AfterValidator(_bmc_url)]
 """Where a secret lives (an environment variable or a file), never the secret itself."""
 
 HostName = Annotated[str, AfterValidator(_host_name)]
+CaBundle = Annotated[Path, AfterValidator(_existing_file)]
 LibvirtUri = Annotated[str, AfterValidator(_libvirt_uri)]
 BmcAuth = Literal["auto", "session", "basic"]
 
@@ -68,14 +75,15 @@ class BmcEndpoint(Model):
     system_id: str = Field(min_length=1, description="Redfish ComputerSystem Id (or UUID).")
     credentials: BmcCredentials
     verify_tls: bool = True
-    ca_bundle: Path | None = Field(default=None, description="CA bundle to verify the BMC with.")
+    ca_bundle: CaBundle | None = Field(default=None,
+                                       description="CA bundle to verify the BMC with.")
     auth: BmcAuth = Field(default="auto", description="Redfish session, HTTP basic, or auto"
                           " (a session when the BMC offers one, else basic).")
 
 
 class HugepagePool(Model):
     size: Quantity
-    count: int = Field(ge=1)
+    count: Count = Field(ge=1)
 
     @field_validator("size")
     @classmethod
@@ -87,7 +95,7 @@ class HugepagePool(Model):
 
 class Gpu(Model):
     model: str = Field(min_length=1)
-    count: int = Field(default=1, ge=1)
+    count: Count = Field(default=1, ge=1)
 
 
 class SriovNic(Model):
@@ -99,13 +107,13 @@ class SriovNic(Model):
 
 
 class Capabilities(Model):
-    cores: int = Field(ge=1)
+    cores: Count = Field(ge=1)
     memory: Quantity
     hugepages: tuple[HugepagePool, ...] = ()
     gpus: tuple[Gpu, ...] = ()
     sriov_nics: tuple[SriovNic, ...] = ()
     ptp: bool = False
-    fpga: int = Field(default=0, ge=0, description="Number of FPGA accelerator cards.")
+    fpga: Count = Field(default=0, ge=0, description="Number of FPGA accelerator cards.")
 
     @property
     def gpu_count(self) -> int:

@@ -12,7 +12,7 @@ from functools import total_ordering
 from typing import Annotated, Any
 
 import pycountry
-from pydantic import AfterValidator, BeforeValidator, GetCoreSchemaHandler, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, GetCoreSchemaHandler, PlainSerializer
 from pydantic_core import PydanticCustomError, core_schema
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -23,6 +23,8 @@ _QUANTITY = re.compile(r"^\s*(?P<number>\d+)\s*(?P<unit>[KMGTPE]i|[kMGTPE])?\s*$
 _FORMAT_ORDER = sorted(_UNITS.items(), key=lambda item: (-item[1], item[0].endswith("i") is False))
 
 QUANTITY_EXPECTED = 'a whole number of bytes with an optional unit, like "16Gi", "512Mi" or "1G"'
+MAX_QUANTITY = 2**63 - 1
+"""Most bytes a quantity holds (8Ei): what a signed 64-bit counter, libvirt's and SQL's, takes."""
 
 
 @total_ordering
@@ -73,11 +75,17 @@ def _parse_quantity(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"expected {QUANTITY_EXPECTED}, not a negative number")
-        return value
-    match = _QUANTITY.match(value)
+        return _bounded(value)
+    match = _QUANTITY.match(value) if len(value) <= 40 else None
     if match is None:
         raise ValueError(f"expected {QUANTITY_EXPECTED}")
-    return int(match["number"]) * _UNITS[match["unit"] or ""]
+    return _bounded(int(match["number"]) * _UNITS[match["unit"] or ""])
+
+
+def _bounded(size: int) -> int:
+    if size > MAX_QUANTITY:
+        raise ValueError(f"expected {QUANTITY_EXPECTED}, at most 8Ei")
+    return size
 
 
 def _validate_quantity(value: object) -> Quantity:
@@ -91,7 +99,7 @@ def _ipv6_prefix(value: object) -> ipaddress.IPv6Network:
     expected = 'expected an IPv6 prefix with no host bits set, like "2001:db8:1::/48"'
     if isinstance(value, ipaddress.IPv6Network):
         return value
-    if not isinstance(value, str) or "/" not in value:
+    if not isinstance(value, str) or "/" not in value or len(value) > 50:
         raise PydanticCustomError("ipv6_prefix", expected)
     try:
         return ipaddress.IPv6Network(value, strict=True)
@@ -149,3 +157,6 @@ CountryCode = Annotated[str, BeforeValidator(_country)]
 
 Name = Annotated[str, AfterValidator(_name)]
 """A site or host name: usable as an Ansible group/host name and inside a DNS label."""
+
+Count = Annotated[int, Field(le=2**31 - 1)]
+"""How many of something (cores, pages, devices): at most what a signed 32-bit integer holds."""

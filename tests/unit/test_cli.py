@@ -117,3 +117,29 @@ def _env():
     import os
 
     return {**os.environ, "TCRA_BMC_PASSWORD": "unused"}
+
+
+def test_hosts_with_a_missing_ca_bundle_prints_one_line_before_any_bmc(tmp_path):
+    from tests.unit.test_inventory import HOST, SITE, _inventory
+
+    hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
+            "            h1:\n"
+    host = HOST.replace('system_id: "1"', f'system_id: "1", ca_bundle: {tmp_path}/ca.pem')
+    path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE, "host_vars/h1.yml": host})
+    result = run("hosts", str(path))
+    assert result.returncode == 1 and result.stderr == ""
+    assert result.stdout == ("host h1: tcra_bmc.ca_bundle: expected the path of a CA bundle file"
+                             f" that exists (got '{tmp_path}/ca.pem')\n")
+
+
+def test_place_refuses_non_finite_cpus_and_excerpts_a_huge_name(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"request:\n  name: {'n' * 5_000_000}\n  workloads:\n    - name: w\n"
+                   "      resources: {cpu: .inf, memory: 1Gi}\n")
+    result = run("place", str(bad), "--inventory", str(EXAMPLE), env=_env())
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{bad}: request.name: expected a name of lower-case letters, digits, '-' and '_',"
+        f" starting with a letter, at most 63 characters (got '{'n' * 80}'..."
+        " (5,000,000 characters))",
+        f"{bad}: request.workloads.0.resources.cpu: Input should be a finite number (got inf)"]

@@ -90,8 +90,69 @@ def test_duplicate_yaml_key_is_an_error_not_last_wins(tmp_path):
     hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
             "            h1:\n            h1:\n"
     path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE, "host_vars/h1.yml": HOST})
-    with pytest.raises(InvalidInputError, match="duplicate mapping key 'h1'"):
+    with pytest.raises(InvalidInputError, match=r"hosts\.yml:8:13: not valid YAML: duplicate"
+                       " key 'h1'"):
         load(path)
+
+
+def test_duplicate_keys_in_host_and_group_vars_are_errors_too(tmp_path):
+    hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
+            "            h1:\n"
+    path = _inventory(tmp_path, hosts, {
+        "group_vars/s1.yml": SITE.replace("  tier: edge\n", "  tier: edge\n  tier: core\n"),
+        "host_vars/h1.yml": HOST + "tcra_capabilities: {cores: 64, memory: 8Gi}\n"})
+    with pytest.raises(InvalidInputError) as caught:
+        load(path)
+    assert str(caught.value).splitlines() == [
+        f"{path}/group_vars/s1.yml:3:3: not valid YAML: duplicate key 'tier' (YAML would keep"
+        " only the last)",
+        f"{path}/host_vars/h1.yml:4:1: not valid YAML: duplicate key 'tcra_capabilities' (YAML"
+        " would keep only the last)"]
+
+
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path):
+    hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
+            "            h1:\n"
+    path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE})
+    (path / "host_vars").mkdir()
+    (path / "host_vars" / "h1.yml").write_bytes(HOST.replace("u,", "\xfc,").encode("latin-1"))
+    with pytest.raises(InvalidInputError) as caught:
+        load(path)
+    assert str(caught.value) == (f"{path}/host_vars/h1.yml: not UTF-8 text (byte 0xfc at"
+                                 " offset 88)")
+
+
+def test_absurd_numbers_and_a_missing_ca_bundle_are_one_line_each(tmp_path):
+    hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
+            "            h1:\n"
+    host = HOST.replace('system_id: "1"', f'system_id: "1", ca_bundle: {tmp_path}/none.pem')
+    host = host.replace("cores: 4", f"cores: {10**400}, fpga: .inf")
+    path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE.replace("pue: 1.2", "pue: .nan"),
+                                         "host_vars/h1.yml": host})
+    with pytest.raises(InvalidInputError) as caught:
+        load(path)
+    assert str(caught.value).splitlines() == [
+        "site s1: tcra_site.energy.pue: Input should be a finite number (got nan)",
+        f"host h1: tcra_bmc.ca_bundle: expected the path of a CA bundle file that exists"
+        f" (got '{tmp_path}/none.pem')",
+        "host h1: tcra_capabilities.cores: Input should be less than or equal to 2147483647"
+        " (got <a 400-digit number>)",
+        "host h1: tcra_capabilities.fpga: Input should be a finite number (got inf)"]
+
+
+def test_a_huge_value_is_excerpted_once(tmp_path):
+    name = "x" * 5_000_000
+    hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
+            "            h1:\n"
+    path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE.replace("provider: p",
+                                                                           f"provider: p\n  bad:"
+                                                                           f" {name}"),
+                                         "host_vars/h1.yml": HOST})
+    with pytest.raises(InvalidInputError) as caught:
+        load(path)
+    assert str(caught.value) == ("site s1: tcra_site.bad: unknown field; check its spelling"
+                                 f" against `tcra schema` (got '{'x' * 80}'..."
+                                 " (5,000,000 characters))")
 
 
 def test_unknown_field_and_plain_password_are_refused(tmp_path):
@@ -103,6 +164,7 @@ def test_unknown_field_and_plain_password_are_refused(tmp_path):
         load(path)
     message = str(caught.value)
     assert "host h1: tcra_bmc_credentials.password: expected a secret reference" in message
+    assert "hunter2" not in message and "(value hidden: a secret)" in message
     assert "host h1: tcra_capabilities.cpus: unknown field" in message
 
 
@@ -125,6 +187,9 @@ def test_missing_sites_group_and_missing_path(tmp_path):
 def test_unparseable_file_is_reported_with_ansibles_reason(tmp_path):
     with pytest.raises(InvalidInputError, match=r"hosts\.yml: Ansible cannot read this file"):
         load(_inventory(tmp_path, "all:\n  children: [unclosed\n"))
+    (tmp_path / "hosts.yml").write_text("[sites:children]\ns1\n[s1]\nh1\n")  # INI is Ansible's
+    with pytest.raises(InvalidInputError, match="site s1: tcra_site: missing"):
+        load(tmp_path / "hosts.yml")
 
 
 def test_hypervisors_need_no_bmc_and_ansible_only_hosts_are_left_out(tmp_path):

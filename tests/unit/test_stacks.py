@@ -72,3 +72,64 @@ def test_example_stack_declares_clusters_releases_vms_and_hosts(bmc_password, tm
         return pulumi.Output.all(factory.endpoints, factory.not_deployed).apply(verify)
 
     run()
+
+
+def test_a_bad_chain_destination_names_its_config_key_and_ends_cleanly():
+    """Pulumi prints a RunError as its message alone: no traceback around the lines."""
+    import json
+
+    import pytest
+    from tcra.blueprints import stack_config
+    from tcra.blueprints.manufacturing import ManufacturingStack
+
+    pulumi.runtime.set_mocks(Mocks(), project="tcra-lab", stack="lab", preview=False)
+    pulumi.runtime.set_all_config({
+        "tcra-lab:inventory": str(EXAMPLE), "tcra-lab:factory_sites": '["factory_munich"]',
+        "tcra-lab:chain": json.dumps({"destination": "fd00::zz/64", "egress": "app"})})
+    with pytest.raises(pulumi.RunError) as caught:
+        stack_config.read(ManufacturingStack)
+    assert str(caught.value).startswith("stack lab config: tcra-lab:chain.destination: expected"
+                                        " an IPv6 prefix")
+
+    pulumi.runtime.set_mocks(Mocks(), project="tcra-chain-lab", stack="lab", preview=False)
+    pulumi.runtime.set_all_config({"tcra-chain-lab:inventory": str(EXAMPLE),
+                                   "tcra-chain-lab:service": "10.0.0.0/8"})
+    with pytest.raises(pulumi.RunError, match="stack lab config: tcra-chain-lab:service:"
+                       " expected an IPv6 prefix"):
+        runpy.run_path(str(ROOT / "stacks" / "chain-lab" / "__main__.py"))
+
+
+def test_secret_config_stays_a_secret_and_out_of_errors():
+    import pytest
+    from tcra.blueprints import stack_config
+    from tcra.blueprints.manufacturing import ManufacturingStack
+
+    from tcra.errors import InvalidInputError
+
+    pulumi.runtime.set_mocks(Mocks(), project="tcra-lab", stack="lab", preview=False)
+    pulumi.runtime.set_all_config(
+        {"tcra-lab:inventory": str(EXAMPLE), "tcra-lab:factory_sites": '["factory_munich"]',
+         "tcra-lab:management_kubeconfig": "apiVersion: v1\nkind: Config\n",
+         "tcra-lab:store_url": '{"user": "u", "password": "hunter2"}'},
+        secret_keys=["tcra-lab:management_kubeconfig", "tcra-lab:store_url"])
+    with pytest.raises(InvalidInputError) as caught:
+        stack_config.read(ManufacturingStack)
+    assert str(caught.value) == ("stack lab config: tcra-lab:store_url: Input should be a valid"
+                                 " string (value hidden: a secret)")
+
+    pulumi.runtime.set_all_config(
+        {"tcra-lab:inventory": str(EXAMPLE), "tcra-lab:factory_sites": '["factory_munich"]',
+         "tcra-lab:management_kubeconfig": "apiVersion: v1\nkind: Config\n"},
+        secret_keys=["tcra-lab:management_kubeconfig"])
+    kubeconfig = stack_config.read(ManufacturingStack).management_kubeconfig
+
+    @pulumi.runtime.test
+    def check():
+        assert isinstance(kubeconfig, pulumi.Output)
+        return pulumi.Output.all(kubeconfig.is_secret(), kubeconfig).apply(
+            lambda args: assert_secret(*args))
+
+    def assert_secret(is_secret, value):
+        assert is_secret and value == "apiVersion: v1\nkind: Config\n"
+
+    check()

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from tcra.model import CountryCode, IPv6Prefix, Quantity
-from tcra.model.types import _UNITS
+from tcra.model.types import _UNITS, MAX_QUANTITY
 
 
 class Holder(BaseModel):
@@ -23,8 +23,13 @@ def test_quantity_text_round_trips(number):
 
 
 @given(st.integers(min_value=0, max_value=10**6), st.sampled_from(sorted(_UNITS)))
-def test_quantity_unit_multiplies(number, unit):
-    assert Quantity(f"{number}{unit}").bytes == number * _UNITS[unit]
+def test_quantity_unit_multiplies_up_to_8ei(number, unit):
+    size = number * _UNITS[unit]
+    if size <= MAX_QUANTITY:
+        assert Quantity(f"{number}{unit}").bytes == size
+    else:
+        with pytest.raises(ValueError, match="at most 8Ei"):
+            Quantity(f"{number}{unit}")
 
 
 def test_quantity_known_values():
@@ -78,3 +83,12 @@ def test_country_code_is_upper_cased(given_code, held):
 def test_country_code_rejects_non_iso(bad):
     with pytest.raises(ValidationError, match="ISO 3166-1 alpha-2"):
         Holder(country=bad)
+
+
+def test_quantity_refuses_more_than_a_64_bit_counter_holds():
+    from pydantic import TypeAdapter, ValidationError
+
+    assert Quantity("7Ei").bytes == 7 * 2**60
+    for absurd in (10**400, "9Ei", "1" * 5000):
+        with pytest.raises(ValidationError, match="expected a whole number of bytes"):
+            TypeAdapter(Quantity).validate_python(absurd)
