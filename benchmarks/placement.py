@@ -9,17 +9,29 @@ generated continuums, in one run.
 - lower bound: the LP relaxation of that MILP, where it fits (up to LP_MAX_PAIRS pairs; at
   10,000 x 100,000 the LP has a billion columns and does not fit, so that row has no gap).
 Objective: sum of placement scores + UNPLACED_PENALTY per workload left without a site.
+
+Then what users pay, beside solve(): engine.place() (check, solve, plan, runner-ups capped)
+and `tcra place FILE --json` as a subprocess on the same continuum written as a file (what
+`tcra continuum generate` prints). Each in its own process, once: wall and CPU seconds (the
+machine may be shared: CPU seconds are the steadier figure), the process's peak RSS (with the
+continuum it was given) and the ratio to solve().
 Run: .venv/bin/python benchmarks/placement.py [--sizes 100x1000,1000x10000,10000x100000]
+     [--only calls|engines]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -81,17 +93,68 @@ def main() -> None:
     parser.add_argument("--sizes", default="100x1000,1000x10000,10000x100000")
     parser.add_argument("--load", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", choices=("engines", "calls"), help="One of the two tables.")
     parser.add_argument("--one", action="store_true", help="Measure --sizes in this process.")
+    parser.add_argument("--call", choices=CALLS, help="Time one call in this process.")
     args = parser.parse_args()
-    if args.one:
+    common = ["--load", str(args.load), "--seed", str(args.seed)]
+    if args.one or args.call:
         sites, workloads = (int(n) for n in args.sizes.split("x"))
-        compare(args.sizes, generate(sites, workloads, seed=args.seed, load=args.load))
+        instance = generate(sites, workloads, seed=args.seed, load=args.load)
+        if args.call:
+            print(json.dumps(call(args.call, instance)))
+        else:
+            compare(args.sizes, instance)
         return
-    print(f"{'sites x workloads':>18} {'solver':>7} {'seconds':>8} {'peak MiB':>9}"
-          f" {'placed':>8} {'objective':>12} {'gap to LP':>10}", flush=True)
-    for size in args.sizes.split(","):  # a fresh process per size: no heap left by the last
-        subprocess.run([sys.executable, __file__, "--one", "--sizes", size, "--load",
-                        str(args.load), "--seed", str(args.seed)], check=True)
+    sizes = args.sizes.split(",")
+    if args.only != "calls":
+        print(f"{'sites x workloads':>18} {'solver':>7} {'seconds':>8} {'peak MiB':>9}"
+              f" {'placed':>8} {'objective':>12} {'gap to LP':>10}", flush=True)
+        for size in sizes:  # a fresh process per size: no heap left by the last
+            subprocess.run([sys.executable, __file__, "--one", "--sizes", size, *common],
+                           check=True)
+    if args.only != "engines":
+        print(f"{'sites x workloads':>18} {'call':>7} {'seconds':>8} {'CPU s':>7}"
+              f" {'peak RSS MiB':>12} {'x solve':>8}", flush=True)
+        for size in sizes:
+            times = {}
+            for name in CALLS:  # a fresh process per call: its own peak RSS
+                done = subprocess.run([sys.executable, __file__, "--call", name, "--sizes",
+                                       size, *common], check=True, capture_output=True,
+                                      text=True)
+                times[name] = json.loads(done.stdout)
+                row = times[name]
+                print(f"{size:>18} {name:>7} {row['seconds']:8.2f} {row['cpu']:7.2f}"
+                      f" {row['rss_mib']:12.0f}"
+                      f" {row['seconds'] / times['solve']['seconds']:7.1f}x", flush=True)
+
+
+CALLS = ("solve", "place", "cli")
+
+
+def call(name: str, instance: Instance) -> dict[str, float]:
+    """Wall and CPU seconds of one call, and the peak RSS of the process that made it."""
+    if name == "cli":
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "continuum.json"
+            path.write_text(instance.model_dump_json())
+            tcra = Path(sys.executable).parent / "tcra"
+            start = time.perf_counter()
+            child = subprocess.Popen([str(tcra), "place", str(path), "--json"],
+                                     stdout=subprocess.DEVNULL)
+            _, status, usage = os.wait4(child.pid, 0)
+            seconds = time.perf_counter() - start
+            if os.waitstatus_to_exitcode(status) not in (0, 3):  # 3: some workloads unplaced
+                raise SystemExit(f"tcra place failed with {status}")
+            return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
+                    "rss_mib": usage.ru_maxrss / 1024}
+    start, cpu = time.perf_counter(), time.process_time()
+    if name == "solve":
+        engine.solve(Problem(instance.request, instance.policy, instance.repository), "fast")
+    else:
+        engine.place(instance.request, instance.policy, instance.repository)
+    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu,
+            "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def compare(size: str, instance: Instance) -> None:

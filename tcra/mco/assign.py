@@ -43,35 +43,62 @@ def candidates(problem: Problem, workloads: Ints, width: int = CANDIDATES) -> Ca
     classes = _hardware_class(problem)
     areas = problem.budgets[0][:, 0] if problem.area_names else np.zeros(count, np.int64)
     has_area = np.isfinite(problem.budgets[1][:, 0])
+    known: dict[bytes, Ints] = {}  # classes often share their capable sites (all have KVM)
     for c in np.unique(classes[workloads]).tolist():
         capable = np.flatnonzero(problem.policy_allowed & _capable(problem, c))
         if not len(capable):
             continue
-        greenest = capable[np.argsort(_energy(problem)[capable], kind="stable")[:GREENEST]]
-        nearest = _nearest(problem, capable)
+        if (pools := known.get(capable.tobytes())) is None:
+            greenest = capable[np.argsort(_energy(problem)[capable], kind="stable")[:GREENEST]]
+            pools = known[capable.tobytes()] = _pools(_nearest(problem, capable), greenest,
+                                                      len(problem.site_ids))
+        # Pool a is near area a; the last, for workloads without a budget, reads column 0
+        # as their padded budget does (and divides it by an infinite budget).
+        pool_area = np.r_[np.arange(len(pools) - 1), 0]
         in_class = workloads[classes[workloads] == c]
-        key = np.where(has_area[in_class], areas[in_class], -1)
-        for a in np.unique(key).tolist():
-            members = in_class[key == a]
-            pool = greenest if a < 0 else np.union1d(nearest[:, a], greenest)
-            _best_of(problem, members, pool, sites, scores)
+        key = np.where(has_area[in_class], areas[in_class], -1) % len(pools)
+        _best_of(problem, in_class, pools, pool_area, key, sites, scores)
     lost = workloads[sites[workloads, 0] < 0]
     every = np.arange(len(problem.site_ids), dtype=np.int64)
-    for w in lost.tolist():
-        _best_of(problem, np.array([w]), every, sites, scores)
+    _best_of(problem, lost, every[None, :], np.zeros(1, dtype=np.int64),
+             np.zeros(len(lost), dtype=np.int64), sites, scores)
     return Candidates(sites, scores)
 
 
-def _best_of(problem: Problem, members: Ints, pool: Ints, sites: Ints, scores: Floats) -> None:
-    """Score every member against every pool site (broadcast) and keep the best."""
+def _pools(nearest: Ints, greenest: Ints, count: int) -> Ints:
+    """Sites to score per area: row a is the sorted union of the sites nearest area a and the
+    greenest; the last row is the greenest alone (for workloads without a latency budget).
+    Rows are padded with -1. All areas at once: one workload group is one array operation."""
+    if not nearest.size:
+        return greenest[None, :]
+    union = np.sort(np.concatenate(
+        [nearest.T, np.broadcast_to(greenest, (nearest.shape[1], len(greenest)))], axis=1),
+        axis=1)
+    union[:, 1:][union[:, 1:] == union[:, :-1]] = count  # duplicates sort last, then go
+    union.sort(axis=1)
+    union[union == count] = -1
+    last = np.full((1, union.shape[1]), -1, dtype=np.int64)
+    last[0, :len(greenest)] = greenest
+    pools: Ints = np.concatenate([union, last])
+    return pools
+
+
+def _best_of(problem: Problem, members: Ints, pools: Ints, pool_area: Ints, key: Ints,
+             sites: Ints, scores: Floats) -> None:
+    """Score each member against the sites of its pool (row `key` of `pools`; -1: no site)
+    and keep the best, in chunks of CHUNK_PAIRS pairs."""
     width = sites.shape[1]
-    w, s = members[:, None], pool[None, :]
-    score = problem.evaluate(w, s)
-    keep = min(width, len(pool))
-    order = np.argsort(score, axis=1, kind="stable")[:, :keep]
-    best = np.take_along_axis(score, order, axis=1)
-    sites[members, :keep] = np.where(np.isfinite(best), pool[order], -1)
-    scores[members, :keep] = best
+    keep = min(width, pools.shape[1])
+    step = max(1, CHUNK_PAIRS // max(pools.shape[1], 1))
+    for start in range(0, len(members), step):
+        w, k = members[start:start + step], key[start:start + step]
+        pool = pools[k]
+        score = np.where(pool >= 0, problem.evaluate_pooled(w, np.maximum(pools, 0), pool_area,
+                                                            k), np.inf)
+        order = np.argsort(score, axis=1, kind="stable")[:, :keep]
+        best = np.take_along_axis(score, order, axis=1)
+        sites[w, :keep] = np.where(np.isfinite(best), np.take_along_axis(pool, order, axis=1), -1)
+        scores[w, :keep] = best
 
 
 def widen(problem: Problem, workloads: Ints, remaining: Floats,
@@ -83,11 +110,12 @@ def widen(problem: Problem, workloads: Ints, remaining: Floats,
     scores = np.full((count, width), np.inf)
     every = np.arange(len(problem.site_ids), dtype=np.int64)
     chunk = max(1, CHUNK_PAIRS // max(len(every), 1))
+    room = (remaining + EPS).T
     for start in range(0, len(workloads), chunk):
         w = workloads[start:start + chunk]
         score = problem.evaluate(w[:, None], every[None, :])
-        full = (problem.demand[w][:, None, :] > remaining[None, :, :] + EPS).any(axis=2)
-        score[full] = np.inf
+        for d in range(remaining.shape[1]):  # a dimension at a time: no (W, S, dims) array
+            score[problem.demand[w, d][:, None] > room[d][None, :]] = np.inf
         keep = min(width, len(every))
         order = np.argsort(score, axis=1, kind="stable")[:, :keep]
         best = np.take_along_axis(score, order, axis=1)
@@ -131,10 +159,11 @@ def _nearest(problem: Problem, capable: Ints) -> Ints:
     if not problem.area_names:
         return np.zeros((0, 0), dtype=np.int64)
     k = min(NEAREST, len(capable))
-    rtt = problem.latency[capable]
     if k == len(capable):
-        return np.repeat(capable[:, None], rtt.shape[1], axis=1)
-    nearest: Ints = capable[np.argpartition(rtt, k - 1, axis=0)[:k]]
+        return np.repeat(capable[:, None], len(problem.area_names), axis=1)
+    # Area-major, so each area's selection runs over contiguous memory.
+    rtt = problem.area_latency[:, capable]
+    nearest: Ints = capable[np.argpartition(rtt, k - 1, axis=1)[:, :k]].T
     return nearest
 
 

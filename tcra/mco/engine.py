@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 import numpy as np
 
 from tcra.errors import InvalidInputError
 from tcra.errors import Problem as InputProblem
-from tcra.mco import assign, exact
+from tcra.mco import assign
+from tcra.mco.bulk import collector_paused
 from tcra.mco.explain import build_plan
 from tcra.mco.model import Policy, Repository, ServiceRequest
 from tcra.mco.plan import Plan
@@ -22,9 +24,10 @@ EXACT_PAIRS = 20_000
 def place(request: ServiceRequest, policy: Policy, repository: Repository,
           mode: Mode = "auto", explain: bool = False) -> Plan:
     check(request, repository, policy)
-    problem = Problem(request, policy, repository)
-    placed = solve(problem, mode)
-    return build_plan(problem, placed, explain=explain)
+    with collector_paused():
+        problem = Problem(request, policy, repository)
+        placed, cands = _solve(problem, mode)
+        return build_plan(problem, placed, explain=explain, candidates=cands)
 
 
 def check(request: ServiceRequest, repository: Repository, policy: Policy) -> None:
@@ -33,9 +36,10 @@ def check(request: ServiceRequest, repository: Repository, policy: Policy) -> No
     if policy.tenant not in (request.tenant, "default"):
         problems.append(InputProblem("policy", "tenant", f"expected the request's tenant"
                                      f" {request.tenant!r} (or default)", policy.tenant))
-    names = [w.name for w in request.workloads]
+    counts = Counter(w.name for w in request.workloads)
+    names = counts.keys()
     where = f"request {request.name}"
-    for name in sorted({n for n in names if names.count(n) > 1}):
+    for name in sorted(n for n, count in counts.items() if count > 1):
         problems.append(InputProblem(where, "workloads", "expected unique workload names", name))
     for w in request.workloads:
         for budget in w.latency:
@@ -62,12 +66,20 @@ def check(request: ServiceRequest, repository: Repository, policy: Policy) -> No
 
 
 def solve(problem: Problem, mode: Mode) -> Ints:
+    """Site index per workload (-1: not placed)."""
+    return _solve(problem, mode)[0]
+
+
+def _solve(problem: Problem, mode: Mode) -> tuple[Ints, assign.Candidates | None]:
+    """The placement, and the fast engine's candidates (None from the exact one)."""
     active = np.flatnonzero([not w.deferred for w in problem.request.workloads])
     if mode == "exact" or (mode == "auto"
                            and len(active) * len(problem.site_ids) <= EXACT_PAIRS):
+        from tcra.mco import exact  # scipy: a second to import, so only when it is used
+
         placed, _ = exact.solve(problem, active, together=pairs(problem, "affinity"),
                                 apart=pairs(problem, "anti_affinity"))
-        return placed
+        return placed, None
     return fast(problem, active)
 
 
@@ -76,13 +88,16 @@ def pairs(problem: Problem, field: str) -> tuple[tuple[int, int], ...]:
     return tuple((names[p.first], names[p.second]) for p in getattr(problem.request, field))
 
 
-def fast(problem: Problem, active: Ints) -> Ints:
-    """The vectorised engine; workloads bound to others by (anti-)affinity go first, exactly."""
+def fast(problem: Problem, active: Ints) -> tuple[Ints, assign.Candidates]:
+    """The vectorised engine; workloads bound to others by (anti-)affinity go first, exactly.
+    Returns the candidates too: the plan takes runner-ups from them above the explain cap."""
     bound = {i for pair in pairs(problem, "affinity") + pairs(problem, "anti_affinity")
              for i in pair}
     placed = np.full(len(problem.workload_names), -1, dtype=np.int64)
     capacity = problem.capacity.copy()
     if bound:
+        from tcra.mco import exact
+
         members = np.array(sorted(bound & set(active.tolist())), dtype=np.int64)
         chosen, _ = exact.solve(problem, members, together=pairs(problem, "affinity"),
                                 apart=pairs(problem, "anti_affinity"))
@@ -112,7 +127,7 @@ def fast(problem: Problem, active: Ints) -> Ints:
     bulk, remaining = assign.repair(problem, cands, bulk, remaining, mask)
     bulk, _ = assign.improve(problem, cands, bulk, remaining)
     placed[free] = bulk[free]
-    return placed
+    return placed, cands
 
 
 def _stay(problem: Problem, free: Ints, capacity: Floats) -> Ints:

@@ -9,8 +9,9 @@ from collections import defaultdict
 
 import numpy as np
 
+from tcra.mco.assign import CHUNK_PAIRS, Candidates
 from tcra.mco.model import Cluster, WorkloadKind
-from tcra.mco.plan import Assignment, ClusterAction, Plan, Rejection, SiteAction, Unplaced
+from tcra.mco.plan import ClusterAction, Plan, Rejection, SiteAction, Unplaced
 from tcra.mco.problem import DIMS, Floats, Ints, Problem, capacity_vector
 
 # Full per-site explanations (every rejected site, exact runner-up) up to this many pairs.
@@ -20,7 +21,10 @@ _UNITS = {"cpu": "cores", "memory": "GiB", "hugepages": "GiB of hugepages", "gpu
 
 
 def build_plan(problem: Problem, placed: Ints, explain: bool = False,
-               runner_up: tuple[Ints, Floats] | None = None) -> Plan:
+               candidates: Candidates | None = None) -> Plan:
+    """The plan for `placed`. Runner-ups are exact (every site scanned) up to EXPLAIN_PAIRS
+    pairs, with `explain`, or without `candidates`; above that, the best of each workload's
+    candidates: scanning a billion pairs would cost more than the solve itself."""
     request = problem.request
     active = [i for i, w in enumerate(request.workloads) if not w.deferred]
     done = np.array([i for i in active if placed[i] >= 0], dtype=np.int64)
@@ -28,51 +32,91 @@ def build_plan(problem: Problem, placed: Ints, explain: bool = False,
     score = problem.score(done, sites) if len(done) else np.zeros(0)
     cost = problem.power[done] * problem.price_unit[sites]
     carbon = problem.power[done] * problem.carbon_unit[sites]
-    full = explain or len(active) * len(problem.site_ids) <= EXPLAIN_PAIRS
-    second = _runners_up(problem, done, sites) if full or runner_up is None else runner_up
-    assignments = []
-    for k, w in enumerate(done.tolist()):
-        workload = request.workloads[w]
-        site = int(sites[k])
-        moved_from, why = _move(problem, w, site, int(problem.current[w]), float(score[k]))
-        up_site, up_score = int(second[0][k]), float(second[1][k])
-        assignments.append(Assignment.model_construct(
-            workload=workload.name, site=problem.site_ids[site], score=round(float(score[k]), 6),
-            latency_ms={b.area: round(float(problem.latency[site, problem.area_names.index(
-                b.area)]), 3) for b in workload.latency},
-            cost_per_hour=round(float(cost[k]), 6), carbon_per_hour=round(float(carbon[k]), 3),
-            runner_up=problem.site_ids[up_site] if up_site >= 0 else None,
-            runner_up_score=round(up_score, 6) if up_site >= 0 else None,
-            moved_from=moved_from, move_reason=why,
-            rejected=_rejections(problem, w) if explain else ()))
+    if explain or candidates is None or len(active) * len(problem.site_ids) <= EXPLAIN_PAIRS:
+        up_sites, up_scores = _runners_up(problem, done, sites)
+    else:
+        up_sites, up_scores = _runners_up_among(problem, done, sites, candidates)
+    areas = problem.budgets[0][done]
+    rtt = problem.latency[sites[:, None], areas].tolist() if problem.area_names else [
+        []] * len(done)
+    current = problem.current[done].tolist()
+    # Plain dicts, validated into Assignments by pydantic-core in one call: faster than a
+    # model per workload from Python, for the 100,000 of a large request.
+    assignments = [
+        _assignment(problem, w, site, was, value, eur, gco2, up_site, up_score, ms, explain)
+        for w, site, was, value, eur, gco2, up_site, up_score, ms in zip(
+            done.tolist(), sites.tolist(), current, score.tolist(), cost.tolist(),
+            carbon.tolist(), up_sites.tolist(), up_scores.tolist(), rtt, strict=True)]
     unplaced = [Unplaced(workload=request.workloads[i].name, reason=diagnose(problem, i))
                 for i in active if placed[i] < 0]
-    return Plan(
-        service=request.name, tenant=request.tenant, assignments=tuple(assignments),
-        actions=cluster_actions(problem, placed), unplaced=tuple(unplaced),
-        deferred=tuple(w.name for w in request.workloads if w.deferred),
-        objective=round(float(score.sum()), 6), cost_per_hour=round(float(cost.sum()), 6),
-        carbon_per_hour=round(float(carbon.sum()), 3))
+    return Plan.model_validate({
+        "service": request.name, "tenant": request.tenant, "assignments": assignments,
+        "actions": cluster_actions(problem, placed), "unplaced": tuple(unplaced),
+        "deferred": tuple(w.name for w in request.workloads if w.deferred),
+        "objective": round(float(score.sum()), 6), "cost_per_hour": round(float(cost.sum()), 6),
+        "carbon_per_hour": round(float(carbon.sum()), 3)})
+
+
+def _assignment(problem: Problem, w: int, site: int, was: int, score: float, cost: float,
+                carbon: float, up_site: int, up_score: float, rtt: list[float], explain: bool
+                ) -> dict[str, object]:
+    workload = problem.request.workloads[w]
+    moved_from, why = _move(problem, w, site, was, score) if was >= 0 else (None, None)
+    return {
+        "workload": workload.name, "site": problem.site_ids[site], "score": round(score, 6),
+        "latency_ms": {b.area: round(ms, 3) for b, ms in zip(workload.latency, rtt,
+                                                                strict=False)},
+        "cost_per_hour": round(cost, 6), "carbon_per_hour": round(carbon, 3),
+        "runner_up": problem.site_ids[up_site] if up_site >= 0 else None,
+        "runner_up_score": round(up_score, 6) if up_site >= 0 else None,
+        "moved_from": moved_from, "move_reason": why,
+        "rejected": _rejections(problem, w) if explain else ()}
 
 
 def _runners_up(problem: Problem, done: Ints, chosen: Ints) -> tuple[Ints, Floats]:
-    """The best feasible site other than the chosen one, scanning every site."""
+    """The best feasible site other than the chosen one, scanning every site (in chunks)."""
     every = np.arange(len(problem.site_ids), dtype=np.int64)
     best_site = np.full(len(done), -1, dtype=np.int64)
     best_score = np.full(len(done), np.inf)
-    for k, w in enumerate(done.tolist()):
-        ws = np.full(len(every), w)
-        score = np.where(problem.feasible(ws, every), problem.score(ws, every), np.inf)
-        score[chosen[k]] = np.inf
-        if np.isfinite(score).any():
-            best_site[k] = int(np.argmin(score))
-            best_score[k] = float(score[best_site[k]])
+    chunk = max(1, CHUNK_PAIRS // max(len(every), 1))
+    for start in range(0, len(done), chunk):
+        rows = np.arange(start, min(start + chunk, len(done)))
+        score = problem.evaluate(done[rows, None], every[None, :])
+        _take_best(score, every[None, :], chosen[rows], rows, best_site, best_score)
     return best_site, best_score
+
+
+def _runners_up_among(problem: Problem, done: Ints, chosen: Ints, candidates: Candidates
+                      ) -> tuple[Ints, Floats]:
+    """The best feasible site other than the chosen one among each workload's candidates;
+    workloads that had none (those solved exactly for (anti-)affinity) scan every site."""
+    sites = np.sort(candidates.sites[done], axis=1)  # site order breaks ties, as a scan does
+    score = problem.evaluate(done[:, None], np.maximum(sites, 0))
+    score[sites < 0] = np.inf
+    best_site = np.full(len(done), -1, dtype=np.int64)
+    best_score = np.full(len(done), np.inf)
+    _take_best(score, sites, chosen, np.arange(len(done)), best_site, best_score)
+    missing = np.flatnonzero((sites < 0).all(axis=1))
+    if len(missing):
+        best_site[missing], best_score[missing] = _runners_up(problem, done[missing],
+                                                              chosen[missing])
+    return best_site, best_score
+
+
+def _take_best(score: Floats, sites: Ints, chosen: Ints, rows: Ints, best_site: Ints,
+               best_score: Floats) -> None:
+    """Per row of `score` (sites in the matching row of `sites`), the best site but `chosen`."""
+    sites = np.broadcast_to(sites, score.shape)
+    score[sites == chosen[:, None]] = np.inf
+    k = np.argmin(score, axis=1)
+    value = score[np.arange(len(k)), k]
+    best_site[rows] = np.where(np.isfinite(value), sites[np.arange(len(k)), k], -1)
+    best_score[rows] = value
 
 
 def _move(problem: Problem, w: int, site: int, was: int, score: float
           ) -> tuple[str | None, str | None]:
-    if was < 0 or was == site:
+    if was == site:
         return None, None
     name = problem.site_ids[was]
     reason = reasons(problem, w, np.array([was]))[0]
@@ -124,7 +168,7 @@ def reasons(problem: Problem, w: int, sites: Ints) -> list[str | None]:
 
 def _latency_reason(problem: Problem, w: int, s: int) -> str | None:
     for budget in problem.request.workloads[w].latency:
-        rtt = float(problem.latency[s, problem.area_names.index(budget.area)])
+        rtt = float(problem.latency[s, problem.area_index[budget.area]])
         if rtt > budget.max_ms + 1e-9:
             return f"{rtt:.1f} ms to area {budget.area} > budget {budget.max_ms:g} ms"
     return None
@@ -157,7 +201,7 @@ def diagnose(problem: Problem, w: int) -> str:
                 " capacity left for it after the rest of the request")
     summary = f"needs {needs}"
     for budget in workload.latency:
-        a = problem.area_names.index(budget.area)
+        a = problem.area_index[budget.area]
         others = [s for s, r in enumerate(why)
                   if r is None or (r.endswith("ms") and f"area {budget.area}" in r)]
         others = [s for s in others if _resource_reason(problem, w, s) is None]
@@ -198,6 +242,9 @@ def cluster_actions(problem: Problem, placed: Ints) -> tuple[SiteAction, ...]:
     for w, s in enumerate(placed.tolist()):
         if s >= 0:
             groups[(s, problem.request.workloads[w].kind)].append(w)
+    by_site: dict[tuple[str, WorkloadKind], list[Cluster]] = defaultdict(list)
+    for c in sorted(problem.repository.clusters, key=lambda c: c.name):
+        by_site[(c.site, c.kind)].append(c)
     actions = []
     for (s, kind), members in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1].value)):
         site = problem.site_ids[s]
@@ -207,9 +254,7 @@ def cluster_actions(problem: Problem, placed: Ints) -> tuple[SiteAction, ...]:
             actions.append(SiteAction(site=site, kind=kind, action=ClusterAction.CLAIM_HOSTS,
                                       nodes=len(members), workloads=names))
             continue
-        clusters = sorted((c for c in problem.repository.clusters
-                           if c.site == site and c.kind is kind), key=lambda c: c.name)
-        actions.append(_cluster_action(problem, s, kind, clusters, need, names))
+        actions.append(_cluster_action(problem, s, kind, by_site[(site, kind)], need, names))
     return tuple(actions)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tcra.model.base import Model
 from tcra.model.site import Location, Site, Tier
@@ -135,9 +135,21 @@ class Repository(Model):
 
 
 class PlacementInput(Model):
-    """A placement file: the request, the tenant's policy, and what already runs."""
+    """A placement file: the request, the tenant's policy, and what already runs; optionally
+    the repository to place on (what `tcra continuum generate` prints), instead of an
+    inventory."""
 
     request: ServiceRequest
     policy: Policy = Policy()
     clusters: tuple[Cluster, ...] = ()
     placements: tuple[Placement, ...] = ()
+    repository: Repository | None = Field(
+        default=None, description="Sites, clusters and placements to place on (TCRR); with it,"
+        " clusters and placements go inside it and no inventory is given.")
+
+    @model_validator(mode="after")
+    def _one_place_for_what_runs(self) -> PlacementInput:
+        if self.repository is not None and (self.clusters or self.placements):
+            raise ValueError("expected clusters and placements inside repository when a"
+                             " repository is given")
+        return self

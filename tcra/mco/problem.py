@@ -3,8 +3,10 @@ score and feasibility of any (workload, site) pair, computed for many pairs at o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +40,17 @@ def power_kw(resources: Resources) -> float:
     watts = (resources.cpu * WATT_PER_CORE + resources.memory.bytes / GIB * WATT_PER_GIB
              + resources.gpus * WATT_PER_GPU)
     return watts / 1000.0
+
+
+def _padded(rows: list[list[float]] | list[list[int]], fill: float) -> Floats:
+    """Ragged rows as one array (at least one column), padded with `fill`: filled in one
+    scatter, not row by row."""
+    lengths = np.array([len(row) for row in rows], dtype=np.int64)
+    result = np.full((len(rows), max(int(lengths.max(initial=0)), 1)), fill)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    columns = np.arange(int(lengths.sum())) - starts
+    result[np.repeat(np.arange(len(rows)), lengths), columns] = [v for row in rows for v in row]
+    return result
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,10 @@ class Problem:
         return sorted(self.request.areas)
 
     @cached_property
+    def area_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.area_names)}
+
+    @cached_property
     def latency(self) -> Floats:
         """Sites x areas round-trip time in ms."""
         areas = [self.request.areas[a] for a in self.area_names]
@@ -125,6 +142,12 @@ class Problem:
             np.array([s.site.location.lat for s in sites]),
             np.array([s.site.location.lon for s in sites]),
             np.array([a.lat for a in areas]), np.array([a.lon for a in areas]), measured)
+
+    @cached_property
+    def area_latency(self) -> Floats:
+        """Areas x sites: `latency` transposed, contiguous per area."""
+        result: Floats = np.ascontiguousarray(self.latency.T)
+        return result
 
     @cached_property
     def current(self) -> Ints:
@@ -167,28 +190,49 @@ class Problem:
     @cached_property
     def budgets(self) -> tuple[Ints, Floats]:
         """Per workload, padded: area index and budget in ms (inf where none)."""
-        index = {a: i for i, a in enumerate(self.area_names)}
-        width = max((len(w.latency) for w in self.request.workloads), default=0) or 1
-        areas = np.zeros((len(self.workload_names), width), dtype=np.int64)
-        limits = np.full((len(self.workload_names), width), np.inf)
-        for i, w in enumerate(self.request.workloads):
-            for j, budget in enumerate(w.latency):
-                areas[i, j], limits[i, j] = index[budget.area], budget.max_ms
+        index = self.area_index
+        budgets = [w.latency for w in self.request.workloads]
+        areas = _padded([[index[b.area] for b in row] for row in budgets], 0).astype(np.int64)
+        limits = _padded([[b.max_ms for b in row] for row in budgets], np.inf)
         return areas, limits
 
     @cached_property
     def allowed_jurisdictions(self) -> tuple[Ints, Bools]:
         """Per workload, padded allowed jurisdiction indices, and whether any is allowed."""
         index = {code: i for i, code in enumerate(self.jurisdictions)}
-        width = max((len(w.jurisdictions) for w in self.request.workloads), default=0) or 1
-        allowed = np.full((len(self.workload_names), width), -1, dtype=np.int64)
-        for i, w in enumerate(self.request.workloads):
-            allowed[i, :len(w.jurisdictions)] = [index[j] for j in w.jurisdictions]
-        return allowed, np.array([not w.jurisdictions for w in self.request.workloads])
+        codes = [[index[j] for j in w.jurisdictions] for w in self.request.workloads]
+        allowed = _padded(codes, -1).astype(np.int64)
+        return allowed, np.array([not row for row in codes], dtype=bool)
 
     @cached_property
     def power_ref(self) -> float:
         return float(self.power.mean()) if len(self.power) else 1.0
+
+    # Per-site parts of score and feasibility, computed once: pairs then only gather them.
+    @cached_property
+    def _site_energy(self) -> Floats:
+        """The score's cost and carbon terms of a site, before the workload's power scale."""
+        weights = self.policy.weights
+        cost = self.price_unit / max(float(self.price_unit.mean()), 1e-9)
+        carbon = self.carbon_unit / max(float(self.carbon_unit.mean()), 1e-9)
+        result: Floats = weights.cost * cost + weights.carbon * carbon
+        return result
+
+    @cached_property
+    def _site_cpu(self) -> Floats:
+        result: Floats = np.maximum(self.capacity[:, 0], 1e-9)
+        return result
+
+    @cached_property
+    def _site_room(self) -> Floats:
+        """Free capacity plus the tolerance, dimension-major (one contiguous row per dim)."""
+        result: Floats = np.ascontiguousarray((self.capacity + 1e-9).T)
+        return result
+
+    @cached_property
+    def _site_host(self) -> Floats:
+        result: Floats = self.largest_host_cpu + 1e-9
+        return result
 
     # ---- pairs -------------------------------------------------------------------------
     # w and s are index arrays that broadcast together: equal 1-D arrays for a list of pairs,
@@ -198,43 +242,72 @@ class Problem:
         areas, limits = self.budgets
         if not self.area_names:
             return np.zeros(np.broadcast_shapes(w.shape, s.shape))
+        if areas.shape[1] == 1:  # the common case: no max over one budget, half the memory
+            one: Floats = self.latency[s, areas[w, 0]] / limits[w, 0]
+            return one
         ratio: Floats = (self.latency[s[..., None], areas[w]] / limits[w]).max(axis=-1)
         return ratio
 
     def score(self, w: Ints, s: Ints) -> Floats:
         """The policy's objective for placing workload w at site s (lower is better)."""
-        return self._score(w, s, self.latency_ratio(w, s))
+        return self._score(w, _gather(s), self.latency_ratio(w, s))
 
     def feasible(self, w: Ints, s: Ints) -> Bools:
         """Every hard constraint, for each pair; capacity only as "fits in what is free"."""
-        return self._feasible(w, s, self.latency_ratio(w, s))
+        return self._feasible(w, _gather(s), self.latency_ratio(w, s))
 
     def evaluate(self, w: Ints, s: Ints) -> Floats:
         """Score where feasible, inf where not: both at the price of one latency lookup."""
-        ratio = self.latency_ratio(w, s)
-        result: Floats = np.where(self._feasible(w, s, ratio), self._score(w, s, ratio), np.inf)
+        at, ratio = _gather(s), self.latency_ratio(w, s)
+        result: Floats = np.where(self._feasible(w, at, ratio), self._score(w, at, ratio),
+                                  np.inf)
         return result
 
-    def _score(self, w: Ints, s: Ints, ratio: Floats) -> Floats:
+    def evaluate_pooled(self, w: Ints, pools: Ints, pool_area: Ints, key: Ints) -> Floats:
+        """evaluate(w[:, None], pools[key]), the same numbers, for pools of sites shared by
+        many workloads: a site's values are gathered once per pool, then a row per workload,
+        instead of one random lookup per pair. pool_area: the area each pool is near (its
+        latency column) for workloads whose one budget is to that area."""
+        column = w[:, None]
+        at: Gather = lambda values: values[pools][key]  # noqa: E731
+        areas, limits = self.budgets
+        if self.area_names and areas.shape[1] == 1 and (areas[w, 0] == pool_area[key]).all():
+            rtt = self.latency[pools, pool_area[:, None]][key]
+            ratio: Floats = rtt / limits[column, 0]
+        else:
+            ratio = self.latency_ratio(column, pools[key])
+        result: Floats = np.where(self._feasible(column, at, ratio),
+                                  self._score(column, at, ratio), np.inf)
+        return result
+
+    def _score(self, w: Ints, at: Gather, ratio: Floats) -> Floats:
         weights = self.policy.weights
         scale = self.power[w] / self.power_ref
-        cost = self.price_unit[s] / max(float(self.price_unit.mean()), 1e-9)
-        carbon = self.carbon_unit[s] / max(float(self.carbon_unit.mean()), 1e-9)
-        share = self.demand[w, 0] / np.maximum(self.capacity[s, 0], 1e-9)
-        result: Floats = (weights.latency * ratio
-                          + scale * (weights.cost * cost + weights.carbon * carbon)
+        share = self.demand[w, 0] / at(self._site_cpu)
+        result: Floats = (weights.latency * ratio + scale * at(self._site_energy)
                           + weights.balance * share)
         return result
 
-    def _feasible(self, w: Ints, s: Ints, ratio: Floats) -> Bools:
+    def _feasible(self, w: Ints, at: Gather, ratio: Floats) -> Bools:
         allowed, anywhere = self.allowed_jurisdictions
         # Only the dimensions these workloads use: most need no GPU, VF or whole host.
         used = np.flatnonzero(self.demand[w].reshape(-1, len(DIMS)).any(axis=0))
-        fits = (self.demand[w][..., used] <= self.capacity[s][..., used] + 1e-9).all(axis=-1)
-        on_one_host = self.demand[w, 0] <= self.largest_host_cpu[s] + 1e-9
-        in_jurisdiction = anywhere[w] | (allowed[w] == self.site_jurisdiction[s][..., None]).any(
-            axis=-1)
-        ok: Bools = (self.policy_allowed[s] & (ratio <= 1.0 + 1e-9) & in_jurisdiction
-                     & (~self.needs_ptp[w] | self.site_ptp[s])
-                     & (~self.needs_hypervisor[w] | self.site_hypervisor[s]) & fits & on_one_host)
+        fits = np.ones(ratio.shape, dtype=bool)
+        for d in used.tolist():
+            fits &= self.demand[w, d] <= at(self._site_room[d])
+        on_one_host = self.demand[w, 0] <= at(self._site_host)
+        in_jurisdiction = anywhere[w] | (allowed[w] == at(self.site_jurisdiction)[..., None]
+                                         ).any(axis=-1)
+        ok: Bools = (at(self.policy_allowed) & (ratio <= 1.0 + 1e-9) & in_jurisdiction
+                     & (~self.needs_ptp[w] | at(self.site_ptp))
+                     & (~self.needs_hypervisor[w] | at(self.site_hypervisor)) & fits
+                     & on_one_host)
         return ok
+
+
+Gather = Callable[[npt.NDArray[Any]], npt.NDArray[Any]]
+"""A per-site array's values at the pairs' sites."""
+
+
+def _gather(s: Ints) -> Gather:
+    return lambda values: values[s]
