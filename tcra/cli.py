@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from tcra import lab
-from tcra.bmc import power_states
 from tcra.errors import InvalidInputError, TcraError, problems_from
 from tcra.inventory import load
-from tcra.lab.spec import LabSpec
 from tcra.model import Inventory
+
+if TYPE_CHECKING:
+    from tcra.lab.spec import LabSpec
 
 M = TypeVar("M", bound=BaseModel)
 app = typer.Typer(help="tcra: the Telco Cloud Reference Architecture as code.",
@@ -37,6 +37,9 @@ AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")
 LabName = Annotated[str, typer.Option("--name", help="Lab name (prefix of all it makes).")]
 StateRoot = Annotated[Path | None, typer.Option("--state-root", help="Where labs keep their state"
                      " (default ~/.local/state/tcra/labs).")]
+LabWait = Annotated[float | None, typer.Option(
+    "--wait", min=0, help="Seconds to wait while another lab command runs on this machine"
+    " (default: 300, about 30 lab commands); 0 refuses at once.")]
 
 
 @app.command()
@@ -56,6 +59,8 @@ def schema() -> None:
 def hosts(inventory: InventoryPath, as_json: AsJson = False) -> None:
     """List the inventory's hosts with their live power state, read from each BMC."""
     loaded = _load(inventory)
+    from tcra.bmc import power_states  # sushy and requests: only for the command that asks
+
     readings = power_states(loaded.hosts)
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in readings], indent=2))
@@ -73,8 +78,10 @@ def hosts(inventory: InventoryPath, as_json: AsJson = False) -> None:
 
 @app.command()
 def place(
-    request: Annotated[Path, typer.Argument(help="A placement file: request, policy, what runs.")],
-    inventory: Annotated[Path, typer.Option(help="The inventory whose sites to place on.")],
+    request: Annotated[Path, typer.Argument(help="A placement file: request, policy, what"
+                                            " runs; or what `continuum generate` prints.")],
+    inventory: Annotated[Path | None, typer.Option(
+        help="The inventory whose sites to place on (unless the file has a repository).")] = None,
     explain: Annotated[bool, typer.Option(help="Why every other site was rejected.")] = False,
     mode: Annotated[str, typer.Option(help="auto, fast or exact.")] = "auto",
     store: Annotated[str | None, typer.Option(
@@ -82,35 +89,48 @@ def place(
     as_json: AsJson = False,
 ) -> None:
     """Place a service's workloads across the inventory's sites and explain the plan."""
-    from tcra.mco.engine import place as run
+    from tcra.mco.bulk import collector_paused
     from tcra.mco.model import PlacementInput
-    from tcra.mco.report import render
-    from tcra.mco.repository import from_inventory
 
     if mode not in ("auto", "fast", "exact"):
         print(f"tcra place: mode: expected auto, fast or exact (got {mode!r})")
         raise typer.Exit(2)
-    from tcra.mco.store import Store
+    with collector_paused():
+        given = _load_yaml_model(PlacementInput, request)
+    if (inventory is None) == (given.repository is None):
+        print(f"tcra place: --inventory: expected an inventory or a repository in {request},"
+              " exactly one")
+        raise typer.Exit(2)
+    # The engine's numpy/scipy and the store's SQLAlchemy load only for input that is valid:
+    # a bad file is refused in the time it takes to read it.
+    from tcra.mco.engine import place as run
+    from tcra.mco.report import render
+    from tcra.mco.repository import from_inventory
 
-    given = _load_yaml_model(PlacementInput, request)
-    database = Store(store) if store else None
-    if database:
+    database = None
+    if store:
+        from tcra.mco.store import Store  # SQLAlchemy and Alembic: only with a store
+
+        database = Store(store)
         database.migrate()
-    running = database.placements(given.request.name) if database else given.placements
-    repository = from_inventory(_load(inventory), given.clusters, running)
+    if inventory is not None:
+        running = database.placements(given.request.name) if database else given.placements
+        repository = from_inventory(_load(inventory), given.clusters, running)
+    elif given.repository is not None:
+        repository = given.repository if database is None else given.repository.model_copy(
+            update={"placements": database.placements(given.request.name)})
     try:
         plan = run(given.request, given.policy, repository, mode=mode,  # type: ignore[arg-type]
                    explain=explain)
     except InvalidInputError as exc:
-        for problem in exc.problems:
-            print(problem)
+        print("\n".join(exc.lines()))
         raise typer.Exit(1) from None
     if database:
         database.record_plan(plan)
     if as_json:
         print(plan.model_dump_json(indent=2))
     else:
-        render(plan, out, explain=explain)
+        render(plan, sys.stdout, explain=explain)
     if plan.unplaced:
         raise typer.Exit(3)
 
@@ -141,12 +161,18 @@ def lab_up(
         "inventories/lab"),
     name: LabName = "lab",
     state_root: StateRoot = None,
+    wait: LabWait = None,
 ) -> None:
     """Start the lab (libvirtd, nodes, Redfish BMC) and write its inventory. Safe to re-run."""
+    from tcra import lab
+
     spec = _spec(name=name, nodes=nodes, memory=memory, vcpus=vcpus, disk=disk, bmc_port=bmc_port,
                  hugepages=hugepages, inventory=inventory, state_root=state_root)
     with err.status("lab up") as progress:
-        state = lab.up(spec, report=lambda msg: progress.update(f"lab up: {msg}"))
+        state = lab.up(spec, report=lambda msg: progress.update(f"lab up: {msg}"),
+                       wait=lab.WAIT if wait is None else wait,
+                       waiting=lambda msg: err.print(f"lab {spec.name}: {msg}", highlight=False,
+                                                   soft_wrap=True))
     assert state.bmc is not None  # noqa: S101 - up always serves a BMC
     out.print(f"lab [bold]{spec.name}[/bold] is up: {len(state.nodes)} node(s) behind the"
               f" Redfish BMC at {state.bmc.url}; inventory {state.inventory}")
@@ -156,6 +182,8 @@ def lab_up(
 def lab_status(as_json: AsJson = False, name: LabName = "lab",
                state_root: StateRoot = None) -> None:
     """Report what the lab runs: BMC URL, nodes and their power states."""
+    from tcra import lab
+
     report = lab.status(_spec(name=name, state_root=state_root))
     if as_json:
         print(report.model_dump_json(indent=2))
@@ -173,13 +201,19 @@ def lab_status(as_json: AsJson = False, name: LabName = "lab",
 
 
 @lab_app.command("down")
-def lab_down(name: LabName = "lab", state_root: StateRoot = None) -> None:
-    """Stop and remove everything the lab made. Safe to run twice."""
+def lab_down(name: LabName = "lab", state_root: StateRoot = None,
+             wait: LabWait = None) -> None:
+    """Stop and remove everything the lab made, and name what it left. Safe to run twice."""
+    from tcra import lab
+
     with err.status("lab down") as progress:
         notes = lab.down(_spec(name=name, state_root=state_root),
-                         report=lambda msg: progress.update(f"lab down: {msg}"))
+                         report=lambda msg: progress.update(f"lab down: {msg}"),
+                         wait=lab.WAIT if wait is None else wait,
+                         waiting=lambda msg: err.print(f"lab {name}: {msg}", highlight=False,
+                                                     soft_wrap=True))
     for note in notes:
-        err.print(f"note: {note}")
+        err.print(f"note: {note}", highlight=False, soft_wrap=True)
     out.print(f"lab {name} is down")
 
 
@@ -187,29 +221,29 @@ def _load(path: Path) -> Inventory:
     try:
         return load(path)
     except InvalidInputError as exc:
-        for problem in exc.problems:
-            print(problem)
+        print("\n".join(exc.lines()))
         raise typer.Exit(1) from None
 
 
 def _load_yaml_model(model: type[M], path: Path) -> M:
-    """A YAML file validated into `model`; problems printed one per line, exit 1."""
-    import yaml
+    """A YAML (or JSON) file validated into `model`; problems printed one per line, exit 1."""
+    from tcra import yamlsafe
 
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        print(f"{path}: cannot read: {exc}")
+        data = yamlsafe.load(path)
+    except yamlsafe.UnsafeInputError as exc:
+        print(exc)
         raise typer.Exit(1) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for problem in problems_from(exc, str(path)):
-            print(problem)
+        print("\n".join(InvalidInputError(problems_from(exc, str(path))).lines()))
         raise typer.Exit(1) from None
 
 
 def _spec(**fields: object) -> LabSpec:
+    from tcra.lab.spec import LabSpec
+
     try:
         return LabSpec.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
@@ -222,5 +256,5 @@ def main() -> None:
     try:
         app()
     except TcraError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # one line
         sys.exit(1)

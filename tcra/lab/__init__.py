@@ -1,8 +1,9 @@
 """The lab: a whole telco cloud on one machine with real protocol peers.
 
 `up` is convergent (running it twice changes nothing), `down` removes exactly what the lab
-made and is safe to repeat. State is saved after every step, so `down` also cleans up after an
-`up` that failed half-way.
+made, says what it left, and is safe to repeat. State is saved after every step, so `down` also
+cleans up after an `up` that failed half-way. One lab command runs at a time on a machine
+(`tcra.lab.lock`): a second one waits, up to `wait` seconds, then refuses naming the holder.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from collections.abc import Callable
 
 from pydantic import Field
 
-from tcra.lab import bmc, fabric, hugepages, hypervisor, inventory_writer, nodes, vip
+from tcra.lab import bmc, fabric, hugepages, hypervisor, inventory_writer, lock, nodes, vip
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.processes import LabError, alive, stop
 from tcra.lab.spec import LabSpec, LabState, Node, load_state
 from tcra.model.base import Model
 
-__all__ = ["LabError", "LabSpec", "LabStatus", "down", "status", "up"]
+__all__ = ["WAIT", "LabError", "LabSpec", "LabStatus", "down", "status", "up"]
 
 Report = Callable[[str], None]
+WAIT = 300.0  # seconds a lab command waits for another one; an `up` takes about 10
 
 
 class NodeStatus(Model):
@@ -43,7 +45,14 @@ class LabStatus(Model):
     fabric: FabricState | None = None
 
 
-def up(spec: LabSpec, report: Report = lambda _msg: None) -> LabState:
+def up(spec: LabSpec, report: Report = lambda _msg: None, wait: float = WAIT,
+       waiting: Report | None = None) -> LabState:
+    """Bring the lab up (or converge it); `waiting` hears that another lab command runs."""
+    with lock.held(spec.name, "up", wait, waiting or report):
+        return _up(spec, report)
+
+
+def _up(spec: LabSpec, report: Report) -> LabState:
     state = load_state(spec) or LabState(spec=spec)
     state = state.model_copy(update={"spec": spec})
     state.save()
@@ -59,14 +68,11 @@ def up(spec: LabSpec, report: Report = lambda _msg: None) -> LabState:
 
     report(f"nodes: {spec.nodes} virtual bare-metal node(s)")
     previous_nodes = state.nodes
-    conn = hypervisor.connect(spec.libvirt_uri)
-    try:
+    with hypervisor.session(spec.libvirt_uri) as conn:
         nodes.ensure_pool(conn, spec)
         vip.ensure_network(conn, spec)
         vip.ensure_base_image(conn, spec)
         state = state.model_copy(update={"nodes": nodes.converge(conn, spec)})
-    finally:
-        conn.close()
     state.save()
 
     report("BMC: Redfish emulator")
@@ -90,7 +96,7 @@ def _serve_bmc(state: LabState, previous_nodes: tuple[Node, ...]) -> LabState:
     current = state.bmc
     if current and alive(current.process):
         same_port = state.spec.bmc_port in (0, current.port)
-        if same_port and previous_nodes == state.nodes:
+        if same_port and previous_nodes == state.nodes and current.ca_bundle:  # else HTTP
             return state
         stop(current.process)
     port = state.spec.bmc_port or (current.port if current else 0)
@@ -107,11 +113,8 @@ def status(spec: LabSpec) -> LabStatus:
         return LabStatus(name=spec.name, state_dir=str(spec.state_dir), running=False)
     power = {node.name: "unknown" for node in state.nodes}
     if state.hypervisor and hypervisor.answers(state.hypervisor.uri):
-        conn = hypervisor.connect(state.hypervisor.uri)
-        try:
+        with hypervisor.session(state.hypervisor.uri) as conn:
             power = {node.name: nodes.power_state(conn, node.name) for node in state.nodes}
-        finally:
-            conn.close()
     bmc_answers = bool(state.bmc and alive(state.bmc.process)
                        and bmc.answers(state.bmc, bmc.read_password(state.spec)))
     return LabStatus(
@@ -124,8 +127,14 @@ def status(spec: LabSpec) -> LabStatus:
     )
 
 
-def down(spec: LabSpec, report: Report = lambda _msg: None) -> list[str]:
-    """Remove all the lab made; returns notes on anything deliberately left in place."""
+def down(spec: LabSpec, report: Report = lambda _msg: None, wait: float = WAIT,
+         waiting: Report | None = None) -> list[str]:
+    """Remove all the lab made; returns one note per thing found and deliberately left."""
+    with lock.held(spec.name, "down", wait, waiting or report):
+        return _down(spec, report)
+
+
+def _down(spec: LabSpec, report: Report) -> list[str]:
     state = load_state(spec)
     if state is None:
         report("nothing to remove")
@@ -135,17 +144,19 @@ def down(spec: LabSpec, report: Report = lambda _msg: None) -> list[str]:
         report("BMC: stopping the Redfish emulator")
         stop(state.bmc.process)
     report("fabric: removing its namespaces")
-    fabric.remove(state.spec)
+    notes += [f"left namespace {name}: the lab did not make it"
+              for name in fabric.remove(state.spec)]
     if state.hypervisor and hypervisor.answers(state.hypervisor.uri):
         report("nodes: removing")
-        conn = hypervisor.connect(state.hypervisor.uri)
-        try:
-            for name in {n.name for n in state.nodes} | set(nodes.lab_domains(conn, state.spec)):
+        with hypervisor.session(state.hypervisor.uri) as conn:
+            named = set(nodes.lab_domains(conn, state.spec))
+            for name in {n.name for n in state.nodes} | {
+                    d for d in named if nodes.is_node(state.spec, d)}:
                 nodes.remove(conn, name)
+            notes += [f"left domain {name}: the lab did not make it"
+                      for name in sorted(named) if not nodes.is_node(state.spec, name)]
             vip.remove_network(conn, state.spec)
             nodes.remove_pool(conn, state.spec)
-        finally:
-            conn.close()
     vip.remove_bridge(state.spec)
     if state.hypervisor:
         report("hypervisor: stopping what the lab started")
@@ -153,8 +164,7 @@ def down(spec: LabSpec, report: Report = lambda _msg: None) -> list[str]:
             notes.append(note)
     if state.hugepages:
         report("hugepages: giving them back")
-        if (note := hugepages.release(state.hugepages)) is not None:
-            notes.append(note)
+        notes += hugepages.release(state.hugepages)
     if state.inventory:
         report(f"inventory: removing {state.inventory}")
         inventory_writer.remove(state.inventory)

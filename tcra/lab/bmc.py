@@ -1,8 +1,11 @@
-"""The lab's BMC: sushy-tools' Redfish emulator on loopback, serving only the lab's nodes."""
+"""The lab's BMC: sushy-tools' Redfish emulator on loopback, serving only the lab's nodes, over
+HTTPS from the lab's own CA (`tcra.lab.tls`), so every tool takes the production TLS path."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import secrets
 import socket
 import sys
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import requests
 
+from tcra.lab import tls
 from tcra.lab.nodes import pool_name
 from tcra.lab.processes import LabError, alive, log_tail, start, wait_until
 from tcra.lab.spec import Bmc, LabSpec, Node
@@ -24,17 +28,24 @@ def password_file(spec: LabSpec) -> Path:
     return spec.state_dir / "bmc" / "password"
 
 
+def tls_folder(spec: LabSpec) -> Path:
+    return spec.state_dir / "bmc" / "tls"
+
+
 def serve(spec: LabSpec, nodes: tuple[Node, ...], port: int) -> Bmc:
-    """Start the emulator for exactly these nodes, with basic auth, and wait until it answers."""
+    """Start the emulator for exactly these nodes, with basic auth and TLS, and wait until it
+    answers a client that verifies it against the lab's CA."""
     if importlib.util.find_spec("sushy_tools") is None:
         raise LabError("the Redfish emulator (sushy-tools) is not installed:"
                        " pip install 'tcra[lab]' (make setup does this)")
     home = spec.state_dir / "bmc"
-    home.mkdir(parents=True, exist_ok=True)
-    password = _password(spec)
+    password = ensure_password(spec)
     auth_file = home / "htpasswd"
-    auth_file.write_text(f"{USERNAME}:{_bcrypt(password)}\n")
-    auth_file.chmod(0o600)
+    staged = home / "htpasswd.new"
+    staged.unlink(missing_ok=True)
+    _write_private(staged, f"{USERNAME}:{_bcrypt(password)}\n")
+    staged.replace(auth_file)
+    certificates = tls.ensure(tls_folder(spec), spec.name)
     port = port or _free_port()
     config = home / "emulator.conf"
     # A Python file read by the emulator; repr() keeps every value a literal.
@@ -45,11 +56,13 @@ def serve(spec: LabSpec, nodes: tuple[Node, ...], port: int) -> Bmc:
         f"SUSHY_EMULATOR_STORAGE_POOL = {pool_name(spec)!r}\n"
         f"SUSHY_EMULATOR_AUTH_FILE = {str(auth_file)!r}\n"
         "SUSHY_EMULATOR_FEATURE_SET = 'full'\n"
+        f"SUSHY_EMULATOR_SSL_CERT = {str(certificates.certificate)!r}\n"
+        f"SUSHY_EMULATOR_SSL_KEY = {str(certificates.key)!r}\n"
     )
     log = home / "emulator.log"
     process = start([sys.executable, "-m", EMULATOR, "--config", str(config),
                      "-i", "127.0.0.1", "-p", str(port)], log, program=EMULATOR)
-    bmc = Bmc(process=process, port=port, username=USERNAME)
+    bmc = Bmc(process=process, port=port, username=USERNAME, ca_bundle=certificates.ca_bundle)
     if not wait_until(lambda: answers(bmc, password) or not alive(process), START_TIMEOUT):
         raise LabError(f"the Redfish emulator did not answer on {bmc.url} within"
                        f" {START_TIMEOUT:.0f}s:\n{log_tail(log)}")
@@ -63,6 +76,7 @@ def answers(bmc: Bmc, password: str) -> bool:
     """True when the emulator serves the Redfish service root to the lab's credentials."""
     try:
         reply = requests.get(f"{bmc.url}/redfish/v1/Systems", auth=(bmc.username, password),
+                             verify=str(bmc.ca_bundle) if bmc.ca_bundle else True,
                              timeout=REQUEST_TIMEOUT)
     except requests.RequestException:
         return False
@@ -73,12 +87,21 @@ def read_password(spec: LabSpec) -> str:
     return password_file(spec).read_text().strip()
 
 
-def _password(spec: LabSpec) -> str:
+def ensure_password(spec: LabSpec) -> str:
+    """The lab's BMC password, generated on first use into a file only its owner can read."""
     path = password_file(spec)
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(18))
-        path.chmod(0o600)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # an earlier `up` made it: the inventory uses it
+        _write_private(path, secrets.token_urlsafe(18))
     return read_password(spec)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create `path` as 0600 in the same call that creates it: never readable by others, not
+    even for an instant (write-then-chmod would leave a window), whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def _bcrypt(password: str) -> str:

@@ -94,11 +94,14 @@ def build(spec: LabSpec) -> FabricState:
 
 
 def remove(spec: LabSpec) -> list[str]:
-    """Delete every namespace of this lab's fabric; returns the names removed."""
-    ours = _namespaces(spec)
-    for name in ours:
-        _ip("netns", "del", name)
-    return ours
+    """Delete the namespaces the lab's fabric is made of; returns the others with its prefix,
+    which the lab did not make and leaves in place."""
+    ours = set(plan(spec).namespaces)
+    found = _namespaces(spec)
+    for name in found:
+        if name in ours:
+            _ip("netns", "del", name)
+    return [name for name in found if name not in ours]
 
 
 def _namespaces(spec: LabSpec) -> list[str]:

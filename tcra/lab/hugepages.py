@@ -35,18 +35,24 @@ def reserve(count: int, current: Hugepages | None) -> Hugepages:
     return Hugepages(count=count, total=total, mounted=mounted, created_mount_point=created)
 
 
-def release(state: Hugepages) -> str | None:
-    """Take back the lab's pages, unmount what it mounted; a note if something holds them."""
+def release(state: Hugepages) -> list[str]:
+    """Take back the lab's pages, unmount what it mounted; one note per thing left in place."""
+    notes = []
     if state.mounted:
         try:
             run(["umount", str(MOUNT_POINT)])
         except LabError as exc:
-            return f"left hugetlbfs mounted at {MOUNT_POINT}: {exc}"
+            notes.append(f"left hugetlbfs mounted at {MOUNT_POINT}: {exc}")
         if state.created_mount_point:
             with contextlib.suppress(OSError):
                 MOUNT_POINT.rmdir()
-    _set_pages(max(_pages() - state.count, 0))
-    return None
+    elif (mount := hugetlbfs_mount()) is not None:
+        notes.append(f"left hugetlbfs mounted at {mount}: the lab found it mounted")
+    wanted = max(_pages() - state.count, 0)
+    _set_pages(wanted)
+    if (kept := _pages()) > wanted:  # the kernel keeps pages that are in use
+        notes.append(f"left {kept - wanted} of the lab's hugepages reserved: still in use")
+    return notes
 
 
 def _pages() -> int:

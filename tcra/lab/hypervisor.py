@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import struct
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import libvirt
 
 from tcra.lab.processes import LabError, alive, log_tail, start, stop, wait_until
 from tcra.lab.spec import Hypervisor, LabSpec
+from tcra.vip.libvirt_host import find, quiet
 
 # What a privileged libvirtd creates on first start; removed again by `down` when absent before.
 LIBVIRT_PATHS = tuple(Path(p) for p in (
@@ -16,15 +22,42 @@ LIBVIRT_PATHS = tuple(Path(p) for p in (
     "/etc/libvirt/qemu", "/etc/libvirt/nwfilter", "/etc/libvirt/secrets", "/etc/libvirt/storage",
 ))
 START_TIMEOUT = 20.0
+SOCKET = Path("/run/libvirt/libvirt-sock")  # where a system libvirtd listens
+T = TypeVar("T")
 
 
 def connect(uri: str) -> libvirt.virConnect:
     """Open libvirt, turning its error into one that names the URI."""
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors raise; do not print
+    quiet()
     try:
         return libvirt.open(uri)
     except libvirt.libvirtError as exc:
-        raise LabError(f"libvirt at {uri}: {exc.get_error_message()}") from exc
+        raise LabError(f"libvirt at {uri}: {_cause(exc)}") from exc
+
+
+@contextmanager
+def session(uri: str) -> Iterator[libvirt.virConnect]:
+    """A connection for one lab step, always closed; a libvirt error becomes one LabError line."""
+    conn = connect(uri)
+    try:
+        yield conn
+    except libvirt.libvirtError as exc:
+        raise LabError(f"libvirt at {uri}: {_cause(exc)}") from exc
+    finally:
+        conn.close()
+
+
+def lookup(what: str, call: Callable[[], T]) -> T | None:
+    """What a libvirt lookup returns, None only when libvirt says `what` does not exist: any
+    other error (libvirtd gone, access denied) is raised, naming `what`, never read as absent."""
+    try:
+        return find(call)
+    except libvirt.libvirtError as exc:
+        raise LabError(f"{what}: libvirt: {_cause(exc)}") from exc
+
+
+def _cause(exc: libvirt.libvirtError) -> str:
+    return exc.get_error_message() or str(exc)
 
 
 def answers(uri: str) -> bool:
@@ -74,16 +107,22 @@ def ensure(spec: LabSpec, current: Hypervisor | None) -> Hypervisor:
 def release(hypervisor: Hypervisor) -> str | None:
     """Stop the daemons the lab started (never one it found running) and remove what they made.
 
-    Returns why libvirtd was left running, when domains the lab did not make still use it.
+    Returns why libvirtd was left running: the one answering is not the lab's (restarted from
+    outside), or domains the lab did not make still use it.
     """
     if not hypervisor.started:
-        return None
-    if any(alive(p) for p in hypervisor.started) and answers(hypervisor.uri):
-        with_domains = connect(hypervisor.uri)
-        try:
-            others = with_domains.listAllDomains()
-        finally:
-            with_domains.close()
+        return (f"left libvirtd running at {hypervisor.uri}: the lab found it running"
+                if answers(hypervisor.uri) else None)
+    answering = daemon_pid()
+    if answering is not None and not any(p.pid == answering and alive(p)
+                                         for p in hypervisor.started):
+        for process in hypervisor.started:
+            stop(process)  # only if it is still the process the lab started
+        return (f"left libvirtd (pid {answering}) running at {hypervisor.uri}, and the libvirt"
+                " folders it uses: the lab did not start it")
+    if answering is not None and answers(hypervisor.uri):
+        with session(hypervisor.uri) as conn:
+            others = conn.listAllDomains()
         if others:
             return (f"left libvirtd running: it has domains the lab did not make"
                     f" ({', '.join(sorted(d.name() for d in others))})")
@@ -92,3 +131,16 @@ def release(hypervisor: Hypervisor) -> str | None:
     for path in hypervisor.created_paths:
         shutil.rmtree(path, ignore_errors=True)
     return None
+
+
+def daemon_pid(path: Path = SOCKET) -> int | None:
+    """The pid of the libvirtd listening on `path` (the kernel's SO_PEERCRED), None if none."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return None
+        creds = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid: int = struct.unpack("3i", creds)[0]
+    return pid

@@ -102,8 +102,9 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
         })
     for node in nodes:
         # The emulator offers no Redfish sessions: basic auth saves a failed login per call.
+        # Its HTTPS is verified against the lab's CA, as a real BMC's is against the site's.
         endpoint = BmcEndpoint(address=bmc.url, system_id=node.uuid, credentials=credentials,
-                               auth="basic")
+                               auth="basic", ca_bundle=bmc.ca_bundle)
         _dump(root / "host_vars" / f"{node.name}.yml", {
             "tcra_bmc": endpoint.model_dump(mode="json", exclude={"credentials"},
                                             exclude_defaults=True)})

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from functools import partial
 from pathlib import Path
 
 import libvirt
 
+from tcra.lab.hypervisor import lookup
 from tcra.lab.spec import LabSpec, Node
 
 # The two lab sites, in the order nodes are dealt to them.
@@ -69,9 +71,8 @@ def converge(conn: libvirt.virConnect, spec: LabSpec) -> tuple[Node, ...]:
             disk_path(spec, domain.name()).unlink(missing_ok=True)
     nodes = []
     for name, site in wanted.items():
-        try:
-            domain = conn.lookupByName(name)
-        except libvirt.libvirtError:
+        domain = lookup(f"node {name}", partial(conn.lookupByName, name))
+        if domain is None:
             disk = disk_path(spec, name)
             disk.parent.mkdir(parents=True, exist_ok=True)
             with disk.open("wb") as blank:  # sparse: takes no space until written
@@ -83,9 +84,8 @@ def converge(conn: libvirt.virConnect, spec: LabSpec) -> tuple[Node, ...]:
 
 def remove(conn: libvirt.virConnect, name: str) -> None:
     """Power off and undefine; a node already gone is fine."""
-    try:
-        domain = conn.lookupByName(name)
-    except libvirt.libvirtError:
+    domain = lookup(f"node {name}", lambda: conn.lookupByName(name))
+    if domain is None:
         return
     if domain.isActive():
         domain.destroy()
@@ -102,9 +102,8 @@ def pool_name(spec: LabSpec) -> str:
 def ensure_pool(conn: libvirt.virConnect, spec: LabSpec) -> str:
     """A directory storage pool the BMC uploads virtual-media images into."""
     name = pool_name(spec)
-    try:
-        pool = conn.storagePoolLookupByName(name)
-    except libvirt.libvirtError:
+    pool = lookup(f"storage pool {name}", lambda: conn.storagePoolLookupByName(name))
+    if pool is None:
         path = spec.state_dir / "pool"
         path.mkdir(parents=True, exist_ok=True)
         xml = ET.Element("pool", type="dir")
@@ -117,9 +116,9 @@ def ensure_pool(conn: libvirt.virConnect, spec: LabSpec) -> str:
 
 
 def remove_pool(conn: libvirt.virConnect, spec: LabSpec) -> None:
-    try:
-        pool = conn.storagePoolLookupByName(pool_name(spec))
-    except libvirt.libvirtError:
+    name = pool_name(spec)
+    pool = lookup(f"storage pool {name}", lambda: conn.storagePoolLookupByName(name))
+    if pool is None:
         return
     if pool.isActive():
         for volume in pool.listAllVolumes():
@@ -129,12 +128,19 @@ def remove_pool(conn: libvirt.virConnect, spec: LabSpec) -> None:
 
 
 def lab_domains(conn: libvirt.virConnect, spec: LabSpec) -> list[str]:
+    """Domains named like the lab's: its nodes and anything else given its prefix."""
     return sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(spec.prefix))
 
 
+def is_node(spec: LabSpec, name: str) -> bool:
+    """Named as `up` names nodes (also one an interrupted `up` defined before saving state)."""
+    index = name.removeprefix(f"{spec.prefix}node-")
+    return index != name and index.isdigit()
+
+
 def power_state(conn: libvirt.virConnect, name: str) -> str:
-    try:
-        state, _reason = conn.lookupByName(name).state()
-    except libvirt.libvirtError:
+    domain = lookup(f"node {name}", lambda: conn.lookupByName(name))
+    if domain is None:
         return "missing"
+    state, _reason = domain.state()
     return _STATES.get(state, "unknown")

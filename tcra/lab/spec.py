@@ -75,10 +75,14 @@ class Bmc(Model):
     process: Process
     port: int
     username: str
+    ca_bundle: Path | None = Field(
+        default=None, description="The lab CA's certificate the BMC's HTTPS is verified with;"
+        " none only in the state of a lab whose emulator an older tcra started, over HTTP.")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ca_bundle else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
 
 class LabState(Model):

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import libvirt
 
+from tcra.lab.hypervisor import lookup
 from tcra.lab.nodes import pool_name
 from tcra.lab.processes import run
 from tcra.lab.spec import LabSpec
-from tcra.vip.libvirt_host import lookup_volume, upload_volume
+from tcra.vip.libvirt_host import upload_volume
 
 BASE_MARKER = b"tcra lab base image\n"
 BASE_SIZE = 16 * 1024 * 1024
@@ -39,9 +40,8 @@ def ensure_network(conn: libvirt.virConnect, spec: LabSpec) -> str:
     if not Path(f"/sys/class/net/{bridge}").exists():
         _ip("link", "add", bridge, "type", "bridge")
     _ip("link", "set", bridge, "up")
-    try:
-        network = conn.networkLookupByName(name)
-    except libvirt.libvirtError:
+    network = lookup(f"network {name}", lambda: conn.networkLookupByName(name))
+    if network is None:
         xml = ET.Element("network")
         ET.SubElement(xml, "name").text = name
         ET.SubElement(xml, "forward", mode="bridge")
@@ -53,9 +53,9 @@ def ensure_network(conn: libvirt.virConnect, spec: LabSpec) -> str:
 
 
 def remove_network(conn: libvirt.virConnect, spec: LabSpec) -> None:
-    try:
-        network = conn.networkLookupByName(network_name(spec))
-    except libvirt.libvirtError:
+    name = network_name(spec)
+    network = lookup(f"network {name}", lambda: conn.networkLookupByName(name))
+    if network is None:
         return
     if network.isActive():
         network.destroy()
@@ -74,6 +74,6 @@ def _ip(*args: str) -> None:
 def ensure_base_image(conn: libvirt.virConnect, spec: LabSpec) -> str:
     pool = conn.storagePoolLookupByName(pool_name(spec))
     name = base_image_name(spec)
-    if lookup_volume(pool, name) is None:
+    if lookup(f"volume {name}", lambda: pool.storageVolLookupByName(name)) is None:
         upload_volume(conn, pool, name, BASE_MARKER, capacity=BASE_SIZE)
     return name

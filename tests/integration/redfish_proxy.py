@@ -1,5 +1,11 @@
 """A fault-injecting HTTP proxy in front of a Redfish BMC that records what reaches the BMC.
 
+It takes the production TLS path on both sides: it forwards to the BMC's HTTPS verifying the
+lab's CA (`ca_bundle`), and serves HTTPS itself with the lab's certificate for 127.0.0.1
+(`serve`), so the client under test verifies it against the same CA and meets each fault
+through its TLS stack, as it would a real BMC's (a dropped connection is a TLS EOF, not a bare
+socket close).
+
 Faults, each for requests whose method matches and whose path ends with a given part:
 - "503_after_forward": the BMC gets the request (and acts on it); the client gets 503.
 - "drop_after_forward": the BMC gets the request; the client's connection is closed unanswered.
@@ -10,12 +16,16 @@ from __future__ import annotations
 
 import http.server
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
 import requests
+
+from tcra.lab.tls import LabTls
 
 Fault = Literal["503_after_forward", "drop_after_forward", "503"]
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "content-encoding"}
@@ -39,15 +49,22 @@ class Reached:
 
 
 class RedfishProxy:
-    """Start with `with RedfishProxy(upstream) as proxy:`; point the client at proxy.url."""
+    """Start with `with RedfishProxy(upstream, tls) as proxy:`; point the client at proxy.url,
+    verifying it with tls.ca_bundle."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, tls: LabTls) -> None:
         self.upstream = upstream.rstrip("/")
+        self.ca_bundle: Path = tls.ca_bundle
         self.rules: list[Rule] = []
         self.reached: list[Reached] = []
         self._lock = threading.Lock()
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.certificate, tls.key)
+        # the handshake happens in the request's thread, so one slow client blocks no other
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True,
+                                                  do_handshake_on_connect=False)
+        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
 
     def inject(self, method: str, path_part: str, fault: Fault, times: int | None = None) -> None:
         with self._lock:
@@ -107,7 +124,7 @@ class RedfishProxy:
                 reply = requests.request(
                     self.command, proxy.upstream + self.path, data=body or None,
                     headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
-                    timeout=30)
+                    verify=str(proxy.ca_bundle), timeout=30)
                 if fault == "drop_after_forward":
                     self.close_connection = True  # the server closes the socket, no answer
                     return

@@ -1,21 +1,25 @@
 """The lab against its real peers: libvirtd, KVM domains and sushy-tools' Redfish emulator."""
 
+import ipaddress
 import json
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import libvirt
 import pytest
+import requests
 import sushy
+from cryptography import x509
 
 from tcra import lab
 from tcra.bmc import BmcError, power_state
 from tcra.inventory import load
 from tcra.lab import bmc as lab_bmc
-from tcra.lab import vip
+from tcra.lab import tls, vip
 from tcra.lab.processes import alive
-from tcra.lab.spec import load_state
+from tcra.lab.spec import LabSpec, load_state
 from tests.integration.conftest import needs_lab, running_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
@@ -59,14 +63,14 @@ def test_status_cli_json_matches(spec):
                              "--state-root", str(spec.state_root)],
                             capture_output=True, text=True, check=True, timeout=60)
     report = json.loads(result.stdout)
-    assert report["bmc_url"].startswith("http://127.0.0.1:")
+    assert report["bmc_url"].startswith("https://127.0.0.1:")
     assert len(report["nodes"]) == 3
 
 
 def test_emulator_serves_redfish_for_each_node_and_powers_the_domain(spec):
     state = load_state(spec)
     root = sushy.Sushy(f"{state.bmc.url}/redfish/v1", username=state.bmc.username,
-                       password=lab_bmc.read_password(spec))
+                       password=lab_bmc.read_password(spec), verify=str(state.bmc.ca_bundle))
     listed = {member.identity for member in root.get_system_collection().get_members()}
     assert listed == {node.uuid for node in state.nodes}
     conn = libvirt.open("qemu:///system")
@@ -109,8 +113,28 @@ def test_wrong_password_fails_at_once_naming_host_and_bmc(spec, monkeypatch):
 def test_unknown_system_is_named(spec):
     host = load(spec.inventory).hosts[0]
     ghost = host.model_copy(update={"bmc": host.bmc.model_copy(update={"system_id": "no-such"})})
-    with pytest.raises(BmcError, match=r"Resource http://127\.0\.0\.1:\d+/redfish/v1/Systems/no-su"):
+    with pytest.raises(BmcError, match=r"Resource https://127\.0\.0\.1:\d+/redfish/v1/Systems/no-su"):
         power_state(ghost)
+
+
+def test_bmc_serves_https_from_the_lab_ca_and_the_inventory_carries_it(spec):
+    state = load_state(spec)
+    files = tls.files(lab_bmc.tls_folder(spec))
+    assert state.bmc.url.startswith("https://127.0.0.1:")
+    assert state.bmc.ca_bundle == files.ca_bundle
+    assert {oct(path.stat().st_mode & 0o777) for path in (files.ca_key, files.key)} == {"0o600"}
+    ca = x509.load_pem_x509_certificate(files.ca_bundle.read_bytes())
+    served = x509.load_pem_x509_certificate(ssl.get_server_certificate(
+        ("127.0.0.1", state.bmc.port)).encode())
+    served.verify_directly_issued_by(ca)
+    assert served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value \
+        .get_values_for_type(x509.IPAddress) == [ipaddress.IPv4Address("127.0.0.1")]
+    assert {(h.bmc.address, h.bmc.ca_bundle, h.bmc.verify_tls)
+            for h in load(spec.inventory).hosts} == {(state.bmc.url, files.ca_bundle, True)}
+    with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        requests.get(f"{state.bmc.url}/redfish/v1/", timeout=10)  # the system's CAs: refused
+    assert requests.get(f"{state.bmc.url}/redfish/v1/", verify=str(files.ca_bundle),
+                        timeout=10).status_code == 200
 
 
 def test_vms_get_hugepages_a_network_and_a_base_image(spec):
@@ -152,7 +176,15 @@ def test_up_again_duplicates_nothing(spec):
     assert domains(spec.prefix) == [n.name for n in before.nodes]
 
 
-def test_down_leaves_no_domain_process_or_file(spec):
+def test_down_leaves_no_domain_process_or_file(tmp_path):
+    # a lab of its own: the module's lab stays up for the other tests, in any order
+    spec = LabSpec(name="citdown", nodes=1, state_root=tmp_path / "state",
+                   inventory=tmp_path / "inventory")
+    try:
+        lab.up(spec)
+    except BaseException:
+        lab.down(spec)
+        raise
     state = load_state(spec)
     processes = [state.bmc.process, *state.hypervisor.started]
     pages = int(Path("/proc/sys/vm/nr_hugepages").read_text())
@@ -166,6 +198,7 @@ def test_down_leaves_no_domain_process_or_file(spec):
         assert domains(spec.prefix) == []
     assert not alive(state.bmc.process)
     assert not spec.state_dir.exists()
+    assert not state.bmc.ca_bundle.parent.exists()  # the CA and its keys went with it
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                                 check=True).stdout
     assert spec.prefix not in namespaces
