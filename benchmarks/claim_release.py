@@ -20,6 +20,7 @@ from tcra import lab
 from tcra.inventory import load
 from tcra.lab.spec import LabSpec
 from tcra.model import Host
+from tcra.ownership import owner_text
 from tcra.secrets import resolve
 
 
@@ -27,8 +28,10 @@ def props(host: Host) -> dict[str, Any]:
     return {"host": host.name, "address": host.bmc.address, "system_id": host.bmc.system_id,
             "username": host.bmc.credentials.username,
             "password": resolve(host.bmc.credentials.password), "power": "on",
+            "ca_bundle": str(host.bmc.ca_bundle),  # the lab's CA: its BMC serves HTTPS
             "auth": host.bmc.auth, "boot": {"target": "pxe", "mode": "once"},
-            "shutdown_timeout": 0}
+            "shutdown_timeout": 0,
+            "owner": owner_text("benchmarks", "claim-release", host.name, "0" * 32)}
 
 
 def run(hosts: list[Host], workers: int) -> tuple[float, float]:

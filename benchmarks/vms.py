@@ -20,6 +20,7 @@ from tcra import lab
 from tcra.lab import vip
 from tcra.lab.nodes import pool_name
 from tcra.lab.spec import LabSpec
+from tcra.ownership import owner_text
 
 
 def props(spec: LabSpec, name: str) -> dict[str, Any]:
@@ -27,7 +28,8 @@ def props(spec: LabSpec, name: str) -> dict[str, Any]:
             "disks": [{"pool": pool_name(spec), "size": "16Mi",
                        "base_image": vip.base_image_name(spec)}],
             "interfaces": [{"network": vip.network_name(spec)}],
-            "cloud_init": {"ssh_authorized_keys": ["ssh-ed25519 AAAAC3Nza bench@tcra"]}}
+            "cloud_init": {"ssh_authorized_keys": ["ssh-ed25519 AAAAC3Nza bench@tcra"]},
+            "owner": owner_text("benchmarks", "vms", name, "0" * 32)}
 
 
 def run(spec: LabSpec, count: int, workers: int, label: str) -> tuple[float, float]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pulumi.dynamic import CheckFailure, CheckResult
+from pulumi.output import Unknown
 from pydantic import ValidationError
 
 from tcra.errors import problems_from
@@ -20,3 +21,12 @@ def check_inputs(validate: Callable[[dict[str, Any]], object], news: dict[str, A
         return CheckResult(news, [CheckFailure(p.field or "inputs", p.message)
                                   for p in problems_from(exc, kind)])
     return CheckResult(news, [])
+
+
+def validate_owned(spec: Callable[[dict[str, Any]], object], owner: Callable[[dict[str, Any]], str],
+            props: dict[str, Any]) -> object:
+    """Validate the spec and, once known, the owner: a new stack's preview cannot know its
+    identity yet (tcra.providers.stack_owner)."""
+    if not isinstance(props.get("owner"), Unknown):
+        owner(props)
+    return spec(props)

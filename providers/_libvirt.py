@@ -13,6 +13,7 @@ from pydantic import Field
 
 from tcra.errors import Problem
 from tcra.model.base import Model
+from tcra.ownership import OwnedElsewhereError
 from tcra.vip import domain_xml, seed
 from tcra.vip.libvirt_host import (
     UnreachableError,
@@ -138,18 +139,20 @@ def _ranges(cpus: list[int]) -> str:
     return ",".join(str(c) for c in cpus) or "none"
 
 
-def create(spec: VirtualMachineSpec) -> Observed:
-    """Volumes, seed, define, start. A domain of the same name that tcra made from the same
-    shape (a crashed earlier run) is adopted; any other is refused, untouched. When a step
-    fails, what the VM owns is removed again: Pulumi records nothing for a failed create."""
+def create(spec: VirtualMachineSpec, owner: str) -> Observed:
+    """Volumes, seed, define, start. A domain of the same name that the same owner made from
+    the same shape (a crashed earlier run) is adopted; any other is refused, untouched. When a
+    step fails, what the VM owns is removed again: Pulumi records nothing for a failed create."""
     with connection(spec.name, spec.uri, spec.timeout) as conn:
         domain = lookup_domain(conn, spec.name)
         if domain is not None:
-            shape = domain_xml.facts(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).shape
-            if shape != domain_xml.shape_digest(spec):
-                why = "not made by tcra" if shape is None else "made by tcra from another spec"
-                raise VipError(spec.name, spec.uri, f"a domain of this name exists, {why};"
-                               " remove it or choose another name (it was left untouched)")
+            found = _facts(domain)
+            if found.owner != owner:
+                raise OwnedElsewhereError(f"domain {spec.name}", spec.uri, found.owner)
+            if found.shape != domain_xml.shape_digest(spec):
+                raise VipError(spec.name, spec.uri, "a domain of this name exists, made by this"
+                               " resource from another spec; remove it or choose another name"
+                               " (it was left untouched)")
         problems = _host_problems(conn, spec, adopting=domain is not None)
         if problems:
             raise VipError(spec.name, spec.uri, "; ".join(str(p) for p in problems))
@@ -158,11 +161,11 @@ def create(spec: VirtualMachineSpec) -> Observed:
             if spec.cloud_init is not None and spec.seed_pool is not None:
                 _upload_seed(conn, spec)
             if domain is None:
-                domain = conn.defineXML(domain_xml.render(spec, formats))
+                domain = conn.defineXML(domain_xml.render(spec, formats, owner))
             if spec.running and not domain.isActive():
                 domain.create()
         except libvirt.libvirtError:
-            _remove(conn, spec)
+            _remove(conn, spec, owner)
             raise
         return _observe(conn, domain)
 
@@ -198,11 +201,23 @@ def _upload_seed(conn: libvirt.virConnect, spec: VirtualMachineSpec) -> None:
     upload_volume(conn, pool, spec.seed_name, data)
 
 
-def observe(spec: VirtualMachineSpec) -> Observed | None:
-    """The live domain; None when it is gone."""
+def observe(spec: VirtualMachineSpec, owner: str) -> Observed | None:
+    """The live domain; None when it is gone, or when the name now belongs to another owner."""
     with connection(spec.name, spec.uri, spec.timeout, read_only=True) as conn:
-        domain = lookup_domain(conn, spec.name)
+        domain = _owned_domain(conn, spec, owner)
         return _observe(conn, domain) if domain is not None else None
+
+
+def _owned_domain(conn: libvirt.virConnect, spec: VirtualMachineSpec,
+                  owner: str) -> libvirt.virDomain | None:
+    """The domain of this name if `owner` made it; None when there is none or another owns it."""
+    domain = lookup_domain(conn, spec.name)
+    return domain if domain is not None and _facts(domain).owner == owner else None
+
+
+def _facts(domain: libvirt.virDomain) -> domain_xml.LiveFacts:
+    """What the domain's persistent definition says, tcra's metadata included."""
+    return domain_xml.facts(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
 
 
 def _observe(conn: libvirt.virConnect, domain: libvirt.virDomain) -> Observed:
@@ -229,15 +244,15 @@ def _addresses(domain: libvirt.virDomain) -> tuple[str, ...]:
                         for address in nic.get("addrs") or ()))
 
 
-def apply(spec: VirtualMachineSpec) -> Observed:
+def apply(spec: VirtualMachineSpec, owner: str) -> Observed:
     """In-place changes: vCPUs and memory within their maximum, then the power state."""
     with connection(spec.name, spec.uri, spec.timeout) as conn:
-        domain = lookup_domain(conn, spec.name)
+        domain = _owned_domain(conn, spec, owner)
         if domain is None:
-            raise VipError(spec.name, spec.uri, "the domain is gone; refresh, then up recreates"
-                           " it")
+            raise VipError(spec.name, spec.uri, "the domain is gone or no longer this"
+                           " resource's; refresh, then up recreates it")
         live = libvirt.VIR_DOMAIN_AFFECT_LIVE if domain.isActive() else 0
-        facts = domain_xml.facts(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        facts = _facts(domain)
         if facts.vcpus != spec.vcpus:
             domain.setVcpusFlags(spec.vcpus, libvirt.VIR_DOMAIN_AFFECT_CONFIG | live)
         if facts.memory_kib != spec.memory.bytes // 1024:
@@ -261,15 +276,18 @@ def _shut_down(domain: libvirt.virDomain, timeout: float) -> None:
         domain.destroy()
 
 
-def remove(spec: VirtualMachineSpec) -> None:
+def remove(spec: VirtualMachineSpec, owner: str) -> None:
     """Destroy and undefine the domain (NVRAM, snapshots, saved state), then delete its volumes
-    and seed. Whatever is already gone is skipped."""
+    and seed. Whatever is already gone is skipped; a domain of this name that another owner
+    made is not ours to remove, and neither are its volumes."""
     with connection(spec.name, spec.uri, spec.timeout) as conn:
-        _remove(conn, spec)
+        _remove(conn, spec, owner)
 
 
-def _remove(conn: libvirt.virConnect, spec: VirtualMachineSpec) -> None:
+def _remove(conn: libvirt.virConnect, spec: VirtualMachineSpec, owner: str) -> None:
     domain = lookup_domain(conn, spec.name)
+    if domain is not None and _facts(domain).owner != owner:
+        return
     if domain is not None:
         if domain.isActive():
             domain.destroy()  # its disks go next: a graceful shutdown protects nothing

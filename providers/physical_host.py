@@ -2,13 +2,15 @@
 
 create = claim (inventory facts, media, boot override, power on; rolled back if it fails half-way),
 read = the BMC's real state, update = only what differs, in place, delete = release (shut down,
-eject, clear override). The provider keeps nothing between calls: each method is one Redfish
-session.
+eject, clear override). Who consumes each machine is recorded in the repository (TCRR), as
+Metal3's consumerRef: a machine another stack holds is refused, never claimed or released. The
+provider keeps nothing between calls: each method is one Redfish session.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import partial
 from typing import Any, Literal
 
 import pulumi
@@ -23,11 +25,14 @@ from pulumi.dynamic import (
 )
 from pydantic import Field, SecretStr, model_validator
 from tcra.providers import _redfish
-from tcra.providers._check import check_inputs
+from tcra.providers._check import check_inputs, validate_owned
+from tcra.providers.stack_owner import owner_of
 
 from tcra.bmc import BmcTarget, SystemNotFoundError
+from tcra.mco.store import Store
 from tcra.model.base import Model
 from tcra.model.host import BmcAuth, BmcUrl
+from tcra.ownership import OwnedElsewhereError, Owner
 
 # Inputs that name a different machine: changing one means releasing this host, claiming another.
 REPLACE_ON = ("address", "system_id", "serial")
@@ -74,6 +79,9 @@ class HostClaim(Model):
     power_timeout: float = Field(default=300.0, gt=0, description="Seconds to reach On/Off.")
     shutdown_timeout: float = Field(default=60.0, ge=0,
                                     description="Graceful shutdown time before forcing off.")
+    repository: str | None = Field(
+        default=None, description="Database URL of the repository (TCRR) that records who"
+        " consumes each machine; none: the default SQLite file (tcra.mco.store).")
 
     @model_validator(mode="after")
     def _one_way_to_find_the_system(self) -> HostClaim:
@@ -87,6 +95,12 @@ class PhysicalHostSpec(HostClaim):
 
     password: SecretStr
 
+    @property
+    def machine(self) -> str:
+        """The machine itself, whatever the inventory calls it: its BMC and its system."""
+        system = f"system {self.system_id}" if self.system_id else f"serial {self.serial}"
+        return f"{self.address} {system}"
+
     def target(self) -> BmcTarget:
         return BmcTarget(host=self.host, address=self.address, username=self.username,
                          password=self.password,
@@ -94,21 +108,46 @@ class PhysicalHostSpec(HostClaim):
                          auth=self.auth, timeout=self.timeout)
 
 
+class _Inputs(PhysicalHostSpec):
+    """What the engine hands the provider: the spec, and the owner PhysicalHost sets."""
+
+    owner: Owner
+
+
 def _spec(props: dict[str, Any]) -> PhysicalHostSpec:
     fields = PhysicalHostSpec.model_fields
     return PhysicalHostSpec.model_validate({k: v for k, v in props.items() if k in fields})
 
 
-def _outputs(spec: PhysicalHostSpec, facts: _redfish.Facts) -> dict[str, Any]:
+def _owner(props: dict[str, Any]) -> str:
+    fields = _Inputs.model_fields
+    return _Inputs.model_validate({k: v for k, v in props.items() if k in fields}).owner
+
+
+def _claims(spec: PhysicalHostSpec) -> Store:
+    """The repository that records each machine's consumer, migrated to this tcra's schema."""
+    store = Store(spec.repository)
+    store.migrate()
+    return store
+
+
+def _held_by_another(spec: PhysicalHostSpec, owner: str) -> str | None:
+    """The other consumer the repository records for the machine, if any. No record at all
+    (a host claimed before records were kept, or a repository reset) is not another's."""
+    holder = _claims(spec).host_owner(spec.machine)
+    return holder if holder not in (None, owner) else None
+
+
+def _outputs(spec: PhysicalHostSpec, owner: str, facts: _redfish.Facts) -> dict[str, Any]:
     # The password is returned so delete can log in; PhysicalHost marks it a secret output.
     inputs = spec.model_dump(mode="json", exclude={"password"})
-    return {**inputs, "password": spec.password.get_secret_value(),
+    return {**inputs, "owner": owner, "password": spec.password.get_secret_value(),
             **facts.model_dump(mode="json")}
 
 
 class PhysicalHostProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_inputs(_spec, news, "PhysicalHost")
+        return check_inputs(partial(validate_owned, _spec, _owner), news, "PhysicalHost")
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         was, wanted = _spec(olds), _spec(news)
@@ -120,25 +159,43 @@ class PhysicalHostProvider(ResourceProvider):
                           delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        spec = _spec(props)
-        facts = _redfish.claim(spec)
-        return CreateResult(id_=facts.resource_id, outs=_outputs(spec, facts))
+        spec, owner = _spec(props), _owner(props)
+        claims = _claims(spec)
+        # The record first: a second stack is refused before the BMC is touched. The same
+        # owner finds its own record after a crash and carries on.
+        holder = claims.claim_host(spec.machine, spec.host, owner)
+        if holder != owner:
+            raise OwnedElsewhereError(f"host {spec.host}", spec.machine, holder)
+        try:
+            facts = _redfish.claim(spec)
+        except BaseException:
+            claims.release_host(spec.machine, owner)  # Pulumi records nothing of a failed create
+            raise
+        return CreateResult(id_=facts.resource_id, outs=_outputs(spec, owner, facts))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        spec = _spec(props)
+        spec, owner = _spec(props), _owner(props)
         try:
             facts = _redfish.observe(spec)
         except SystemNotFoundError:
             return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs=_outputs(spec, facts))
+        if _held_by_another(spec, owner):
+            return ReadResult(id_="", outs={})  # released, and now another's
+        return ReadResult(id_=id_, outs=_outputs(spec, owner, facts))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        spec = _spec(news)
+        spec, owner = _spec(news), _owner(news)
+        if holder := _held_by_another(spec, owner):
+            raise OwnedElsewhereError(f"host {spec.host}", spec.machine, holder)
         facts = _redfish.apply(_spec(olds), spec)
-        return UpdateResult(outs=_outputs(spec, facts))
+        return UpdateResult(outs=_outputs(spec, owner, facts))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        _redfish.release(_spec(props))
+        spec, owner = _spec(props), _owner(props)
+        if _held_by_another(spec, owner):
+            return  # not ours any more: another stack's host is never powered off
+        _redfish.release(spec)
+        _claims(spec).release_host(spec.machine, owner)
 
 
 class PhysicalHostArgs(HostClaim):
@@ -169,6 +226,7 @@ class PhysicalHost(Resource, module="tcra", name="PhysicalHost"):
             **dict.fromkeys(_redfish.Facts.model_fields),  # outputs, filled in by the provider
             **args.model_dump(mode="json", exclude={"password"}),
             "password": pulumi.Output.secret(args.password),
+            "owner": owner_of(name),
         }
         secret = pulumi.ResourceOptions(additional_secret_outputs=["password"])
         super().__init__(PhysicalHostProvider(), name, props,

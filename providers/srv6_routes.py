@@ -2,11 +2,14 @@
 
 create/update make the kernel hold exactly these routes (only what differs is replaced),
 read reports what the kernel really holds of them (a route deleted by hand shows as missing),
-delete removes exactly these routes and nothing else. No netlink socket outlives a call.
+delete removes exactly these routes and nothing else. Each route carries a marker naming its owner
+(tcra.tcm.owners): routes another stack programmed are refused, never adopted or removed. No
+netlink socket outlives a call.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pulumi
@@ -20,9 +23,11 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 from pydantic import Field
-from tcra.providers._check import check_inputs
+from tcra.providers._check import check_inputs, validate_owned
+from tcra.providers.stack_owner import owner_of
 
 from tcra.model.base import Model
+from tcra.ownership import Owner
 from tcra.tcm import kernel
 from tcra.tcm.route import Route
 
@@ -35,24 +40,37 @@ class HbrRoutesSpec(Model):
     routes: tuple[Route, ...] = Field(min_length=1)
 
 
+class _Inputs(HbrRoutesSpec):
+    """What the engine hands the provider: the spec, and the owner HbrRoutes sets."""
+
+    owner: Owner
+
+
 def _spec(props: dict[str, Any]) -> HbrRoutesSpec:
     fields = HbrRoutesSpec.model_fields
     return HbrRoutesSpec.model_validate({k: v for k, v in props.items() if k in fields})
 
 
-def _live(spec: HbrRoutesSpec) -> list[dict[str, Any]]:
-    """The kernel's version of each of our routes (by destination, source and table)."""
+def _owner(props: dict[str, Any]) -> str:
+    fields = _Inputs.model_fields
+    return _Inputs.model_validate({k: v for k, v in props.items() if k in fields}).owner
+
+
+def _live(spec: HbrRoutesSpec, owner: str) -> list[dict[str, Any]]:
+    """The kernel's version of each of our routes (by destination, source and table) that
+    still carries our owner's marker."""
     ours = {r.key for r in spec.routes}
-    return [r.model_dump(mode="json") for r in kernel.read(spec.namespace) if r.key in ours]
+    return [r.model_dump(mode="json") for r in kernel.read_owned(spec.namespace, owner)
+            if r.key in ours]
 
 
-def _outputs(spec: HbrRoutesSpec) -> dict[str, Any]:
-    return {**spec.model_dump(mode="json"), "live": _live(spec)}
+def _outputs(spec: HbrRoutesSpec, owner: str) -> dict[str, Any]:
+    return {**spec.model_dump(mode="json"), "owner": owner, "live": _live(spec, owner)}
 
 
 class HbrRoutesProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_inputs(_spec, news, "HbrRoutes")
+        return check_inputs(partial(validate_owned, _spec, _owner), news, "HbrRoutes")
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         was, wanted = _spec(olds), _spec(news)
@@ -64,26 +82,29 @@ class HbrRoutesProvider(ResourceProvider):
                           delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        spec = _spec(props)
+        spec, owner = _spec(props), _owner(props)
         kernel.enable_srv6(spec.namespace, spec.interfaces)
-        kernel.apply(spec.namespace, spec.routes, owned=())
+        kernel.apply(spec.namespace, spec.routes, owned=(), owner=owner)
         return CreateResult(id_=f"{spec.namespace or 'host'}/{spec.chain}/{spec.hbr}",
-                            outs=_outputs(spec))
+                            outs=_outputs(spec, owner))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_=id_, outs=_outputs(_spec(props)))
+        spec = _spec(props)
+        if spec.namespace and not kernel.namespace_exists(spec.namespace):
+            return ReadResult(id_="", outs={})  # the HBR is gone, and its routes with it
+        return ReadResult(id_=id_, outs=_outputs(spec, _owner(props)))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        was, spec = _spec(olds), _spec(news)
+        was, spec, owner = _spec(olds), _spec(news), _owner(news)
         kernel.enable_srv6(spec.namespace, spec.interfaces)
-        kernel.apply(spec.namespace, spec.routes, owned=was.routes)
-        return UpdateResult(outs=_outputs(spec))
+        kernel.apply(spec.namespace, spec.routes, owned=was.routes, owner=owner)
+        return UpdateResult(outs=_outputs(spec, owner))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         spec = _spec(props)
         if spec.namespace and not kernel.namespace_exists(spec.namespace):
             return  # the HBR is gone, and its routes with it
-        kernel.apply(spec.namespace, (), owned=spec.routes)
+        kernel.apply(spec.namespace, (), owned=spec.routes, owner=_owner(props))
 
 
 class HbrRoutes(Resource, module="tcra", name="HbrRoutes"):
@@ -92,4 +113,5 @@ class HbrRoutes(Resource, module="tcra", name="HbrRoutes"):
     def __init__(self, name: str, spec: HbrRoutesSpec,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(HbrRoutesProvider(), name,
-                         {**spec.model_dump(mode="json"), "live": None}, opts)
+                         {**spec.model_dump(mode="json"), "owner": owner_of(name), "live": None},
+                         opts)

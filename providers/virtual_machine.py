@@ -1,11 +1,13 @@
 """VirtualMachine: one libvirt domain with its volumes and cloud-init seed (TCRA Virtual
 Infrastructure Platform manager). check = the spec, then the live host asked read-only;
 read = the live domain, so refresh shows drift; update = vCPUs, memory and power in place;
-delete = destroy, undefine, and delete its volumes and seed.
+delete = destroy, undefine, and delete its volumes and seed. The domain carries its owner
+(tcra.ownership): one that another stack made is refused, never adopted or removed.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pulumi
@@ -20,12 +22,20 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 from tcra.providers import _libvirt
-from tcra.providers._check import check_inputs
+from tcra.providers._check import check_inputs, validate_owned
+from tcra.providers.stack_owner import owner_of
 
+from tcra.ownership import Owner
 from tcra.vip.domain_xml import IN_PLACE
 from tcra.vip.model import VirtualMachineSpec
 
 _OBSERVED = tuple(_libvirt.Observed.model_fields)
+
+
+class _Inputs(VirtualMachineSpec):
+    """What the engine hands the provider: the spec, and the owner VirtualMachine sets."""
+
+    owner: Owner
 
 
 def _spec(props: dict[str, Any]) -> VirtualMachineSpec:
@@ -33,13 +43,19 @@ def _spec(props: dict[str, Any]) -> VirtualMachineSpec:
     return VirtualMachineSpec.model_validate({k: v for k, v in props.items() if k in fields})
 
 
-def _outputs(spec: VirtualMachineSpec, observed: _libvirt.Observed) -> dict[str, Any]:
-    return {**spec.model_dump(mode="json"), **observed.model_dump(mode="json")}
+def _owner(props: dict[str, Any]) -> str:
+    fields = _Inputs.model_fields
+    return _Inputs.model_validate({k: v for k, v in props.items() if k in fields}).owner
+
+
+def _outputs(spec: VirtualMachineSpec, owner: str,
+             observed: _libvirt.Observed) -> dict[str, Any]:
+    return {**spec.model_dump(mode="json"), "owner": owner, **observed.model_dump(mode="json")}
 
 
 class VirtualMachineProvider(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        checked = check_inputs(_spec, news, "VirtualMachine")
+        checked = check_inputs(partial(validate_owned, _spec, _owner), news, "VirtualMachine")
         if checked.failures:
             return checked
         problems = _libvirt.preflight(_spec(news), adopting=bool(olds))
@@ -59,23 +75,23 @@ class VirtualMachineProvider(ResourceProvider):
                           stables=[], delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        spec = _spec(props)
-        observed = _libvirt.create(spec)
-        return CreateResult(id_=observed.uuid, outs=_outputs(spec, observed))
+        spec, owner = _spec(props), _owner(props)
+        observed = _libvirt.create(spec, owner)
+        return CreateResult(id_=observed.uuid, outs=_outputs(spec, owner, observed))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        spec = _spec(props)
-        observed = _libvirt.observe(spec)
+        spec, owner = _spec(props), _owner(props)
+        observed = _libvirt.observe(spec, owner)
         if observed is None or observed.uuid != id_:
             return ReadResult(id_="", outs={})  # gone (or another domain took the name)
-        return ReadResult(id_=id_, outs=_outputs(spec, observed))
+        return ReadResult(id_=id_, outs=_outputs(spec, owner, observed))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        spec = _spec(news)
-        return UpdateResult(outs=_outputs(spec, _libvirt.apply(spec)))
+        spec, owner = _spec(news), _owner(news)
+        return UpdateResult(outs=_outputs(spec, owner, _libvirt.apply(spec, owner)))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        _libvirt.remove(_spec(props))
+        _libvirt.remove(_spec(props), _owner(props))
 
 
 def _drift(olds: dict[str, Any], wanted: VirtualMachineSpec) -> bool:
@@ -105,7 +121,8 @@ class VirtualMachine(Resource, module="tcra", name="VirtualMachine"):
 
     def __init__(self, name: str, args: VirtualMachineArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        props: dict[str, Any] = {**dict.fromkeys(_OBSERVED), **args.model_dump(mode="json")}
+        props: dict[str, Any] = {**dict.fromkeys(_OBSERVED), **args.model_dump(mode="json"),
+                                 "owner": owner_of(name)}
         if args.cloud_init is not None:
             props["cloud_init"] = pulumi.Output.secret(props["cloud_init"])
         secret = pulumi.ResourceOptions(additional_secret_outputs=["cloud_init"])

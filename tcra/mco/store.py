@@ -9,6 +9,7 @@ live client between calls), so the only state a Store keeps is its SQLAlchemy En
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -36,6 +37,7 @@ VERSION_TABLE = "mco_alembic_version"
 """Alembic's bookkeeping table, named so a shared PostgreSQL database has room for others."""
 
 CONNECT_TIMEOUT_S = 10
+_MIGRATING = threading.Lock()
 _EXPECTED = "expected sqlite:///<path> or postgresql+psycopg://<user>:<password>@<host>/<db>"
 
 JsonObject = dict[str, Any]
@@ -108,6 +110,16 @@ class PlacementRow(Base):
     position: Mapped[int]  # order in the repository; plans append new ones
 
 
+class HostClaimRow(Base):
+    """A machine (its BMC and system) and the resource that consumes it (tcra.ownership)."""
+
+    __tablename__ = "mco_host_claims"
+
+    machine: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(253))
+    owner: Mapped[str] = mapped_column(String(512))
+
+
 def default_url() -> str:
     """A SQLite file next to the lab's state, so a fresh machine needs no database server."""
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
@@ -137,7 +149,11 @@ class Store:
         url = self._engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        with self._connection() as connection:
+        # Alembic's `context` and `op` are module-level proxies: one migration at a time in a
+        # process (Pulumi runs a provider's creates in threads, each opening the repository).
+        with _MIGRATING, self._connection() as connection:
+            if _revision(connection) == _head():
+                return
             config = _alembic_config()
             config.attributes["connection"] = connection
             try:
@@ -206,6 +222,27 @@ class Store:
         with self._session() as session:
             return tuple(_model(Placement, row) for row in session.scalars(query))
 
+    def claim_host(self, machine: str, host: str, owner: str) -> str:
+        """Record `owner` as the consumer of `machine` unless someone already is; returns the
+        consumer now recorded (the caller's own owner when the claim is, or was, its own)."""
+        with self._session() as session:
+            row = session.get(HostClaimRow, machine)
+            if row is None:
+                session.add(HostClaimRow(machine=machine, host=host, owner=owner))
+                return owner
+            return row.owner
+
+    def host_owner(self, machine: str) -> str | None:
+        with self._session() as session:
+            row = session.get(HostClaimRow, machine)
+            return row.owner if row is not None else None
+
+    def release_host(self, machine: str, owner: str) -> None:
+        """Drop `owner`'s claim on `machine`; another owner's claim stays."""
+        with self._session() as session:
+            session.execute(delete(HostClaimRow).where(HostClaimRow.machine == machine,
+                                                       HostClaimRow.owner == owner))
+
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         """One connection in one transaction; library errors become StoreErrors."""
@@ -223,8 +260,7 @@ class Store:
     def _session(self) -> Iterator[Session]:
         """A session on a fresh connection, after checking the schema is the one we map."""
         with self._connection() as connection:
-            revision = MigrationContext.configure(
-                connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+            revision = _revision(connection)
             if revision != _head():
                 raise SchemaNotMigratedError(self.url, revision, _head())
             with Session(bind=connection) as session:  # joins the connection's transaction
@@ -240,6 +276,11 @@ class Store:
 
 def _model(model: type[M], row: Base) -> M:
     return model.model_validate({name: getattr(row, name) for name in model.model_fields})
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(
+        connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
 def _alembic_config() -> Config:

@@ -1,6 +1,7 @@
 """The HBR's kernel: read tcra's SRv6 routes back as Route data (iproute2's JSON), and make
 them what a plan says through tcra.tcm.netlink — replacing what differs, deleting what is no
-longer wanted. Nothing forks or keeps a socket: safe inside Pulumi's provider process."""
+longer wanted, each route with a marker naming its owner (tcra.tcm.owners). Nothing keeps a
+socket: safe inside Pulumi's provider process."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from tcra.errors import TcraError
+from tcra.ownership import OwnedElsewhereError
 from tcra.tcm import netlink
+from tcra.tcm.owners import OWNERS_TABLE, marker, owners
 from tcra.tcm.route import MAIN_TABLE, TCRA_PROTO, Behaviour, Route
 
 TIMEOUT = 10.0
@@ -27,7 +30,24 @@ def namespace_exists(namespace: str) -> bool:
 
 
 def read(namespace: str | None) -> list[Route]:
-    """Every route tcra owns (protocol TCRA_PROTO) in the namespace, in every table."""
+    """Every route tcra programmed (protocol TCRA_PROTO) in the namespace, in every table but
+    the owner markers' (tcra.tcm.owners)."""
+    return [r for r in _read_all(namespace) if r.table != OWNERS_TABLE]
+
+
+def read_owned(namespace: str | None, owner: str) -> list[Route]:
+    """The routes whose markers name `owner`."""
+    routes = _read_all(namespace)
+    named = owners(routes, (r.key for r in routes))
+    return [r for r in routes if r.table != OWNERS_TABLE and named.get(r.key) == owner]
+
+
+def read_markers(namespace: str | None) -> list[Route]:
+    """The owner markers (tcra.tcm.owners) in the namespace."""
+    return [r for r in _read_all(namespace) if r.table == OWNERS_TABLE]
+
+
+def _read_all(namespace: str | None) -> list[Route]:
     listed = _ip(namespace, "-j", "-6", "route", "show", "proto", str(TCRA_PROTO), "table", "all")
     routes = [r for r in (_route(entry) for entry in json.loads(listed or "[]")) if r]
     return sorted(routes, key=lambda r: r.key)
@@ -60,13 +80,24 @@ def enable_srv6(namespace: str | None, interfaces: Iterable[str]) -> None:
         raise KernelError(f"namespace {namespace or '(host)'}: sysctl: {done.stderr.strip()}")
 
 
-def apply(namespace: str | None, wanted: Sequence[Route], owned: Sequence[Route]) -> None:
-    """Make the kernel hold `wanted`: replace what differs, delete what of `owned` is no longer
-    wanted. Routes neither wanted nor owned by the caller are never touched."""
-    current = {r.key: r for r in read(namespace)}
+def apply(namespace: str | None, wanted: Sequence[Route], owned: Sequence[Route],
+          owner: str) -> None:
+    """Make the kernel hold `wanted` for `owner`: replace what differs, delete what of `owned`
+    is no longer wanted. A wanted route that exists under another owner's marker (or under
+    none) is refused before anything changes; routes of other owners are never touched."""
+    everything = _read_all(namespace)
+    current = {r.key: r for r in everything if r.table != OWNERS_TABLE}
+    named = owners(everything, current)
+    where = f"HBR namespace {namespace or '(host)'}"
+    for route in wanted:
+        if route.key in current and named.get(route.key) != owner:
+            raise OwnedElsewhereError(f"SRv6 route {route.dst}", where, named.get(route.key))
     keep = {r.key for r in wanted}
     changed = [r for r in wanted if current.get(r.key) != r]
-    gone = [current[r.key] for r in owned if r.key not in keep and r.key in current]
+    changed += [marker(r, owner) for r in wanted if named.get(r.key) != owner]
+    gone = [current[r.key] for r in owned
+            if r.key not in keep and r.key in current and named.get(r.key) == owner]
+    gone += [marker(r, owner) for r in gone]
     index = _ifindex(namespace)
     try:
         failed = netlink.apply(changed, index, namespace) + netlink.apply(

@@ -15,6 +15,8 @@ from pydantic import Field, model_validator
 from tcra.model.base import Model
 from tcra.model.types import IPv6Address, IPv6Prefix
 
+RouteKey = tuple[str, str | None, int]
+"""What identifies a route in the kernel: destination, source, table."""
 TCRA_PROTO = 199
 """Route protocol number tcra marks its routes with (ip route ... proto 199), so a dump can
 tell them from everything else on the host."""
@@ -50,6 +52,6 @@ class Route(Model):
         return self
 
     @property
-    def key(self) -> tuple[str, str | None, int]:
+    def key(self) -> RouteKey:
         """What identifies a route in the kernel: destination, source, table."""
         return str(self.dst), str(self.src) if self.src else None, self.table

@@ -1,8 +1,8 @@
 """Domain XML from a VirtualMachineSpec, and the facts read back from a live domain's XML.
 
 Built as an ElementTree: no value is ever pasted into markup as text. A digest of what
-cannot change in place travels in the domain's metadata, so a domain left by a crashed run
-can be recognised as ours and adopted.
+cannot change in place travels in the domain's metadata with the resource's owner, so a domain
+left by a crashed run of the same stack can be recognised and adopted.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ def shape_digest(spec: VirtualMachineSpec) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def render(spec: VirtualMachineSpec, disk_formats: dict[str, str]) -> str:
-    """The domain XML; `disk_formats` maps each disk's volume name to its format (raw, qcow2)."""
+def render(spec: VirtualMachineSpec, disk_formats: dict[str, str], owner: str) -> str:
+    """The domain XML; `disk_formats` maps each disk's volume name to its format (raw, qcow2),
+    `owner` is the resource's owner (tcra.ownership)."""
     domain = ET.Element("domain", type=spec.virt_type)
     ET.SubElement(domain, "name").text = spec.name
     metadata = ET.SubElement(ET.SubElement(domain, "metadata"), f"{{{NAMESPACE}}}vm")
     ET.SubElement(metadata, f"{{{NAMESPACE}}}shape").text = shape_digest(spec)
+    ET.SubElement(metadata, f"{{{NAMESPACE}}}owner").text = owner
     ET.SubElement(domain, "memory", unit="KiB").text = str(spec.memory_max.bytes // 1024)
     ET.SubElement(domain, "currentMemory", unit="KiB").text = str(spec.memory.bytes // 1024)
     if spec.hugepages is not None:
@@ -104,6 +106,7 @@ class LiveFacts(Model):
     """What the live domain XML says: the drift a refresh shows."""
 
     shape: str | None = Field(description="The shape digest tcra wrote; none: not tcra's.")
+    owner: str | None = Field(default=None, description="The owner tcra wrote (tcra.ownership).")
     vcpus: int
     max_vcpus: int
     memory_kib: int
@@ -121,6 +124,7 @@ def facts(xml: str) -> LiveFacts:
     emulator = root.find("cputune/emulatorpin")
     return LiveFacts(
         shape=root.findtext(f"metadata/{{{NAMESPACE}}}vm/{{{NAMESPACE}}}shape"),
+        owner=root.findtext(f"metadata/{{{NAMESPACE}}}vm/{{{NAMESPACE}}}owner"),
         vcpus=int(vcpu.get("current", vcpu.text or "1")) if vcpu is not None else 1,
         max_vcpus=int(vcpu.text or "1") if vcpu is not None else 1,
         memory_kib=_kib(root.find("currentMemory")),

@@ -83,8 +83,12 @@ def state_of(name: str) -> bool:
         conn.close()
 
 
+# Tests run in random order: each one first brings the stack to the state it starts from.
+
+
 def test_preview_up_and_a_second_up_changes_nothing(stack):
-    assert "+ 3 to create" in stack("preview").stdout
+    stack("destroy", "--yes")
+    assert "+ 4 to create" in stack("preview").stdout  # the stack, its owner, the pool, a host
     stack("up", "--yes")
     hosts = json.loads(stack("stack", "output", "hosts", "--json").stdout)
     assert hosts == ["tcra-citeste2e-node-0"]
@@ -93,6 +97,7 @@ def test_preview_up_and_a_second_up_changes_nothing(stack):
 
 
 def test_refresh_shows_a_host_powered_off_by_hand_and_up_repairs_it(stack):
+    stack("up", "--yes")
     conn = libvirt.open("qemu:///system")
     try:
         conn.lookupByName("tcra-citeste2e-node-0").destroy()
@@ -107,6 +112,7 @@ def test_refresh_shows_a_host_powered_off_by_hand_and_up_repairs_it(stack):
 
 
 def test_state_holds_the_password_only_encrypted(stack):
+    stack("up", "--yes")
     exported = json.loads(stack("stack", "export").stdout)
     hosts = [r for r in exported["deployment"]["resources"]
              if r["type"].endswith("tcra:PhysicalHost")]
@@ -114,5 +120,7 @@ def test_state_holds_the_password_only_encrypted(stack):
 
 
 def test_destroy_releases_the_host(stack):
+    stack("up", "--yes")
+    assert state_of("tcra-citeste2e-node-0")
     stack("destroy", "--yes")
     assert not state_of("tcra-citeste2e-node-0")

@@ -3,6 +3,7 @@
 destroy leaves no domain or volume."""
 
 import json
+import re
 
 import libvirt
 import pytest
@@ -34,9 +35,20 @@ def domains() -> dict[str, tuple[str, bool]]:
         conn.close()
 
 
+# Tests run in random order: each one first brings the stack to the state it starts from.
+
+
+def up_with(pulumi, count: int) -> None:
+    pulumi("config", "set", "count", str(count))
+    pulumi("up", "--yes")
+
+
 def test_three_pinned_hugepage_vms_come_up_and_a_rerun_changes_nothing(lab_and_stack):
     _spec, pulumi = lab_and_stack
-    assert "+ 5 to create" in pulumi("preview").stdout  # the stack, the cluster, 3 VMs
+    pulumi("destroy", "--yes")
+    pulumi("config", "set", "count", "3")
+    # the stack, its owner identity, the cluster and 3 VMs
+    assert "+ 6 to create" in pulumi("preview").stdout
     pulumi("up", "--yes")
     vms = json.loads(pulumi("stack", "output", "vms", "--json").stdout)
     assert [(vm["name"], vm["host"], vm["state"]) for vm in vms] == [
@@ -52,20 +64,20 @@ def test_three_pinned_hugepage_vms_come_up_and_a_rerun_changes_nothing(lab_and_s
 
 def test_scaling_out_and_in_keeps_the_survivors_untouched(lab_and_stack):
     _spec, pulumi = lab_and_stack
+    up_with(pulumi, 3)
     before = domains()
-    pulumi("config", "set", "count", "5")
-    pulumi("up", "--yes")
+    up_with(pulumi, 5)
     after_out = domains()
     assert sorted(after_out) == [f"edge-vm-{i}" for i in range(5)]
     assert {n: after_out[n] for n in before} == before
-    pulumi("config", "set", "count", "2")
-    pulumi("up", "--yes")
+    up_with(pulumi, 2)
     after_in = domains()
     assert after_in == {n: before[n] for n in ("edge-vm-0", "edge-vm-1")}
 
 
 def test_a_vm_destroyed_by_hand_is_refreshed_and_repaired(lab_and_stack):
     _spec, pulumi = lab_and_stack
+    up_with(pulumi, 2)
     conn = libvirt.open("qemu:///system")
     try:
         conn.lookupByName("edge-vm-1").destroy()
@@ -80,6 +92,8 @@ def test_a_vm_destroyed_by_hand_is_refreshed_and_repaired(lab_and_stack):
 
 def test_destroy_leaves_no_domain_or_volume(lab_and_stack):
     spec, pulumi = lab_and_stack
+    up_with(pulumi, 2)
+    assert domains()
     pulumi("destroy", "--yes")
     assert domains() == {}
     conn = libvirt.open("qemu:///system")
@@ -89,3 +103,23 @@ def test_destroy_leaves_no_domain_or_volume(lab_and_stack):
     finally:
         conn.close()
     assert volumes == {vip.base_image_name(spec)}
+
+
+def test_a_second_stack_of_the_program_can_neither_take_nor_destroy_the_first_ones_vms(
+        lab_and_stack, tmp_path):
+    spec, pulumi = lab_and_stack
+    up_with(pulumi, 2)
+    before = domains()
+    # the same project, stack and resource names, with a backend of its own
+    with pulumi_project(tmp_path, "vm-lab", {
+            "inventory": str(spec.inventory), "count": "2", "pool": pool_name(spec),
+            "network": vip.network_name(spec),
+            "base_image": vip.base_image_name(spec)}) as other:
+        taken = other("up", "--yes", check=False)
+        assert taken.returncode != 0
+        assert re.search(r"domain edge-vm-\d at qemu:///system belongs to"
+                         r" tcra-vm-lab/lab/edge-vm-\d@[0-9a-f]{32}; it was left untouched",
+                         taken.stdout + taken.stderr), taken.stdout + taken.stderr
+        other("destroy", "--yes")
+    assert domains() == before
+    pulumi("preview", "--expect-no-changes")

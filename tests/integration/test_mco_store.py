@@ -1,5 +1,7 @@
 """The MCO's store against real databases: a SQLite file and a PostgreSQL server of its own."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -98,7 +100,7 @@ def test_the_migration_builds_what_the_mapping_declares(store, url):
         with engine.connect() as connection:
             context = MigrationContext.configure(connection,
                                                  opts={"version_table": VERSION_TABLE})
-            assert context.get_current_revision() == "0002"
+            assert context.get_current_revision() == "0003"
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
@@ -193,3 +195,18 @@ def test_an_unusable_url_is_a_tcra_error(url):
         Store(url).load_repository()
     assert isinstance(error.value, StoreError)
     assert_no_secret(error.value, "hunter2-secret")
+
+
+def test_threads_that_open_a_new_repository_at_once_all_get_it_migrated(tmp_path):
+    # what Pulumi does when several PhysicalHosts are created in parallel
+    url = f"sqlite:///{tmp_path / 'tcrr.db'}"
+
+    def claim(i: int) -> str:
+        store = Store(url)
+        store.migrate()
+        return store.claim_host(f"machine-{i}", f"host-{i}", f"s/l/h{i}@{'0' * 32}")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        owners = list(pool.map(claim, range(16)))
+    assert owners == [f"s/l/h{i}@{'0' * 32}" for i in range(16)]
+    assert Store(url).claim_host("machine-3", "host-3", f"x/y/z@{'1' * 32}") == owners[3]

@@ -25,11 +25,13 @@ from tcra.providers.physical_host import PhysicalHostProvider
 from tcra.bmc import BmcAccessError, BmcError, SystemNotFoundError
 from tcra.inventory import load
 from tcra.lab.processes import Process, start, stop
+from tcra.ownership import OwnedElsewhereError, owner_text
 from tcra.secrets import resolve
 from tests.integration.conftest import needs_lab, running_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
 PASSWORD_MARK = "do-not-leak"
+OWNER = owner_text("tests", "pim", "host", "0" * 32)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +44,9 @@ def props(host, **overrides):
     base = {"host": host.name, "address": host.bmc.address, "system_id": host.bmc.system_id,
             "username": host.bmc.credentials.username,
             "password": resolve(host.bmc.credentials.password), "auth": host.bmc.auth,
+            "ca_bundle": str(host.bmc.ca_bundle),  # the lab's CA: its BMC serves HTTPS
             "power": "on", "boot": {"target": "pxe", "mode": "once"}, "timeout": 5,
-            "power_timeout": 30, "shutdown_timeout": 1}
+            "power_timeout": 30, "shutdown_timeout": 1, "owner": OWNER}
     return {**base, **overrides}
 
 
@@ -130,7 +133,7 @@ def test_refresh_shows_drift_and_up_restores_it(hosts):
     created = provider.create(wanted)
     try:
         root = sushy.Sushy(f"{host.bmc.address}/redfish/v1", username="tcra",
-                           password=wanted["password"])
+                           password=wanted["password"], verify=str(host.bmc.ca_bundle))
         root.get_system(f"/redfish/v1/Systems/{host.bmc.system_id}").reset_system(
             sushy.ResetType.FORCE_OFF)  # by hand, behind the provider's back
         refreshed = provider.read(created.id, created.outs)
@@ -155,7 +158,7 @@ def test_another_system_means_replacement(hosts):
 def test_check_rejects_bad_input_naming_the_field():
     provider = PhysicalHostProvider()
     good = {"host": "h", "address": "https://192.0.2.1", "system_id": "1", "username": "u",
-            "password": "p"}
+            "password": "p", "owner": OWNER}
     cases = {
         "boot": {**good, "boot": {"target": "cd"}},
         "address": {**good, "address": "ftp://192.0.2.1"},
@@ -210,9 +213,11 @@ def test_bmc_that_never_answers_times_out(hosts):
 
 
 class FlakyProxy(http.server.BaseHTTPRequestHandler):
-    """Answers 503 to the first `failures` requests, then forwards to the real BMC."""
+    """Answers 503 to the first `failures` requests, then forwards to the real BMC, verifying
+    its HTTPS with the lab's CA (`ca_bundle`)."""
 
     upstream = ""
+    ca_bundle = ""
     failures = 0
     served_503 = 0
 
@@ -228,7 +233,8 @@ class FlakyProxy(http.server.BaseHTTPRequestHandler):
         reply = requests.request(self.command, cls.upstream + self.path,
                                  data=self.rfile.read(length) if length else None,
                                  headers={k: v for k, v in self.headers.items()
-                                          if k.lower() != "host"}, timeout=10)
+                                          if k.lower() != "host"},
+                                 verify=cls.ca_bundle, timeout=10)
         self.send_response(reply.status_code)
         for key, value in reply.headers.items():
             if key.lower() not in ("content-length", "transfer-encoding", "connection",
@@ -245,7 +251,8 @@ class FlakyProxy(http.server.BaseHTTPRequestHandler):
 
 
 def test_bmc_answering_503_twice_then_200_succeeds_by_retry(hosts):
-    handler = type("Flaky", (FlakyProxy,), {"upstream": hosts[3].bmc.address, "failures": 2})
+    handler = type("Flaky", (FlakyProxy,), {"upstream": hosts[3].bmc.address, "failures": 2,
+                                            "ca_bundle": str(hosts[3].bmc.ca_bundle)})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -304,3 +311,39 @@ def test_provider_round_trips_through_dill_and_still_works(hosts):
     assert created.outs["power_state"] == "Off"
     provider.delete(created.id, created.outs)
     assert Path(__file__).exists()  # the test module itself was not pickled by value
+
+
+def test_a_host_another_stack_holds_is_refused_never_released_and_reads_as_gone(hosts):
+    host = hosts[3]
+    provider = PhysicalHostProvider()
+    other = owner_text("tests", "pim", "host", "1" * 32)  # same names, another stack
+    created = provider.create(props(host, boot=None))
+    try:
+        with pytest.raises(OwnedElsewhereError, match=rf"host {host.name} at {host.bmc.address}"
+                           rf" system {host.bmc.system_id} belongs to {OWNER}"):
+            provider.create(props(host, boot=None, owner=other))
+        theirs = {**created.outs, "owner": other}
+        assert provider.read(created.id, theirs).id == ""
+        provider.delete(created.id, theirs)  # their destroy: our host stays on
+        with domain(host.name) as dom:
+            assert dom.isActive()
+        # ours again after a crash: a create of the same owner finds its record and carries on
+        again = provider.create(props(host, boot=None))
+        assert again.outs["power_state"] == "On"
+    finally:
+        provider.delete(created.id, created.outs)
+    with domain(host.name) as dom:
+        assert not dom.isActive()
+    # released: the other stack may now claim it
+    theirs_now = provider.create(props(host, boot=None, owner=other))
+    provider.delete(theirs_now.id, theirs_now.outs)
+
+
+def test_a_claim_that_fails_leaves_no_record(hosts):
+    host = hosts[3]
+    provider = PhysicalHostProvider()
+    with pytest.raises(UnsupportedActionError):
+        provider.create(props(host, boot={"target": "uefi_http", "image": "http://127.0.0.1:9/x"}))
+    other = owner_text("tests", "pim", "host", "2" * 32)
+    created = provider.create(props(host, boot=None, owner=other))  # nobody holds it
+    provider.delete(created.id, created.outs)

@@ -17,7 +17,11 @@ from tcra.providers.physical_host import PhysicalHostProvider
 
 from tcra.bmc import ATTEMPTS, BmcError
 from tcra.inventory import load
+from tcra.lab import bmc as lab_bmc
+from tcra.lab import tls
+from tcra.lab.spec import LabSpec
 from tcra.model import Host
+from tcra.ownership import owner_text
 from tcra.secrets import resolve
 from tests.integration.conftest import needs_lab, running_lab
 from tests.integration.redfish_proxy import Fault, RedfishProxy
@@ -26,14 +30,20 @@ RESET = "ComputerSystem.Reset"
 
 
 @pytest.fixture(scope="module")
-def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Host]]:
+def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSpec]:
     with running_lab(tmp_path_factory.mktemp("faults"), "citestfault", nodes=2) as spec:
-        yield load(spec.inventory).hosts
+        yield spec
+
+
+@pytest.fixture(scope="module")
+def hosts(spec: LabSpec) -> list[Host]:
+    return load(spec.inventory).hosts
 
 
 @pytest.fixture
-def proxy(hosts: list[Host]) -> Iterator[RedfishProxy]:
-    with RedfishProxy(hosts[0].bmc.address) as running:
+def proxy(spec: LabSpec, hosts: list[Host]) -> Iterator[RedfishProxy]:
+    """HTTPS on both sides, with the lab's CA: faults meet the client through TLS."""
+    with RedfishProxy(hosts[0].bmc.address, tls.files(lab_bmc.tls_folder(spec))) as running:
         yield running
 
 
@@ -53,21 +63,23 @@ def props(host: Host, address: str, **overrides: Any) -> dict[str, Any]:
     base = {"host": host.name, "address": address, "system_id": host.bmc.system_id,
             "username": host.bmc.credentials.username,
             "password": resolve(host.bmc.credentials.password), "auth": host.bmc.auth,
-            "power": "on", "boot": None, "timeout": 5, "power_timeout": 10,
-            "shutdown_timeout": 1}
+            "ca_bundle": str(host.bmc.ca_bundle), "power": "on", "boot": None, "timeout": 5,
+            "power_timeout": 10, "shutdown_timeout": 1,
+            "owner": owner_text("tests", "faults", "host", "0" * 32)}
     return {**base, **overrides}
 
 
 class Bmc:
-    """The lab's BMC read and driven straight over HTTP, beside the code under test."""
+    """The lab's BMC read and driven straight over HTTPS, beside the code under test."""
 
     def __init__(self, host: Host) -> None:
         self.url = host.bmc.address
         self.system = f"{self.url}/redfish/v1/Systems/{host.bmc.system_id}"
         self.auth = (host.bmc.credentials.username, resolve(host.bmc.credentials.password))
+        self.verify = str(host.bmc.ca_bundle)
 
     def get(self, url: str) -> dict[str, Any]:
-        reply = requests.get(url, auth=self.auth, timeout=10)
+        reply = requests.get(url, auth=self.auth, verify=self.verify, timeout=10)
         reply.raise_for_status()
         return dict(reply.json())
 
@@ -89,12 +101,12 @@ class Bmc:
 
     def reset(self, kind: str) -> None:
         requests.post(f"{self.system}/Actions/{RESET}", json={"ResetType": kind},
-                      auth=self.auth, timeout=10).raise_for_status()
+                      auth=self.auth, verify=self.verify, timeout=10).raise_for_status()
 
     def boot(self, target: str, enabled: str) -> None:
         requests.patch(self.system, json={"Boot": {"BootSourceOverrideTarget": target,
                                                    "BootSourceOverrideEnabled": enabled}},
-                       auth=self.auth, timeout=10).raise_for_status()
+                       auth=self.auth, verify=self.verify, timeout=10).raise_for_status()
 
     def off(self) -> None:
         if self.state()["power"] != "Off":
@@ -212,7 +224,7 @@ def test_update_changes_only_what_differs_and_reads_bios_back(hosts, proxy, bmc)
 
     requests.patch(f"{bmc.system}/BIOS/Settings",
                    json={"Attributes": {"ProcTurboMode": "Enabled"}},
-                   auth=bmc.auth, timeout=10).raise_for_status()
+                   auth=bmc.auth, verify=bmc.verify, timeout=10).raise_for_status()
     drifted = provider.read(created.id, restored).outs
     assert drifted["bios"] == {"ProcTurboMode": "Enabled"}
     assert provider.diff(created.id, drifted, wanted).changes
@@ -241,7 +253,8 @@ def test_a_tls_failure_is_reported_once_as_such(tmp_path: Path):
     try:
         url = f"https://127.0.0.1:{server.server_address[1]}"
         wanted = {"host": "h1", "address": url, "system_id": "1", "username": "u",
-                  "password": "p", "timeout": 5}
+                  "password": "p", "timeout": 5,
+                  "owner": owner_text("tests", "faults", "h1", "0" * 32)}
         with pytest.raises(BmcError) as caught:
             PhysicalHostProvider().read("id", wanted)
         assert str(caught.value).startswith(f"host h1: BMC {url}: TLS")

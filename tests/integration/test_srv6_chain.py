@@ -11,6 +11,7 @@ import pytest
 from tcra.providers.srv6_routes import HbrRoutesProvider, HbrRoutesSpec
 
 from tcra.lab.spec import load_state
+from tcra.ownership import owner_text
 from tcra.tcm import kernel
 from tcra.tcm.compute import compute
 from tcra.tcm.model import Chain
@@ -18,6 +19,7 @@ from tests.integration.conftest import needs_lab, running_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
 SNIFF = str(Path(__file__).with_name("sniff.py"))
+OWNER = owner_text("tests", "tcm", "web", "0" * 32)
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +40,9 @@ def program(lab, wanted, previous=None):
     plan = compute(lab.fabric.fabric, wanted)
     before = previous or {}
     for config in plan.hbrs:
-        props = HbrRoutesSpec(chain=wanted.name, hbr=config.hbr, namespace=config.namespace,
-                              interfaces=config.interfaces,
-                              routes=config.routes).model_dump(mode="json")
+        props = {**HbrRoutesSpec(chain=wanted.name, hbr=config.hbr, namespace=config.namespace,
+                                 interfaces=config.interfaces,
+                                 routes=config.routes).model_dump(mode="json"), "owner": OWNER}
         if config.hbr in before:
             outs[config.hbr] = provider.update("id", before[config.hbr], props).outs
         else:
@@ -109,6 +111,7 @@ def test_packets_cross_the_functions_in_order_then_follow_a_shorter_chain(lab):
     assert not reached
     for namespace in lab.fabric.namespaces:
         assert kernel.read(namespace) == [], namespace
+        assert kernel.read_markers(namespace) == [], namespace
 
 
 def test_routes_of_other_owners_are_never_touched(lab):
@@ -131,9 +134,9 @@ def test_the_ansible_module_and_the_provider_leave_the_same_kernel_state(lab, tm
     plan = compute(lab.fabric.fabric, chain(lab, "fw", "upf"))
     by_netlink = {}
     for config in plan.hbrs:
-        kernel.apply(config.namespace, config.routes, owned=())
+        kernel.apply(config.namespace, config.routes, owned=(), owner=OWNER)
         by_netlink[config.hbr] = kernel.read(config.namespace)
-        kernel.apply(config.namespace, (), owned=config.routes)
+        kernel.apply(config.namespace, (), owned=config.routes, owner=OWNER)
         assert kernel.read(config.namespace) == []
     root = Path(__file__).resolve().parents[2]
     for config in plan.hbrs:
@@ -149,5 +152,12 @@ def test_the_ansible_module_and_the_provider_leave_the_same_kernel_state(lab, tm
         assert done.returncode == 0, done.stdout + done.stderr
         try:
             assert kernel.read(config.namespace) == by_netlink[config.hbr]
-        finally:
-            kernel.apply(config.namespace, (), owned=config.routes)
+        finally:  # the module writes no owner markers: its own absent takes them back
+            subprocess.run(
+                [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
+                 "-m", "tcra.telco.srv6_route", "-a", arguments.replace('"present"', '"absent"')],
+                capture_output=True, text=True, timeout=120, cwd=tmp_path, check=True,
+                env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(root / "collections"),
+                     "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+                     "ANSIBLE_LOCALHOST_WARNING": "false"})
+        assert kernel.read(config.namespace) == []

@@ -1,6 +1,6 @@
 """VirtualMachine against the lab's libvirtd: pinning and hugepages in the live domain, drift,
-a crash between define and start, in-place changes, refusal of a foreign domain, and a delete
-that leaves nothing behind."""
+a crash between define and start, in-place changes, refusal of a foreign domain and of one
+another stack owns, and a delete that leaves nothing behind."""
 
 import base64
 import subprocess
@@ -16,11 +16,14 @@ from tcra.providers.virtual_machine import VirtualMachineProvider
 
 from tcra.lab import vip
 from tcra.lab.nodes import pool_name
+from tcra.ownership import OwnedElsewhereError, owner_text
 from tcra.vip.libvirt_host import VipError
 from tests.integration.conftest import needs_lab, running_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
 URI = "qemu:///system"
+OWNER = owner_text("tests", "lab", "vm", "0" * 32)
+OTHER_OWNER = owner_text("tests", "lab", "vm", "1" * 32)  # same names, another stack
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +42,7 @@ def props(lab, name: str, **changes) -> dict:
         "cloud_init": {"user_data": "#cloud-config\nruncmd: [true]\n",
                        "ssh_authorized_keys": ["ssh-ed25519 AAAAC3Nza test@tcra"]},
         "shutdown_timeout": 1,
+        "owner": OWNER,
     }
     return {**wanted, **changes}
 
@@ -194,8 +198,8 @@ def test_a_foreign_domain_of_the_same_name_is_refused_and_left_alone(lab):
                                  "<memory unit='MiB'>32</memory><os><type>hvm</type></os>"
                                  "</domain>")
         try:
-            with pytest.raises(VipError, match=r"VM citvm-foreign: libvirt qemu:///system: a"
-                               " domain of this name exists, not made by tcra"):
+            with pytest.raises(OwnedElsewhereError, match=r"domain citvm-foreign at"
+                               r" qemu:///system was not made by tcra; it was left untouched"):
                 VirtualMachineProvider().create(props(lab, "citvm-foreign"))
             assert conn.lookupByName("citvm-foreign").UUIDString() == foreign.UUIDString()
             assert volume_names(lab) == {vip.base_image_name(lab)}
@@ -227,3 +231,34 @@ def test_a_failed_start_takes_back_what_create_made(lab):
         VirtualMachineProvider().create(wanted)
     assert "citvm-nobridge" not in domain_names()
     assert volume_names(lab) == {vip.base_image_name(lab)}
+
+
+def test_a_domain_another_stack_owns_is_refused_never_adopted_and_never_deleted(lab):
+    provider = VirtualMachineProvider()
+    mine = provider.create(props(lab, "citvm-owned"))
+    try:
+        theirs = props(lab, "citvm-owned", owner=OTHER_OWNER)  # same program, other backend
+        with pytest.raises(OwnedElsewhereError, match=rf"domain citvm-owned at qemu:///system"
+                           rf" belongs to {OWNER}; it was left untouched"):
+            provider.create(theirs)
+        # its refresh sees nothing of its own, and its destroy removes nothing of ours
+        assert provider.read(mine.id, {**mine.outs, "owner": OTHER_OWNER}).id == ""
+        provider.delete(mine.id, {**mine.outs, "owner": OTHER_OWNER})
+        assert provider.read(mine.id, mine.outs).outs["state"] == "running"
+        assert len(volume_names(lab)) > 1  # our disk and seed are still there
+    finally:
+        provider.delete(mine.id, mine.outs)
+    assert "citvm-owned" not in domain_names()
+    assert volume_names(lab) == {vip.base_image_name(lab)}
+
+
+def test_check_names_a_missing_or_malformed_owner(lab):
+    for owner, reason in ((None, "missing; this field is required"),
+                          ("someone", "expected <project>/<stack>/<resource>@<stack identity")):
+        wanted = props(lab, "citvm-noowner")
+        if owner is None:
+            del wanted["owner"]
+        else:
+            wanted["owner"] = owner
+        [failure] = VirtualMachineProvider().check({}, wanted).failures
+        assert failure.property == "owner" and reason in failure.reason

@@ -64,8 +64,10 @@ def test_pool_declares_one_physical_host_per_selected_host(bmc_password):
             assert hosts == ["frankfurt-reg-01", "frankfurt-reg-02"]
             assert system_ids == ["1", "1"]
             assert sorted(n for n in mocks.created if n != "inference") == [
-                "inference-frankfurt-reg-01", "inference-frankfurt-reg-02"]
+                "inference-frankfurt-reg-01", "inference-frankfurt-reg-02", "tcra-stack-owner"]
             child = mocks.created["inference-frankfurt-reg-01"]
+            # the stack's identity is made by the engine; under mocks only the name part shows
+            assert child["owner"].startswith("project/stack/inference-frankfurt-reg-01@")
             assert child["address"] == "https://198.51.100.11"
             assert child["system_id"] == "1"
             assert child["power"] == "on"

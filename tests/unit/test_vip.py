@@ -7,6 +7,7 @@ import pytest
 
 from tcra.errors import InvalidInputError
 from tcra.model import Capabilities, Hypervisor, Quantity
+from tcra.ownership import owner_text
 from tcra.vip import (
     CloudInit,
     Disk,
@@ -18,6 +19,8 @@ from tcra.vip import (
     seed,
 )
 from tests.unit.test_physical_pool import Mocks
+
+OWNER = owner_text("tests", "unit", "vm1", "a" * 32)
 
 SHAPE = {"vcpus": 2, "memory": "128Mi", "hugepages": "2Mi",
          "pinning": {"cpus": [0, 1], "emulator_cpus": [0]},
@@ -50,13 +53,14 @@ def test_rendered_xml_is_accepted_by_libvirt_and_reads_back():
     spec = VirtualMachineSpec(name="vm1", virt_type="qemu", vcpus=1, max_vcpus=2,
                               memory="64Mi", max_memory="128Mi",
                               pinning=Pinning(cpus=(1, 0), emulator_cpus=(0,)))
-    xml = domain_xml.render(spec, {})
+    xml = domain_xml.render(spec, {}, OWNER)
     conn = libvirt.open("test:///default")
     try:
         live = domain_xml.facts(conn.defineXML(xml).XMLDesc(0))
     finally:
         conn.close()
     assert live.shape == domain_xml.shape_digest(spec)
+    assert live.owner == OWNER
     assert (live.vcpus, live.max_vcpus) == (1, 2)
     assert (live.memory_kib, live.max_memory_kib) == (65536, 131072)
     assert live.vcpu_pins == {"0": "1", "1": "0"}
@@ -69,7 +73,7 @@ def test_every_device_kind_is_rendered_from_the_spec():
         "interfaces": [*SHAPE["interfaces"], {"bridge": "br0"},
                        {"vf": "0000:3b:02.1", "vlan": 100}],
         "cloud_init": {"ssh_authorized_keys": ["ssh-ed25519 AAAA x"]}})
-    xml = domain_xml.render(spec, {"vm1-root": "qcow2"})
+    xml = domain_xml.render(spec, {"vm1-root": "qcow2"}, OWNER)
     assert '<page size="2048" unit="KiB" />' in xml
     assert '<source pool="default" volume="vm1-root" />' in xml
     assert '<driver name="qemu" type="qcow2" />' in xml
@@ -84,7 +88,7 @@ def test_every_device_kind_is_rendered_from_the_spec():
 def test_markup_in_values_stays_text():
     spec = VirtualMachineSpec.model_validate({**SHAPE, "name": "vm1", "disks": [
         {"pool": "p'/><evil x='", "size": "1Gi"}]})
-    xml = domain_xml.render(spec, {})
+    xml = domain_xml.render(spec, {}, OWNER)
     assert "<evil" not in xml and "&lt;evil" in xml
 
 
