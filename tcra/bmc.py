@@ -185,6 +185,10 @@ def _translated(target: BmcTarget) -> Iterator[None]:
         raise Unanswered(_first_line(exc)) from None
     except sushy_errors.SushyError as exc:
         raise BmcError(target, _first_line(exc)) from None
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        # a body that is not JSON, or JSON without the shape Redfish gives (sushy reads it lazily)
+        raise BmcError(target, f"the answer is not the Redfish expected ({type(exc).__name__}:"
+                               f" {_first_line(exc)[:200]})") from None
 
 
 def _tls_reason(exc: Exception) -> str:
