@@ -30,8 +30,12 @@ def reachable(state) -> bool:
     return ping.returncode == 0
 
 
+# Tests run in random order: each one first brings the stack to the state it starts from.
+
+
 def test_up_programs_the_chain_and_traffic_crosses_it(lab_and_stack):
     state, pulumi = lab_and_stack
+    pulumi("destroy", "--yes")
     assert not reachable(state)  # without the chain the service prefix is not routed
     pulumi("up", "--yes")
     assert reachable(state)
@@ -43,6 +47,7 @@ def test_up_programs_the_chain_and_traffic_crosses_it(lab_and_stack):
 
 def test_a_route_deleted_by_hand_is_refreshed_and_repaired(lab_and_stack):
     state, pulumi = lab_and_stack
+    pulumi("up", "--yes")
     factory = state.fabric.fabric.hbr("lab_factory")
     (sid,) = [r for r in kernel.read(factory.namespace) if r.behaviour.value == "End.DX6"]
     subprocess.run(["ip", "-n", factory.namespace, "-6", "route", "del", str(sid.dst)],
@@ -56,6 +61,8 @@ def test_a_route_deleted_by_hand_is_refreshed_and_repaired(lab_and_stack):
 
 def test_destroy_removes_every_route_it_added(lab_and_stack):
     state, pulumi = lab_and_stack
+    pulumi("up", "--yes")
+    assert reachable(state)
     pulumi("destroy", "--yes")
     assert not reachable(state)
     for namespace in state.fabric.namespaces:

@@ -35,6 +35,9 @@ def lab_and_stack(tmp_path_factory):
             yield spec, state, run
 
 
+# Tests run in random order: each one first brings the stack to the state it starts from.
+
+
 def lab_snapshot(spec, state) -> dict:
     conn = libvirt.open(URI)
     try:
@@ -48,9 +51,11 @@ def lab_snapshot(spec, state) -> dict:
     return {"domains": domains, "volumes": volumes, "routes": routes}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def before(lab_and_stack):
-    spec, state, _ = lab_and_stack
+    """The lab with nothing of the stack on it."""
+    spec, state, pulumi = lab_and_stack
+    pulumi("destroy", "--yes")
     return lab_snapshot(spec, state)
 
 
@@ -93,6 +98,7 @@ def test_up_deploys_the_blueprint_and_a_second_up_changes_nothing(lab_and_stack,
 
 def test_changes_by_hand_are_refreshed_and_repaired(lab_and_stack):
     _spec, state, pulumi = lab_and_stack
+    pulumi("up", "--yes")
     outputs = json.loads(pulumi("stack", "output", "--json").stdout)
     host = outputs["endpoints"]["visual-inspection-lab_factory"]["host"]
     conn = libvirt.open(URI)
@@ -116,6 +122,8 @@ def test_changes_by_hand_are_refreshed_and_repaired(lab_and_stack):
 
 def test_destroy_leaves_the_lab_as_it_was(lab_and_stack, before):
     spec, state, pulumi = lab_and_stack
+    pulumi("up", "--yes")
+    assert lab_snapshot(spec, state) != before
     pulumi("destroy", "--yes")
     assert lab_snapshot(spec, state) == before
     assert not reachable(state)
