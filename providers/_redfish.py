@@ -157,7 +157,7 @@ def _converge(node: _Node, spec: PhysicalHostSpec, was: PhysicalHostSpec | None)
     if spec.power == "off":
         _power_off(node)
     elif system.power_state != sushy.PowerState.ON:
-        _power_on(node)
+        _reset_until(node, sushy.ResetType.ON, "On")
     elif changed:  # media, BIOS or boot override only take effect through a reboot
         _restart(node)
 
@@ -210,12 +210,14 @@ def _reset(node: _Node, kind: sushy.ResetType) -> bool:
     return True
 
 
-def _power_on(node: _Node) -> None:
-    answered = _reset(node, sushy.ResetType.ON)
-    if not _wait_for_power(node, "On", node.spec.power_timeout):
-        why = "" if answered else ", the Reset(On) got no usable answer and was not sent again"
+def _reset_until(node: _Node, kind: sushy.ResetType, state: str) -> None:
+    """Send the reset once and wait for the power state it leads to."""
+    answered = _reset(node, kind)
+    if not _wait_for_power(node, state, node.spec.power_timeout):
+        why = ("" if answered else
+               f", the Reset({kind.value}) got no usable answer and was not sent again")
         raise node.failed(f"still {node.power()} after {node.spec.power_timeout:g}s,"
-                          f" waiting for On{why}")
+                          f" waiting for {state}{why}")
 
 
 def _restart(node: _Node) -> None:
@@ -237,15 +239,7 @@ def _power_off(node: _Node) -> None:
         _reset(node, graceful)
         if _wait_for_power(node, "Off", node.spec.shutdown_timeout):
             return
-    _force_off(node)
-
-
-def _force_off(node: _Node) -> None:
-    answered = _reset(node, sushy.ResetType.FORCE_OFF)
-    if not _wait_for_power(node, "Off", node.spec.power_timeout):
-        why = "" if answered else ", the ForceOff got no usable answer and was not sent again"
-        raise node.failed(f"still {node.power()} after {node.spec.power_timeout:g}s,"
-                          f" waiting for Off{why}")
+    _reset_until(node, sushy.ResetType.FORCE_OFF, "Off")
 
 
 def _wait_for_power(node: _Node, state: str, timeout: float) -> bool:
@@ -362,9 +356,9 @@ def _roll_back(node: _Node, before: Facts, cause: BmcError) -> None:
 def _restore_power(node: _Node, power: str) -> None:
     now = node.power()
     if power == "Off" and now != "Off":
-        _force_off(node)
+        _reset_until(node, sushy.ResetType.FORCE_OFF, "Off")
     elif power == "On" and now == "Off":
-        _power_on(node)
+        _reset_until(node, sushy.ResetType.ON, "On")
 
 
 def _restore_media(node: _Node, image: str | None) -> None:

@@ -13,7 +13,7 @@ from typing import TypeVar
 import libvirt
 
 from tcra.lab.processes import LabError, alive, log_tail, start, stop, wait_until
-from tcra.lab.spec import Hypervisor, LabSpec
+from tcra.lab.spec import Hypervisor, LabSpec, Process
 from tcra.vip.libvirt_host import find, quiet
 
 # What a privileged libvirtd creates on first start; removed again by `down` when absent before.
@@ -85,13 +85,7 @@ def ensure(spec: LabSpec, current: Hypervisor | None) -> Hypervisor:
     created = earlier + tuple(p for p in LIBVIRT_PATHS if not p.exists() and p not in earlier)
     Path("/var/log/libvirt").mkdir(parents=True, exist_ok=True)
     run = spec.state_dir / "libvirt"
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "virtlogd.conf").write_text(f'log_outputs = "3:file:{run / "virtlogd.log"}"\n')
-    (run / "libvirtd.conf").write_text(f'log_outputs = "3:file:{run / "libvirtd.log"}"\n')
-    virtlogd = start(["virtlogd", "-f", str(run / "virtlogd.conf"),
-                      "-p", str(run / "virtlogd.pid")], run / "virtlogd.out")
-    libvirtd = start(["libvirtd", "--config", str(run / "libvirtd.conf"),
-                      "--pid-file", str(run / "libvirtd.pid")], run / "libvirtd.out")
+    virtlogd, libvirtd = start_daemons(run)
     hypervisor = Hypervisor(uri=spec.libvirt_uri, started=(virtlogd, libvirtd),
                             created_paths=created)
     if not wait_until(lambda: answers(spec.libvirt_uri) or not alive(libvirtd), START_TIMEOUT):
@@ -102,6 +96,18 @@ def ensure(spec: LabSpec, current: Hypervisor | None) -> Hypervisor:
         release(hypervisor)
         raise LabError(f"libvirtd exited at start:\n{log_tail(run / 'libvirtd.log')}")
     return hypervisor
+
+
+def start_daemons(run: Path) -> tuple[Process, Process]:
+    """virtlogd and libvirtd with their configuration, logs and pid files in `run`."""
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "virtlogd.conf").write_text(f'log_outputs = "3:file:{run / "virtlogd.log"}"\n')
+    (run / "libvirtd.conf").write_text(f'log_outputs = "3:file:{run / "libvirtd.log"}"\n')
+    virtlogd = start(["virtlogd", "-f", str(run / "virtlogd.conf"),
+                      "-p", str(run / "virtlogd.pid")], run / "virtlogd.out")
+    libvirtd = start(["libvirtd", "--config", str(run / "libvirtd.conf"),
+                      "--pid-file", str(run / "libvirtd.pid")], run / "libvirtd.out")
+    return virtlogd, libvirtd
 
 
 def release(hypervisor: Hypervisor) -> str | None:

@@ -12,7 +12,7 @@ import pytest
 
 from tcra import lab
 from tcra.lab import hypervisor, nodes
-from tcra.lab.processes import LabError, Process, alive, start, stop, wait_until
+from tcra.lab.processes import LabError, Process, alive, stop, wait_until
 from tcra.lab.spec import LabSpec, load_state
 from tests.integration.conftest import needs_lab
 
@@ -35,13 +35,7 @@ def spec(tmp_path) -> Iterator[LabSpec]:
 
 def outside_libvirtd(folder: Path) -> tuple[Process, Process]:
     """virtlogd and libvirtd started by hand, as an administrator's restart would."""
-    folder.mkdir()
-    (folder / "virtlogd.conf").write_text(f'log_outputs = "3:file:{folder / "virtlogd.log"}"\n')
-    (folder / "libvirtd.conf").write_text(f'log_outputs = "3:file:{folder / "libvirtd.log"}"\n')
-    virtlogd = start(["virtlogd", "-f", str(folder / "virtlogd.conf"),
-                      "-p", str(folder / "virtlogd.pid")], folder / "virtlogd.out")
-    libvirtd = start(["libvirtd", "--config", str(folder / "libvirtd.conf"),
-                      "--pid-file", str(folder / "libvirtd.pid")], folder / "libvirtd.out")
+    virtlogd, libvirtd = hypervisor.start_daemons(folder)
     assert wait_until(lambda: hypervisor.daemon_pid() == libvirtd.pid
                       and hypervisor.answers("qemu:///system"), 20)
     return virtlogd, libvirtd
