@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from tcra.model.base import Model
 from tcra.model.site import Location, Site, Tier
-from tcra.model.types import CountryCode, Name, Quantity
+from tcra.model.types import Count, CountryCode, Name, Quantity
 
 
 class WorkloadKind(StrEnum):
@@ -23,8 +23,8 @@ class Resources(Model):
     cpu: float = Field(gt=0, description="CPU cores.")
     memory: Quantity
     hugepages: Quantity = Quantity(0)
-    gpus: int = Field(default=0, ge=0)
-    sriov_vfs: int = Field(default=0, ge=0)
+    gpus: Count = Field(default=0, ge=0)
+    sriov_vfs: Count = Field(default=0, ge=0)
     ptp: bool = False
 
     @field_validator("memory")
@@ -93,9 +93,9 @@ class Capacity(Model):
     cpu: float = Field(ge=0)
     memory: Quantity
     hugepages: Quantity = Quantity(0)
-    gpus: int = Field(default=0, ge=0)
-    sriov_vfs: int = Field(default=0, ge=0)
-    hosts: int = Field(default=0, ge=0, description="Whole hosts free, for physical workloads.")
+    gpus: Count = Field(default=0, ge=0)
+    sriov_vfs: Count = Field(default=0, ge=0)
+    hosts: Count = Field(default=0, ge=0, description="Whole hosts free, for physical workloads.")
 
 
 class SiteState(Model):
@@ -116,7 +116,7 @@ class Cluster(Model):
     kind: WorkloadKind = Field(description="caf: Kubernetes cluster, vaf: VM cluster.")
     free: Capacity
     node: Capacity = Field(description="What one more node adds.")
-    max_nodes_to_add: int = Field(default=10, ge=0)
+    max_nodes_to_add: Count = Field(default=10, ge=0)
 
 
 class Placement(Model):

@@ -121,6 +121,22 @@ def test_a_bad_generated_continuum_is_refused_in_short_lines(tmp_path):
     assert len(line) < 400
 
 
+def test_absurd_counts_in_a_request_are_one_line_not_an_overflow(tmp_path):
+    generated = run("continuum", "generate", "--sites", "20", "--workloads", "50")
+    bad = json.loads(generated.stdout)
+    bad["request"]["workloads"][3]["resources"]["gpus"] = 10**400
+    bad["repository"]["sites"][0]["free"]["sriov_vfs"] = 2**63
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = run("place", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"{path}: request.workloads.3.resources.gpus: Input should be less than or equal to"
+        " 2147483647 (got <a 400-digit number>)",
+        f"{path}: repository.sites.0.free.sriov_vfs: Input should be less than or equal to"
+        f" 2147483647 (got {2**63})"]
+
+
 def test_place_wants_an_inventory_or_a_repository_not_both(tmp_path):
     generated = run("continuum", "generate", "--sites", "5", "--workloads", "10")
     path = tmp_path / "continuum.json"
