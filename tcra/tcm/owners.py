@@ -37,7 +37,9 @@ def owners(markers: Iterable[Route], keys: Iterable[RouteKey]) -> Mapping[RouteK
 
 
 def _marker_address(key: RouteKey) -> IPv6Address:
-    digest = hashlib.sha256(repr(key).encode()).digest()
+    """From "<dst> <src or -> <table>", as the collection's srv6_route module computes it."""
+    dst, src, table = key
+    digest = hashlib.sha256(f"{dst} {src or '-'} {table}".encode()).digest()
     return IPv6Address(_MARKER_PREFIX + digest[:14])
 
 

@@ -4,6 +4,7 @@ route deleted and a VM destroyed by hand are refreshed and repaired; destroy lea
 it was. A wrong stack config and a missing passphrase fail before anything is touched."""
 
 import json
+import re
 import subprocess
 
 import libvirt
@@ -27,12 +28,15 @@ def lab_and_stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab-stack")
     with running_lab(root, "citlab", nodes=2) as spec:
         state = load_state(spec)
-        with pulumi_project(root, "lab", {
-                "inventory": str(spec.inventory), "vm_platform.pool": pool_name(spec),
-                "vm_platform.network": vip.network_name(spec),
-                "vm_platform.base_image": vip.base_image_name(spec),
-                "chain.destination": state.fabric.service_prefix}) as run:
+        with pulumi_project(root, "lab", stack_config(spec, state)) as run:
             yield spec, state, run
+
+
+def stack_config(spec, state) -> dict[str, str]:
+    return {"inventory": str(spec.inventory), "vm_platform.pool": pool_name(spec),
+            "vm_platform.network": vip.network_name(spec),
+            "vm_platform.base_image": vip.base_image_name(spec),
+            "chain.destination": state.fabric.service_prefix}
 
 
 # Tests run in random order: each one first brings the stack to the state it starts from.
@@ -48,7 +52,9 @@ def lab_snapshot(spec, state) -> dict:
         conn.close()
     routes = {h.namespace: sorted(str(r.dst) for r in kernel.read(h.namespace))
               for h in state.fabric.fabric.hbrs}
-    return {"domains": domains, "volumes": volumes, "routes": routes}
+    markers = {h.namespace: sorted(map(str, kernel.read_markers(h.namespace)))
+               for h in state.fabric.fabric.hbrs}
+    return {"domains": domains, "volumes": volumes, "routes": routes, "markers": markers}
 
 
 @pytest.fixture
@@ -127,3 +133,24 @@ def test_destroy_leaves_the_lab_as_it_was(lab_and_stack, before):
     pulumi("destroy", "--yes")
     assert lab_snapshot(spec, state) == before
     assert not reachable(state)
+
+
+def test_a_second_stack_of_the_blueprint_can_neither_take_nor_destroy_the_first_ones(
+        lab_and_stack, tmp_path):
+    spec, state, pulumi = lab_and_stack
+    pulumi("up", "--yes")
+    deployed = lab_snapshot(spec, state)
+    # the same program, project and stack name on the same lab, with a backend of its own
+    with pulumi_project(tmp_path, "lab", stack_config(spec, state)) as other:
+        taken = other("up", "--yes", check=False)
+        output = taken.stdout + taken.stderr
+        assert taken.returncode != 0
+        # the engine stops at the first refusal: which of VM, host and routes comes first varies
+        refused = re.findall(r"(domain historian-db|host tcra-citlab-node-\d|SRv6 route \S+)"
+                             r" at [^\n]* belongs to tcra-lab/lab/\S+@[0-9a-f]{32}; it was"
+                             r" left untouched", output)
+        assert refused, output
+        other("destroy", "--yes")
+    assert lab_snapshot(spec, state) == deployed
+    assert reachable(state)
+    pulumi("preview", "--expect-no-changes")

@@ -1,9 +1,13 @@
 """Route ownership on a real kernel: each route tcra programs carries a marker naming its owner,
 so a second stack of the same program (same chain, same HBR, its own backend) is refused,
-naming the first one's owner, and its refresh and destroy never touch the first one's routes."""
+naming the first one's owner, and its refresh and destroy never touch the first one's routes.
+The collection's srv6_route module writes and honours the same markers."""
 
+import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from tcra.providers.srv6_routes import HbrRoutesProvider, HbrRoutesSpec
@@ -12,6 +16,7 @@ from tcra.ownership import OwnedElsewhereError, owner_text
 from tcra.tcm import kernel
 from tcra.tcm.owners import OWNERS_TABLE
 from tcra.tcm.route import Behaviour, Route
+from tests.conftest import ROOT
 from tests.integration.test_hbr_routes_read import hbr  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
@@ -59,3 +64,34 @@ def test_a_route_made_by_hand_with_tcras_protocol_is_refused(hbr):  # noqa: F811
     [left] = kernel.read(hbr)
     assert [str(s) for s in left.segments] == ["fc00:b::1"]
     assert kernel.read_markers(hbr) == []
+
+
+def srv6_route(namespace: str, owner: str, state: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The collection's srv6_route module, as the hbr role runs it on a remote HBR."""
+    spec = props(namespace, owner)
+    arguments = json.dumps({"netns": namespace, "state": state, "owner": owner, "routes": [
+        {k: v for k, v in r.items() if v is not None} for r in spec["routes"]]})
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
+         "-m", "tcra.telco.srv6_route", "-a", arguments],
+        capture_output=True, text=True, timeout=120, cwd=cwd,
+        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
+             "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_LOCALHOST_WARNING": "false"})
+
+
+def test_the_ansible_module_keeps_the_same_owners_as_the_provider(hbr, tmp_path):  # noqa: F811
+    assert srv6_route(hbr, FIRST, "present", tmp_path).returncode == 0
+    routes, markers = kernel.read(hbr), kernel.read_markers(hbr)
+    assert len(routes) == len(markers) == 2
+
+    refused = srv6_route(hbr, SECOND, "present", tmp_path)
+    assert refused.returncode != 0
+    assert f"belongs to {FIRST}; it was left untouched" in refused.stdout
+    with pytest.raises(OwnedElsewhereError):  # the provider reads the module's markers
+        HbrRoutesProvider().create(props(hbr, SECOND))
+    assert srv6_route(hbr, SECOND, "absent", tmp_path).returncode == 0  # nothing of theirs
+    assert (kernel.read(hbr), kernel.read_markers(hbr)) == (routes, markers)
+
+    # the provider of the same owner takes back what the module programmed, markers and all
+    HbrRoutesProvider().delete("id", props(hbr, FIRST))
+    assert kernel.read(hbr) == kernel.read_markers(hbr) == []

@@ -135,13 +135,15 @@ def test_the_ansible_module_and_the_provider_leave_the_same_kernel_state(lab, tm
     by_netlink = {}
     for config in plan.hbrs:
         kernel.apply(config.namespace, config.routes, owned=(), owner=OWNER)
-        by_netlink[config.hbr] = kernel.read(config.namespace)
+        by_netlink[config.hbr] = (kernel.read(config.namespace),
+                                  kernel.read_markers(config.namespace))
         kernel.apply(config.namespace, (), owned=config.routes, owner=OWNER)
-        assert kernel.read(config.namespace) == []
+        assert kernel.read(config.namespace) == kernel.read_markers(config.namespace) == []
     root = Path(__file__).resolve().parents[2]
     for config in plan.hbrs:
-        arguments = json.dumps({"netns": config.namespace, "state": "present", "routes": [
-            r.model_dump(mode="json", exclude_none=True) for r in config.routes]})
+        arguments = json.dumps({"netns": config.namespace, "state": "present", "owner": OWNER,
+                                "routes": [r.model_dump(mode="json", exclude_none=True)
+                                           for r in config.routes]})
         done = subprocess.run(
             [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
              "-m", "tcra.telco.srv6_route", "-a", arguments],
@@ -150,14 +152,9 @@ def test_the_ansible_module_and_the_provider_leave_the_same_kernel_state(lab, tm
                  "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
                  "ANSIBLE_LOCALHOST_WARNING": "false"})
         assert done.returncode == 0, done.stdout + done.stderr
-        try:
-            assert kernel.read(config.namespace) == by_netlink[config.hbr]
-        finally:  # the module writes no owner markers: its own absent takes them back
-            subprocess.run(
-                [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
-                 "-m", "tcra.telco.srv6_route", "-a", arguments.replace('"present"', '"absent"')],
-                capture_output=True, text=True, timeout=120, cwd=tmp_path, check=True,
-                env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(root / "collections"),
-                     "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-                     "ANSIBLE_LOCALHOST_WARNING": "false"})
-        assert kernel.read(config.namespace) == []
+        try:  # the same routes and the same owner markers
+            assert (kernel.read(config.namespace),
+                    kernel.read_markers(config.namespace)) == by_netlink[config.hbr]
+        finally:
+            kernel.apply(config.namespace, (), owned=config.routes, owner=OWNER)
+        assert kernel.read(config.namespace) == kernel.read_markers(config.namespace) == []

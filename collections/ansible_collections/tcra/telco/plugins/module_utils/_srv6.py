@@ -12,10 +12,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import ipaddress
 
 TCRA_PROTO = 199
 MAIN_TABLE = 254
+# Owner markers, as tcra.tcm.owners writes them: a route in a table no rule uses, at an address
+# derived from the marked route's key, whose segments spell the owner's name.
+OWNERS_TABLE = 0x74637261
+MARKER_PREFIX = b"\xfd\x7c"
 
 # seg6local action numbers (include/uapi/linux/seg6_local.h) and the next hop each one needs
 ACTIONS = {"End": 1, "End.X": 2, "End.DX6": 5, "End.DX4": 6}
@@ -62,6 +67,31 @@ def describe(route):
 def key(route):
     """What identifies a route in the kernel: destination, source, table."""
     return route["dst"], route["src"], route["table"]
+
+
+def marker(route, owner):
+    """The marker route saying that `owner` programmed `route`."""
+    data = owner.encode("utf-8")
+    data += b"\0" * (-len(data) % 16)
+    return {"dst": _marker_dst(key(route)), "src": None, "dev": route["dev"],
+            "table": OWNERS_TABLE,
+            "segments": [str(ipaddress.IPv6Address(data[i:i + 16]))
+                         for i in range(0, len(data), 16)]}
+
+
+def owner_of(route, markers):
+    """The owner the markers (by destination) name for `route`, or None."""
+    found = markers.get(_marker_dst(key(route)))
+    if found is None:
+        return None
+    data = b"".join(ipaddress.IPv6Address(s).packed for s in found.get("segments") or [])
+    return data.rstrip(b"\0").decode("utf-8", "replace")
+
+
+def _marker_dst(route_key):
+    dst, src, table = route_key
+    digest = hashlib.sha256(("%s %s %s" % (dst, src or "-", table)).encode("utf-8")).digest()
+    return "%s/128" % ipaddress.IPv6Address(MARKER_PREFIX + digest[:14])
 
 
 def normalise(route, key_only=False):

@@ -92,6 +92,14 @@ options:
       - With I(state=absent) this removes all tcra routes.
     type: bool
     default: false
+  owner:
+    description:
+      - Who programs these routes, as tcra writes it (C(<project>/<stack>/<resource>@<identity>)).
+      - When given, each route gets a marker route naming it, in table 1952674401 (0x74637261),
+        which no rule uses; the markers are the ones tcra's C(HbrRoutes) writes.
+      - A listed route that exists under another owner's marker (or under none) fails the task
+        and is left as it is. With I(state=absent) or I(purge), only this owner's routes go.
+    type: str
   netns:
     description:
       - Name of a network namespace (as in C(ip netns list)) to manage the routes in.
@@ -128,6 +136,15 @@ EXAMPLES = r"""
         behaviour: End.DX6
         nh6: fd00:23::3
 
+- name: Program a chain's ingress route as the stack that owns it, refusing another's
+  tcra.telco.srv6_route:
+    netns: hbr1
+    owner: chain-lab/lab/web-lab_faredge@0123456789abcdef0123456789abcdef
+    routes:
+      - dst: fd00:23::/64
+        dev: eth1
+        segments: [fc00:2::100]
+
 - name: Remove one route
   tcra.telco.srv6_route:
     state: absent
@@ -139,7 +156,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 routes:
-  description: The tcra routes (protocol 199) on the target after the run, normalised.
+  description: The tcra routes (protocol 199) on the target after the run, normalised; owner
+    markers are not listed.
   returned: always
   type: list
   elements: dict
@@ -172,13 +190,16 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.tcra.telco.plugins.module_utils._srv6 import (
+    OWNERS_TABLE,
     TCRA_PROTO,
     RouteError,
     delete_spec,
     describe,
     from_kernel,
     key,
+    marker,
     normalise,
+    owner_of,
     sort_key,
     to_netlink,
 )
@@ -218,29 +239,48 @@ def open_netlink(module):
 
 
 def read_routes(ipr):
-    """The tcra routes the kernel holds, canonical, by key."""
+    """The tcra routes the kernel holds, canonical, by key; and the owner markers, by dst."""
     names = dict((link["index"], link.get_attr("IFLA_IFNAME")) for link in ipr.get_links())
-    held = {}
+    held, markers = {}, {}
     for msg in ipr.route("dump", family=AF_INET6):
         if msg["proto"] == TCRA_PROTO and msg["type"] == RTN_UNICAST:
             route = from_kernel(msg, names)
-            held[key(route)] = route
-    return held, dict((name, index) for index, name in names.items())
+            if route["table"] == OWNERS_TABLE:
+                markers[route["dst"]] = route
+            else:
+                held[key(route)] = route
+    return held, markers, dict((name, index) for index, name in names.items())
 
 
-def plan(wanted, held, state, purge):
-    """What to write and what to remove, as lists of canonical routes."""
+def plan(wanted, held, state, purge, mine):
+    """What to write and what to remove, as lists of canonical routes; `mine(route)` says
+    whether a held route may be changed or removed."""
     wanted_keys = set(key(route) for route in wanted)
     replace, remove = [], []
     for route in wanted:
         current = held.get(key(route))
         if state == "present" and current != route:
             replace.append(route)
-        elif state == "absent" and current is not None:
+        elif state == "absent" and current is not None and mine(current):
             remove.append(current)
     if purge:
-        remove.extend(route for k, route in held.items() if k not in wanted_keys)
+        remove.extend(route for k, route in held.items() if k not in wanted_keys and mine(route))
     return replace, remove
+
+
+def owned(module, wanted, held, markers):
+    """With an owner: refuse a wanted route another owner (or no tcra owner) holds; return the
+    test for what is this owner's."""
+    owner = module.params["owner"]
+    if not owner:
+        return lambda route: True
+    if module.params["state"] == "present":
+        for route in wanted:
+            if key(route) in held and owner_of(route, markers) != owner:
+                holder = owner_of(route, markers)
+                module.fail_json(msg="route %s belongs to %s; it was left untouched" % (
+                    describe(route), holder if holder else "no tcra owner (made without one)"))
+    return lambda route: owner_of(route, markers) == owner
 
 
 def apply(module, ipr, indexes, replace, remove):
@@ -268,6 +308,7 @@ def main():
             routes=dict(type="list", elements="dict", default=[], options=ROUTE_SPEC),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             purge=dict(type="bool", default=False),
+            owner=dict(type="str"),
             netns=dict(type="str"),
         ),
         supports_check_mode=True,
@@ -288,9 +329,17 @@ def main():
 
     ipr = open_netlink(module)
     try:
-        held, indexes = read_routes(ipr)
-        replace, remove = plan(wanted, held, module.params["state"], module.params["purge"])
-        apply(module, ipr, indexes, replace, remove)
+        held, markers, indexes = read_routes(ipr)
+        mine = owned(module, wanted, held, markers)
+        replace, remove = plan(wanted, held, module.params["state"], module.params["purge"],
+                               mine)
+        owner = module.params["owner"]
+        marks, unmarks = [], []
+        if owner:
+            marks = [marker(r, owner) for r in wanted
+                     if module.params["state"] == "present" and owner_of(r, markers) != owner]
+            unmarks = [marker(r, owner) for r in remove]
+        apply(module, ipr, indexes, replace + marks, remove + unmarks)
     finally:
         ipr.close()
 
@@ -302,7 +351,7 @@ def main():
     before_list = sorted(held.values(), key=sort_key)
     after_list = sorted(after.values(), key=sort_key)
     result = dict(
-        changed=bool(replace or remove),
+        changed=bool(replace or remove or marks),
         routes=after_list,
         replaced=replace,
         removed=remove,
