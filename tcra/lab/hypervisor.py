@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import libvirt
+from pydantic import ValidationError
 
 from tcra.lab.processes import LabError, alive, log_tail, start, stop, wait_until
 from tcra.lab.spec import Hypervisor, LabSpec, Process
@@ -22,6 +23,9 @@ LIBVIRT_PATHS = tuple(Path(p) for p in (
     "/etc/libvirt/qemu", "/etc/libvirt/nwfilter", "/etc/libvirt/secrets", "/etc/libvirt/storage",
 ))
 START_TIMEOUT = 20.0
+RECORD = Path("/run/tcra/libvirtd.json")
+"""The libvirtd (and virtlogd) a lab started on this machine, read and written under the lab
+lock: the lab that started it may go down while another lab's domains still use it."""
 SOCKET = Path("/run/libvirt/libvirt-sock")  # where a system libvirtd listens
 T = TypeVar("T")
 
@@ -88,6 +92,8 @@ def ensure(spec: LabSpec, current: Hypervisor | None) -> Hypervisor:
     virtlogd, libvirtd = start_daemons(run)
     hypervisor = Hypervisor(uri=spec.libvirt_uri, started=(virtlogd, libvirtd),
                             created_paths=created)
+    RECORD.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    RECORD.write_text(hypervisor.model_dump_json())
     if not wait_until(lambda: answers(spec.libvirt_uri) or not alive(libvirtd), START_TIMEOUT):
         release(hypervisor)
         raise LabError(f"libvirtd did not answer within {START_TIMEOUT:.0f}s:\n"
@@ -111,14 +117,19 @@ def start_daemons(run: Path) -> tuple[Process, Process]:
 
 
 def release(hypervisor: Hypervisor) -> str | None:
-    """Stop the daemons the lab started (never one it found running) and remove what they made.
+    """Stop the daemons a lab started (never one no lab started) and remove what they made, once
+    no domain uses them: labs share one libvirtd, and the last lab down stops it, whichever lab
+    started it (the machine's RECORD says which daemons a lab started).
 
-    Returns why libvirtd was left running: the one answering is not the lab's (restarted from
-    outside), or domains the lab did not make still use it.
+    Returns why libvirtd was left running: the one answering is not a lab's (restarted from
+    outside), or domains still use it.
     """
     if not hypervisor.started:
-        return (f"left libvirtd running at {hypervisor.uri}: the lab found it running"
-                if answers(hypervisor.uri) else None)
+        recorded = _recorded()
+        if recorded is None:
+            return (f"left libvirtd running at {hypervisor.uri}: the lab found it running"
+                    if answers(hypervisor.uri) else None)
+        hypervisor = recorded
     answering = daemon_pid()
     if answering is not None and not any(p.pid == answering and alive(p)
                                          for p in hypervisor.started):
@@ -136,7 +147,20 @@ def release(hypervisor: Hypervisor) -> str | None:
         stop(process)
     for path in hypervisor.created_paths:
         shutil.rmtree(path, ignore_errors=True)
+    RECORD.unlink(missing_ok=True)  # one lab-started libvirtd at a time: the one just stopped
     return None
+
+
+def _recorded() -> Hypervisor | None:
+    """The daemons a lab started and a later lab may have to stop; None when none runs."""
+    try:
+        recorded = Hypervisor.model_validate_json(RECORD.read_bytes())
+    except (OSError, ValidationError):
+        return None
+    if not all(alive(p) for p in recorded.started):
+        RECORD.unlink(missing_ok=True)  # stopped meanwhile: nothing left to hand over
+        return None
+    return recorded
 
 
 def daemon_pid(path: Path = SOCKET) -> int | None:

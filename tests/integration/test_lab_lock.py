@@ -11,7 +11,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from tcra.lab import lock
+from tcra.lab import hypervisor, lock
 from tcra.lab.spec import LabSpec, load_state
 from tests.integration.conftest import needs_lab
 
@@ -36,6 +36,7 @@ def machine(prefixes: list[str]) -> dict[str, object]:
     ours = tuple(prefixes)
     return {"hugepages": int(Path("/proc/sys/vm/nr_hugepages").read_text()),
             "hugetlbfs": mounts,
+            "libvirtd": hypervisor.daemon_pid(),  # the last lab down stops one a lab started
             "domains": sorted(d for d in domains if d.startswith(ours)),
             "namespaces": sorted(n for n in namespaces if n.startswith(ours))}
 
