@@ -1,5 +1,6 @@
-"""The `check` every tcra provider runs: validate the inputs into the provider's model and turn
-each problem into a CheckFailure naming the field, before anything real is touched."""
+"""The `check` every tcra provider runs: validate the inputs into the provider's model, and
+the owner the resource set (tcra.ownership), turning each problem into a CheckFailure naming
+the field, before anything real is touched."""
 
 from __future__ import annotations
 
@@ -11,22 +12,33 @@ from pulumi.output import Unknown
 from pydantic import ValidationError
 
 from tcra.errors import problems_from
+from tcra.model.base import Model
+from tcra.ownership import Owner
+
+
+class _Owned(Model):
+    owner: Owner
+
+
+def owner_in(props: dict[str, Any]) -> str:
+    """The owner a tcra resource puts on its provider's inputs, validated."""
+    return _Owned.model_validate({k: props[k] for k in ("owner",) if k in props}).owner
 
 
 def check_inputs(validate: Callable[[dict[str, Any]], object], news: dict[str, Any],
                  kind: str) -> CheckResult:
+    """`validate`'s problems, and the owner's once it is known: a new stack's preview cannot
+    know its identity yet (tcra.providers.stack_owner)."""
+    failures = _failures(validate, news, kind)
+    if not isinstance(news.get("owner"), Unknown):
+        failures += _failures(owner_in, news, kind)
+    return CheckResult(news, failures)
+
+
+def _failures(validate: Callable[[dict[str, Any]], object], news: dict[str, Any],
+              kind: str) -> list[CheckFailure]:
     try:
         validate(news)
     except ValidationError as exc:
-        return CheckResult(news, [CheckFailure(p.field or "inputs", p.message)
-                                  for p in problems_from(exc, kind)])
-    return CheckResult(news, [])
-
-
-def validate_owned(spec: Callable[[dict[str, Any]], object], owner: Callable[[dict[str, Any]], str],
-            props: dict[str, Any]) -> object:
-    """Validate the spec and, once known, the owner: a new stack's preview cannot know its
-    identity yet (tcra.providers.stack_owner)."""
-    if not isinstance(props.get("owner"), Unknown):
-        owner(props)
-    return spec(props)
+        return [CheckFailure(p.field or "inputs", p.message) for p in problems_from(exc, kind)]
+    return []

@@ -10,7 +10,6 @@ provider keeps nothing between calls: each method is one Redfish session.
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import partial
 from typing import Any, Literal
 
 import pulumi
@@ -25,14 +24,14 @@ from pulumi.dynamic import (
 )
 from pydantic import Field, SecretStr, model_validator
 from tcra.providers import _redfish
-from tcra.providers._check import check_inputs, validate_owned
+from tcra.providers._check import check_inputs, owner_in
 from tcra.providers.stack_owner import owner_of
 
 from tcra.bmc import BmcTarget, SystemNotFoundError
 from tcra.mco.store import Store
 from tcra.model.base import Model
 from tcra.model.host import BmcAuth, BmcUrl
-from tcra.ownership import OwnedElsewhereError, Owner
+from tcra.ownership import OwnedElsewhereError
 
 # Inputs that name a different machine: changing one means releasing this host, claiming another.
 REPLACE_ON = ("address", "system_id", "serial")
@@ -108,20 +107,9 @@ class PhysicalHostSpec(HostClaim):
                          auth=self.auth, timeout=self.timeout)
 
 
-class _Inputs(PhysicalHostSpec):
-    """What the engine hands the provider: the spec, and the owner PhysicalHost sets."""
-
-    owner: Owner
-
-
 def _spec(props: dict[str, Any]) -> PhysicalHostSpec:
     fields = PhysicalHostSpec.model_fields
     return PhysicalHostSpec.model_validate({k: v for k, v in props.items() if k in fields})
-
-
-def _owner(props: dict[str, Any]) -> str:
-    fields = _Inputs.model_fields
-    return _Inputs.model_validate({k: v for k, v in props.items() if k in fields}).owner
 
 
 def _claims(spec: PhysicalHostSpec) -> Store:
@@ -131,10 +119,10 @@ def _claims(spec: PhysicalHostSpec) -> Store:
     return store
 
 
-def _held_by_another(spec: PhysicalHostSpec, owner: str) -> str | None:
+def _held_by_another(claims: Store, spec: PhysicalHostSpec, owner: str) -> str | None:
     """The other consumer the repository records for the machine, if any. No record at all
     (a host claimed before records were kept, or a repository reset) is not another's."""
-    holder = _claims(spec).host_owner(spec.machine)
+    holder = claims.host_owner(spec.machine)
     return holder if holder not in (None, owner) else None
 
 
@@ -147,7 +135,7 @@ def _outputs(spec: PhysicalHostSpec, owner: str, facts: _redfish.Facts) -> dict[
 
 class PhysicalHostProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_inputs(partial(validate_owned, _spec, _owner), news, "PhysicalHost")
+        return check_inputs(_spec, news, "PhysicalHost")
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         was, wanted = _spec(olds), _spec(news)
@@ -159,7 +147,7 @@ class PhysicalHostProvider(ResourceProvider):
                           delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        spec, owner = _spec(props), _owner(props)
+        spec, owner = _spec(props), owner_in(props)
         claims = _claims(spec)
         # The record first: a second stack is refused before the BMC is touched. The same
         # owner finds its own record after a crash and carries on.
@@ -174,28 +162,29 @@ class PhysicalHostProvider(ResourceProvider):
         return CreateResult(id_=facts.resource_id, outs=_outputs(spec, owner, facts))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        spec, owner = _spec(props), _owner(props)
+        spec, owner = _spec(props), owner_in(props)
         try:
             facts = _redfish.observe(spec)
         except SystemNotFoundError:
             return ReadResult(id_="", outs={})
-        if _held_by_another(spec, owner):
+        if _held_by_another(_claims(spec), spec, owner):
             return ReadResult(id_="", outs={})  # released, and now another's
         return ReadResult(id_=id_, outs=_outputs(spec, owner, facts))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        spec, owner = _spec(news), _owner(news)
-        if holder := _held_by_another(spec, owner):
+        spec, owner = _spec(news), owner_in(news)
+        if holder := _held_by_another(_claims(spec), spec, owner):
             raise OwnedElsewhereError(f"host {spec.host}", spec.machine, holder)
         facts = _redfish.apply(_spec(olds), spec)
         return UpdateResult(outs=_outputs(spec, owner, facts))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        spec, owner = _spec(props), _owner(props)
-        if _held_by_another(spec, owner):
+        spec, owner = _spec(props), owner_in(props)
+        claims = _claims(spec)
+        if _held_by_another(claims, spec, owner):
             return  # not ours any more: another stack's host is never powered off
         _redfish.release(spec)
-        _claims(spec).release_host(spec.machine, owner)
+        claims.release_host(spec.machine, owner)
 
 
 class PhysicalHostArgs(HostClaim):

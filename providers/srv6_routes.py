@@ -9,7 +9,6 @@ netlink socket outlives a call.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import pulumi
@@ -23,11 +22,10 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 from pydantic import Field
-from tcra.providers._check import check_inputs, validate_owned
+from tcra.providers._check import check_inputs, owner_in
 from tcra.providers.stack_owner import owner_of
 
 from tcra.model.base import Model
-from tcra.ownership import Owner
 from tcra.tcm import kernel
 from tcra.tcm.route import Route
 
@@ -40,20 +38,9 @@ class HbrRoutesSpec(Model):
     routes: tuple[Route, ...] = Field(min_length=1)
 
 
-class _Inputs(HbrRoutesSpec):
-    """What the engine hands the provider: the spec, and the owner HbrRoutes sets."""
-
-    owner: Owner
-
-
 def _spec(props: dict[str, Any]) -> HbrRoutesSpec:
     fields = HbrRoutesSpec.model_fields
     return HbrRoutesSpec.model_validate({k: v for k, v in props.items() if k in fields})
-
-
-def _owner(props: dict[str, Any]) -> str:
-    fields = _Inputs.model_fields
-    return _Inputs.model_validate({k: v for k, v in props.items() if k in fields}).owner
 
 
 def _live(spec: HbrRoutesSpec, owner: str) -> list[dict[str, Any]]:
@@ -70,7 +57,7 @@ def _outputs(spec: HbrRoutesSpec, owner: str) -> dict[str, Any]:
 
 class HbrRoutesProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_inputs(partial(validate_owned, _spec, _owner), news, "HbrRoutes")
+        return check_inputs(_spec, news, "HbrRoutes")
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         was, wanted = _spec(olds), _spec(news)
@@ -82,7 +69,7 @@ class HbrRoutesProvider(ResourceProvider):
                           delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        spec, owner = _spec(props), _owner(props)
+        spec, owner = _spec(props), owner_in(props)
         kernel.enable_srv6(spec.namespace, spec.interfaces)
         kernel.apply(spec.namespace, spec.routes, owned=(), owner=owner)
         return CreateResult(id_=f"{spec.namespace or 'host'}/{spec.chain}/{spec.hbr}",
@@ -92,10 +79,10 @@ class HbrRoutesProvider(ResourceProvider):
         spec = _spec(props)
         if spec.namespace and not kernel.namespace_exists(spec.namespace):
             return ReadResult(id_="", outs={})  # the HBR is gone, and its routes with it
-        return ReadResult(id_=id_, outs=_outputs(spec, _owner(props)))
+        return ReadResult(id_=id_, outs=_outputs(spec, owner_in(props)))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        was, spec, owner = _spec(olds), _spec(news), _owner(news)
+        was, spec, owner = _spec(olds), _spec(news), owner_in(news)
         kernel.enable_srv6(spec.namespace, spec.interfaces)
         kernel.apply(spec.namespace, spec.routes, owned=was.routes, owner=owner)
         return UpdateResult(outs=_outputs(spec, owner))
@@ -104,7 +91,7 @@ class HbrRoutesProvider(ResourceProvider):
         spec = _spec(props)
         if spec.namespace and not kernel.namespace_exists(spec.namespace):
             return  # the HBR is gone, and its routes with it
-        kernel.apply(spec.namespace, (), owned=spec.routes, owner=_owner(props))
+        kernel.apply(spec.namespace, (), owned=spec.routes, owner=owner_in(props))
 
 
 class HbrRoutes(Resource, module="tcra", name="HbrRoutes"):

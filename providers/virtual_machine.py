@@ -7,7 +7,6 @@ delete = destroy, undefine, and delete its volumes and seed. The domain carries 
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import pulumi
@@ -22,30 +21,18 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 from tcra.providers import _libvirt
-from tcra.providers._check import check_inputs, validate_owned
+from tcra.providers._check import check_inputs, owner_in
 from tcra.providers.stack_owner import owner_of
 
-from tcra.ownership import Owner
 from tcra.vip.domain_xml import IN_PLACE
 from tcra.vip.model import VirtualMachineSpec
 
 _OBSERVED = tuple(_libvirt.Observed.model_fields)
 
 
-class _Inputs(VirtualMachineSpec):
-    """What the engine hands the provider: the spec, and the owner VirtualMachine sets."""
-
-    owner: Owner
-
-
 def _spec(props: dict[str, Any]) -> VirtualMachineSpec:
     fields = VirtualMachineSpec.model_fields
     return VirtualMachineSpec.model_validate({k: v for k, v in props.items() if k in fields})
-
-
-def _owner(props: dict[str, Any]) -> str:
-    fields = _Inputs.model_fields
-    return _Inputs.model_validate({k: v for k, v in props.items() if k in fields}).owner
 
 
 def _outputs(spec: VirtualMachineSpec, owner: str,
@@ -55,7 +42,7 @@ def _outputs(spec: VirtualMachineSpec, owner: str,
 
 class VirtualMachineProvider(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        checked = check_inputs(partial(validate_owned, _spec, _owner), news, "VirtualMachine")
+        checked = check_inputs(_spec, news, "VirtualMachine")
         if checked.failures:
             return checked
         problems = _libvirt.preflight(_spec(news), adopting=bool(olds))
@@ -75,23 +62,23 @@ class VirtualMachineProvider(ResourceProvider):
                           stables=[], delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        spec, owner = _spec(props), _owner(props)
+        spec, owner = _spec(props), owner_in(props)
         observed = _libvirt.create(spec, owner)
         return CreateResult(id_=observed.uuid, outs=_outputs(spec, owner, observed))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        spec, owner = _spec(props), _owner(props)
+        spec, owner = _spec(props), owner_in(props)
         observed = _libvirt.observe(spec, owner)
         if observed is None or observed.uuid != id_:
             return ReadResult(id_="", outs={})  # gone (or another domain took the name)
         return ReadResult(id_=id_, outs=_outputs(spec, owner, observed))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        spec, owner = _spec(news), _owner(news)
+        spec, owner = _spec(news), owner_in(news)
         return UpdateResult(outs=_outputs(spec, owner, _libvirt.apply(spec, owner)))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        _libvirt.remove(_spec(props), _owner(props))
+        _libvirt.remove(_spec(props), owner_in(props))
 
 
 def _drift(olds: dict[str, Any], wanted: VirtualMachineSpec) -> bool:
