@@ -21,17 +21,17 @@ from collections.abc import Callable
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.mocks import MockMonitor
-from tcra.components.k8s_cluster import (
+from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs
+from tcra.components.workload import Workload, WorkloadArgs
+
+from tcra.mcm import (
     ApiEndpoint,
     EmulatedVm,
     Image,
-    K8sCluster,
-    K8sClusterArgs,
+    Metal3Infrastructure,
     NodePool,
     machines_from_vms,
 )
-from tcra.components.workload import Workload, WorkloadArgs
-
 from tcra.model.host import BmcCredentials
 
 KUBECONFIG = base64.b64encode(b"apiVersion: v1\nkind: Config\n").decode()
@@ -78,9 +78,10 @@ def clusters_program(clusters: int, workloads: int) -> Callable[[], None]:
                    for v in range(4)]
             cluster = K8sCluster(f"c{c}", K8sClusterArgs(
                 name=f"c{c}", namespace="clusters", kubernetes_version="v1.30.4",
-                endpoint=ApiEndpoint(host=f"10.{c // 250}.{c % 250}.10"), image=image,
-                machines=machines_from_vms(vms, emulator="http://192.168.111.1:8000",
-                                           credentials=credentials),
+                infrastructure=Metal3Infrastructure(
+                    endpoint=ApiEndpoint(host=f"10.{c // 250}.{c % 250}.10"), image=image,
+                    machines=machines_from_vms(vms, emulator="http://192.168.111.1:8000",
+                                               credentials=credentials)),
                 pools=(NodePool(name="workers", replicas=2),), management=management))
             for w in range(workloads):
                 Workload(f"c{c}-w{w}", WorkloadArgs(

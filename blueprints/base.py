@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field, model_validator
 from tcra.blueprints.diagram import Deployed, graphviz
 from tcra.blueprints.kubernetes import ClusterTemplate, declare
 from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
-from tcra.components.physical_pool import HostFilter, PhysicalPool, PhysicalPoolArgs
+from tcra.components.physical_pool import PhysicalPool, PhysicalPoolArgs
 from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
 from tcra.providers.virtual_machine import VirtualMachine, VirtualMachineArgs
 
@@ -33,6 +33,7 @@ from tcra.mco.model import (
 )
 from tcra.model import Inventory, Quantity
 from tcra.model.base import Model
+from tcra.model.host_filter import HostFilter
 from tcra.model.types import IPv6Prefix, Name
 from tcra.tcm.model import Chain
 from tcra.vip.model import CloudInit, Disk, Interface

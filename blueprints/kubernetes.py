@@ -10,19 +10,14 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 from pydantic import Field
 from tcra.blueprints.diagram import Deployed
-from tcra.components.k8s_cluster import K8sCluster
-from tcra.components.k8s_cluster_args import (
-    ApiEndpoint,
-    ControlPlane,
-    Distribution,
-    K8sClusterArgs,
-    NodePool,
-    machines_from_hosts,
-)
+from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs
 from tcra.components.workload import Workload, WorkloadArgs
 
 from tcra.capi.metal3 import Image
 from tcra.errors import TcraError
+from tcra.mcm.infrastructure import ApiEndpoint, Metal3Infrastructure
+from tcra.mcm.machines import machines_from_hosts
+from tcra.mcm.spec import ControlPlane, Distribution, NodePool
 from tcra.model.base import Model
 
 if TYPE_CHECKING:
@@ -61,7 +56,8 @@ def declare(blueprint: Blueprint, name: str, placed: list[tuple[str, str]],
         cluster = K8sCluster(cluster_name, K8sClusterArgs(
             name=cluster_name, namespace=template.namespace,
             distribution=template.distribution, kubernetes_version=template.kubernetes_version,
-            endpoint=template.endpoints[site], image=template.image, machines=machines,
+            infrastructure=Metal3Infrastructure(endpoint=template.endpoints[site],
+                                                image=template.image, machines=machines),
             control_plane=ControlPlane(replicas=template.control_plane_replicas),
             pools=(NodePool(name="workers", replicas=workers),) if workers > 0 else (),
             management=blueprint.args.management), pulumi.ResourceOptions(parent=blueprint))

@@ -1,10 +1,12 @@
 """K8sCluster: a Kubernetes cluster as Cluster API objects on a management cluster (TCRA MCM).
 
-The component declares, through pulumi-kubernetes on the management cluster's provider (always
-the one passed in, never an ambient kubeconfig): one BareMetalHost and BMC Secret per machine, a
-Metal3Cluster and a Cluster, a control plane (kubeadm or RKE2) with its Metal3MachineTemplate, and
-per node pool a MachineDeployment with its machine and bootstrap templates. It then reads the
-kubeconfig Cluster API writes, builds a provider for the new cluster, and releases the add-ons.
+The component declares the graph tcra.mcm.plan builds, through pulumi-kubernetes on the
+management cluster's provider (always the one passed in, never an ambient kubeconfig), in order:
+on Metal3 one BMC Secret and BareMetalHost per machine; the infrastructure cluster (Metal3Cluster,
+or CAPD's in-memory DevCluster) and the Cluster; the machine templates (Metal3MachineTemplates or
+DevMachineTemplates); the control plane (kubeadm or RKE2); per node pool its bootstrap template
+and MachineDeployment. It then reads the kubeconfig Cluster API writes, builds a provider for the
+new cluster, and releases the add-ons.
 
 Day 2 is an ordinary `pulumi up`: a new Kubernetes version or image rolls the machines (new
 templates under new names; the control plane and MachineDeployments are updated in place), new
@@ -21,27 +23,17 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from tcra.components.k8s_cluster_args import (
-    CONTROL_PLANE,
-    AddOns,
-    ApiEndpoint,
-    ControlPlane,
-    EmulatedVm,
-    K8sClusterArgs,
-    Machine,
-    Network,
-    NodeFeatures,
-    NodePool,
-    machines_from_hosts,
-    machines_from_vms,
-)
-from tcra.components.k8s_cluster_render import POOL_LABEL, ClusterPlan, plan
-from tcra.components.workload_chart import Chart, declare_release
+from pydantic import ConfigDict, Field
+from tcra.components.workload_chart import declare_release
 
+from tcra import yamlsafe
 from tcra.capi._meta import KubeObject
 from tcra.capi.core import KUBECONFIG_SUFFIX
-from tcra.capi.metal3 import Image
 from tcra.errors import TcraError
+from tcra.mcm.infrastructure import Metal3Infrastructure
+from tcra.mcm.naming import CONTROL_PLANE, POOL_LABEL
+from tcra.mcm.plan import ClusterPlan, plan
+from tcra.mcm.spec import AddOns, K8sClusterSpec
 from tcra.secrets import resolve
 
 # Resource options by kind, each for a reason:
@@ -55,6 +47,14 @@ HOST_OPTIONS = pulumi.ResourceOptions(
     # Another boot NIC is another host to Ironic; the name stays, so the old one goes first.
     replace_on_changes=["spec.bootMACAddress"], delete_before_replace=True)
 SECRET_OUTPUTS = ["data", "stringData"]
+
+
+class K8sClusterArgs(K8sClusterSpec):
+    """The cluster (tcra.mcm.K8sClusterSpec) and the management cluster to declare it on."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    management: k8s.Provider = Field(description="The management cluster, passed explicitly.")
 
 
 class KubeconfigMissingError(TcraError):
@@ -80,45 +80,33 @@ class K8sCluster(pulumi.ComponentResource):
         for warning in self.plan.warnings:
             pulumi.log.warn(warning, resource=self)
         self.objects: dict[str, pulumi.CustomResource] = {}
-        management = args.management
-        hosts_of: dict[str, list[pulumi.Resource]] = {}
-        for host in self.plan.hosts:
-            secret = k8s.core.v1.Secret(
-                f"{name}-{host.machine.name}-bmc",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=host.secret_name, namespace=args.namespace,
-                    labels=host.host.metadata.labels),
-                type="Opaque",
-                string_data={"username": host.machine.bmc.credentials.username,
-                             "password": pulumi.Output.secret(passwords[host.machine.name])},
-                opts=self._on(management, additional_secret_outputs=SECRET_OUTPUTS))
-            self.objects[f"Secret/{host.secret_name}"] = secret
-            bmh = self._declare(f"{name}-{host.machine.name}", host.host, management,
-                                HOST_OPTIONS, depends_on=[secret])
-            group = (host.host.metadata.labels or {}).get(POOL_LABEL, "")
-            hosts_of.setdefault(group, []).append(bmh)
-        infrastructure = self._declare(f"{name}-metal3cluster", self.plan.infrastructure,
-                                       management)
-        cluster = self._declare(f"{name}-cluster", self.plan.cluster, management,
-                                depends_on=[infrastructure])
-        cp_template = self._declare(f"{name}-cp-machines", self.plan.control_plane_template,
-                                    management, TEMPLATE_OPTIONS)
-        timeouts = pulumi.CustomTimeouts(create=args.control_plane_timeout,
-                                         update=args.control_plane_timeout,
-                                         delete=args.control_plane_timeout)
+        self._management = args.management
+        graph = self.plan
+        hosts_of = self._declare_hosts(name, args.namespace, passwords)
+        infrastructure = self._declare(f"{name}-{graph.infrastructure.kind.lower()}",
+                                       graph.infrastructure)
+        cluster = self._declare(f"{name}-cluster", graph.cluster, depends_on=[infrastructure])
+        cp_machines = self._declare(f"{name}-cp-machines", graph.control_plane_template,
+                                    TEMPLATE_OPTIONS)
+        machines = {pool.name: self._declare(f"{name}-{pool.name}-machines",
+                                             pool.machine_template, TEMPLATE_OPTIONS)
+                    for pool in graph.pools}
+        timeout = args.control_plane_timeout
+        # The control plane is its own resource, with its own options, and the kubeconfig read
+        # hangs off it: where an up waits for the control plane to be ready.
         control_plane = self._declare(
-            f"{name}-cp", self.plan.control_plane, management,
-            pulumi.ResourceOptions(custom_timeouts=timeouts),
-            depends_on=[cluster, cp_template, *hosts_of.get(CONTROL_PLANE, [])])
-        for pool in self.plan.pools:
-            machines = self._declare(f"{name}-{pool.name}-machines", pool.machine_template,
-                                     management, TEMPLATE_OPTIONS)
-            bootstrap = self._declare(f"{name}-{pool.name}-bootstrap", pool.bootstrap_template,
-                                      management, TEMPLATE_OPTIONS)
-            self._declare(f"{name}-{pool.name}", pool.deployment, management,
+            f"{name}-cp", graph.control_plane, pulumi.ResourceOptions(
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout,
+                                                      delete=timeout)),
+            depends_on=[cluster, cp_machines, *hosts_of.get(CONTROL_PLANE, [])])
+        bootstrap = {pool.name: self._declare(f"{name}-{pool.name}-bootstrap",
+                                              pool.bootstrap_template, TEMPLATE_OPTIONS)
+                     for pool in graph.pools}
+        for pool in graph.pools:
+            self._declare(f"{name}-{pool.name}", pool.deployment,
                           pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(
-                              delete=args.control_plane_timeout)),
-                          depends_on=[cluster, machines, bootstrap,
+                              delete=timeout)),
+                          depends_on=[cluster, machines[pool.name], bootstrap[pool.name],
                                       *hosts_of.get(pool.name, [])])
 
         self.kubeconfig = self._read_kubeconfig(name, args, control_plane)
@@ -127,15 +115,45 @@ class K8sCluster(pulumi.ComponentResource):
         self.addons = self._release_addons(name, args.addons)
         self.cluster_name = pulumi.Output.from_input(args.name)
         self.namespace = pulumi.Output.from_input(args.namespace)
-        self.endpoint = pulumi.Output.from_input(
-            f"https://{args.endpoint.host}:{args.endpoint.port}")
+        self.endpoint = self._endpoint(args)
         self.register_outputs({"cluster_name": self.cluster_name, "namespace": self.namespace,
                                "endpoint": self.endpoint, "kubeconfig": self.kubeconfig})
 
-    def _on(self, provider: k8s.Provider, **options: Any) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, provider=provider, **options)
+    def _declare_hosts(self, name: str, namespace: str,
+                       passwords: Mapping[str, str]) -> dict[str, list[pulumi.Resource]]:
+        """Metal3's BMC Secrets and BareMetalHosts, by the group that took them."""
+        hosts_of: dict[str, list[pulumi.Resource]] = {}
+        for host in self.plan.hosts:
+            secret = k8s.core.v1.Secret(
+                f"{name}-{host.machine.name}-bmc",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=host.secret_name, namespace=namespace,
+                    labels=host.host.metadata.labels),
+                type="Opaque",
+                string_data={"username": host.machine.bmc.credentials.username,
+                             "password": pulumi.Output.secret(passwords[host.machine.name])},
+                opts=self._on(additional_secret_outputs=SECRET_OUTPUTS))
+            self.objects[f"Secret/{host.secret_name}"] = secret
+            bmh = self._declare(f"{name}-{host.machine.name}", host.host, HOST_OPTIONS,
+                                depends_on=[secret])
+            group = (host.host.metadata.labels or {}).get(POOL_LABEL, "")
+            hosts_of.setdefault(group, []).append(bmh)
+        return hosts_of
 
-    def _declare(self, resource_name: str, obj: KubeObject, provider: k8s.Provider,
+    def _endpoint(self, args: K8sClusterArgs) -> pulumi.Output[str]:
+        """Metal3: the endpoint given. In-memory: the address CAPD picked, as the kubeconfig
+        says; not a secret, though the kubeconfig is."""
+        if isinstance(args.infrastructure, Metal3Infrastructure):
+            endpoint = args.infrastructure.endpoint
+            return pulumi.Output.from_input(f"https://{endpoint.host}:{endpoint.port}")
+        return pulumi.Output.unsecret(self.kubeconfig.apply(
+            lambda text: _server(text, args.namespace, args.name)))
+
+    def _on(self, **options: Any) -> pulumi.ResourceOptions:
+        """Options for an object on the management cluster, always its provider."""
+        return pulumi.ResourceOptions(parent=self, provider=self._management, **options)
+
+    def _declare(self, resource_name: str, obj: KubeObject,
                  options: pulumi.ResourceOptions | None = None,
                  depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.CustomResource:
         manifest = obj.manifest()
@@ -147,7 +165,7 @@ class K8sCluster(pulumi.ComponentResource):
                 labels=metadata.get("labels"), annotations=metadata.get("annotations")),
             spec=manifest["spec"],
             opts=pulumi.ResourceOptions.merge(
-                self._on(provider, depends_on=list(depends_on)), options))
+                self._on(depends_on=list(depends_on)), options))
         self.objects[f"{obj.kind}/{obj.metadata.name}"] = resource
         return resource
 
@@ -186,6 +204,18 @@ def _decode_kubeconfig(data: Mapping[str, str] | None, namespace: str, cluster: 
             " management cluster has no base64 kubeconfig under key 'value'") from None
 
 
-__all__ = ["AddOns", "ApiEndpoint", "Chart", "ControlPlane", "EmulatedVm", "Image",
-           "K8sCluster", "K8sClusterArgs", "Machine", "Network", "NodeFeatures", "NodePool",
-           "machines_from_hosts", "machines_from_vms"]
+def _server(kubeconfig: str, namespace: str, cluster: str) -> str:
+    """The API server URL of the kubeconfig's first cluster (Cluster API writes one)."""
+    try:
+        config = yamlsafe.parse(kubeconfig, f"{namespace}/{cluster}{KUBECONFIG_SUFFIX}")
+        server = config["clusters"][0]["cluster"]["server"]
+    except (yamlsafe.UnsafeInputError, KeyError, IndexError, TypeError):
+        server = None
+    if not isinstance(server, str) or not server.startswith("https://"):
+        raise KubeconfigMissingError(
+            f"K8sCluster {cluster}: Secret {namespace}/{cluster}{KUBECONFIG_SUFFIX} on the"
+            " management cluster has no clusters[0].cluster.server https URL")
+    return server
+
+
+__all__ = ["K8sCluster", "K8sClusterArgs", "KubeconfigMissingError"]

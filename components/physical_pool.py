@@ -9,26 +9,10 @@ from pydantic import Field
 from tcra.providers.physical_host import Boot, PhysicalHost, PhysicalHostArgs
 
 from tcra.errors import InvalidInputError, Problem
-from tcra.model import Capabilities, Host, Inventory, Quantity
+from tcra.model import Host, Inventory
 from tcra.model.base import Model
+from tcra.model.host_filter import HostFilter
 from tcra.secrets import resolve
-
-
-class HostFilter(Model):
-    """The least a host must offer to be claimed."""
-
-    min_cores: int = Field(default=0, ge=0)
-    min_memory: Quantity = Quantity(0)
-    min_gpus: int = Field(default=0, ge=0)
-    min_sriov_vfs: int = Field(default=0, ge=0)
-    ptp: bool = Field(default=False, description="Require PTP-capable hosts.")
-
-    def accepts(self, capabilities: Capabilities) -> bool:
-        return (capabilities.cores >= self.min_cores
-                and capabilities.memory >= self.min_memory
-                and capabilities.gpu_count >= self.min_gpus
-                and capabilities.sriov_vfs >= self.min_sriov_vfs
-                and (capabilities.ptp or not self.ptp))
 
 
 def select_hosts(inventory: Inventory, site: str, count: int,

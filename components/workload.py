@@ -14,10 +14,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import ConfigDict, Field
 from tcra.components.k8s_cluster import K8sCluster
-from tcra.components.workload_chart import Chart, chart_problems, declare_release
+from tcra.components.workload_chart import declare_release
 
 from tcra.capi._meta import DNS_LABEL_EXPECTED, is_dns_label
 from tcra.errors import Problem, TcraError, raise_if_any
+from tcra.mcm.chart import Chart, chart_problems
 from tcra.model.base import Model
 
 

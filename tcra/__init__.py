@@ -5,11 +5,12 @@ from typing import TYPE_CHECKING, Any
 from tcra.errors import InvalidInputError, TcraError
 from tcra.inventory import load as load_inventory
 from tcra.model import Host, Inventory, Quantity, Site, Tier
+from tcra.model.host_filter import HostFilter
 
 if TYPE_CHECKING:
     from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs
     from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
-    from tcra.components.physical_pool import HostFilter, PhysicalPool, PhysicalPoolArgs
+    from tcra.components.physical_pool import PhysicalPool, PhysicalPoolArgs
     from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
     from tcra.components.vm_cluster import VMCluster, VMClusterArgs
     from tcra.components.workload import Workload, WorkloadArgs
@@ -25,7 +26,6 @@ _RESOURCES = {
     "Boot": "tcra.providers.physical_host",
     "PhysicalHost": "tcra.providers.physical_host",
     "PhysicalHostArgs": "tcra.providers.physical_host",
-    "HostFilter": "tcra.components.physical_pool",
     "PhysicalPool": "tcra.components.physical_pool",
     "PhysicalPoolArgs": "tcra.components.physical_pool",
     "K8sCluster": "tcra.components.k8s_cluster",

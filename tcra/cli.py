@@ -159,15 +159,20 @@ def lab_up(
     hugepages: Annotated[int, typer.Option(help="2 MiB hugepages reserved for VMs.")] = 256,
     inventory: Annotated[Path, typer.Option(help="Where to write the lab's inventory.")] = Path(
         "inventories/lab"),
+    kubernetes: Annotated[bool, typer.Option(
+        help="Run the Kubernetes management cluster with Cluster API (its programs are built"
+        " from Go modules on first use, most of an hour on 2 cores).")] = True,
     name: LabName = "lab",
     state_root: StateRoot = None,
     wait: LabWait = None,
 ) -> None:
-    """Start the lab (libvirtd, nodes, Redfish BMC) and write its inventory. Safe to re-run."""
+    """Start the lab (libvirtd, nodes, Redfish BMC, SRv6 fabric, a Kubernetes management
+    cluster) and write its inventory. Safe to re-run."""
     from tcra import lab
 
     spec = _spec(name=name, nodes=nodes, memory=memory, vcpus=vcpus, disk=disk, bmc_port=bmc_port,
-                 hugepages=hugepages, inventory=inventory, state_root=state_root)
+                 hugepages=hugepages, inventory=inventory, state_root=state_root,
+                 kubernetes=kubernetes)
     with err.status("lab up") as progress:
         state = lab.up(spec, report=lambda msg: progress.update(f"lab up: {msg}"),
                        wait=lab.WAIT if wait is None else wait,
@@ -176,6 +181,9 @@ def lab_up(
     assert state.bmc is not None  # noqa: S101 - up always serves a BMC
     out.print(f"lab [bold]{spec.name}[/bold] is up: {len(state.nodes)} node(s) behind the"
               f" Redfish BMC at {state.bmc.url}; inventory {state.inventory}")
+    if state.kubernetes:
+        out.print(f"management cluster (Cluster API) at {state.kubernetes.server}: kubeconfig"
+                  f" {state.kubernetes.kubeconfig}")
 
 
 @lab_app.command("status")
@@ -198,6 +206,14 @@ def lab_status(as_json: AsJson = False, name: LabName = "lab",
     for node in report.nodes:
         table.add_row(node.name, node.site, node.uuid, node.power)
     out.print(table)
+    if report.kubernetes:
+        total = sum(c.rss_mib for c in report.kubernetes_components)
+        out.print(f"management cluster {report.kubernetes}: {total:.0f} MiB RSS in all")
+        components = Table("component", "pid", "ready", "RSS MiB")
+        for c in report.kubernetes_components:
+            components.add_row(c.name, str(c.pid), "yes" if c.ready else
+                               ("NOT ready" if c.running else "NOT running"), f"{c.rss_mib:.0f}")
+        out.print(components)
 
 
 @lab_app.command("down")

@@ -100,12 +100,44 @@ class TemplateMeta(ApiModel):
 
 
 class ObjectReference(ApiModel):
-    """A reference by API version, kind and name (core/v1 ObjectReference)."""
+    """A reference by API version, kind and name (core/v1 ObjectReference): what v1beta1 APIs
+    (RKE2's) take."""
 
     api_version: str = Field(min_length=1)
     kind: str = Field(min_length=1)
     name: DnsSubdomain
     namespace: DnsLabel | None = None
+
+
+class ContractReference(ApiModel):
+    """A reference by API group, kind and name, in the referrer's namespace (Cluster API v1beta2
+    ContractVersionedObjectReference): Cluster API reads the version from the referenced CRD's
+    contract label, so the reference stays valid when a provider serves a newer version."""
+
+    api_group: DnsSubdomain
+    kind: str = Field(pattern=r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$", max_length=63)
+    name: DnsSubdomain
+
+
+class Arg(ApiModel):
+    """One command-line argument, without its dashes (kubeadm v1beta4, Cluster API v1beta2)."""
+
+    name: str = Field(min_length=1, max_length=256, pattern=r"^[^-]")
+    value: str = Field(max_length=1024)
+
+
+def _unique_args(args: tuple[Arg, ...]) -> tuple[Arg, ...]:
+    # The CRDs' rules for extraArgs lists: at least one item, each name once.
+    names = [arg.name for arg in args]
+    if not names:
+        raise ValueError("expected at least one argument (or leave the list out)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"expected each argument name once, got {names}")
+    return args
+
+
+Args = Annotated[tuple[Arg, ...], AfterValidator(_unique_args)]
+"""An extraArgs list."""
 
 
 class LabelSelector(ApiModel):
@@ -137,7 +169,16 @@ class KubeObject(ApiModel):
     def manifest(self) -> dict[str, Any]:
         return self.wire()
 
+    @property
+    def api_group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
     def ref(self) -> ObjectReference:
-        """A reference to this object, namespace included (Cluster API webhooks require it)."""
+        """A v1beta1 reference to this object, namespace included (the webhooks require it)."""
         return ObjectReference(api_version=self.api_version, kind=self.kind,
                                name=self.metadata.name, namespace=self.metadata.namespace)
+
+    def contract_ref(self) -> ContractReference:
+        """A v1beta2 reference to this object: its API group, kind and name."""
+        return ContractReference(api_group=self.api_group, kind=self.kind,
+                                 name=self.metadata.name)

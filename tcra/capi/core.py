@@ -1,4 +1,5 @@
-"""Cluster API core, cluster.x-k8s.io/v1beta1: Cluster and MachineDeployment."""
+"""Cluster API core, cluster.x-k8s.io/v1beta2 (what Cluster API v1.11 and later store): Cluster and
+MachineDeployment. References name an API group, not a version; durations are whole seconds."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from pydantic import Field, field_validator, model_validator
 
 from tcra.capi._meta import (
     ApiModel,
+    ContractReference,
     DnsLabel,
     KubeObject,
     LabelSelector,
-    ObjectReference,
     TemplateMeta,
 )
 
-API_VERSION: Final = "cluster.x-k8s.io/v1beta1"
+API_VERSION: Final = "cluster.x-k8s.io/v1beta2"
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 DEPLOYMENT_NAME_LABEL = "cluster.x-k8s.io/deployment-name"
 KUBECONFIG_SUFFIX = "-kubeconfig"
@@ -41,41 +42,41 @@ class NetworkRanges(ApiModel):
 class ClusterNetwork(ApiModel):
     pods: NetworkRanges
     services: NetworkRanges
-    service_domain: str | None = None
+    service_domain: str | None = Field(default=None, min_length=1, max_length=253)
     api_server_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class ClusterSpec(ApiModel):
     cluster_network: ClusterNetwork
-    control_plane_ref: ObjectReference
-    infrastructure_ref: ObjectReference
+    control_plane_ref: ContractReference
+    infrastructure_ref: ContractReference
     paused: bool | None = None
 
 
 class Cluster(KubeObject):
-    api_version: Literal["cluster.x-k8s.io/v1beta1"] = API_VERSION
+    api_version: Literal["cluster.x-k8s.io/v1beta2"] = API_VERSION
     kind: Literal["Cluster"] = "Cluster"
     spec: ClusterSpec
 
-    @model_validator(mode="after")
-    def _references_in_namespace(self) -> Cluster:
-        for ref in (self.spec.control_plane_ref, self.spec.infrastructure_ref):
-            if ref.namespace not in (None, self.metadata.namespace):
-                raise ValueError(f"{ref.kind} {ref.name} must be in the Cluster's namespace"
-                                 f" {self.metadata.namespace}, not {ref.namespace}")
-        return self
-
 
 class Bootstrap(ApiModel):
-    config_ref: ObjectReference
+    config_ref: ContractReference
+
+
+class MachineDeletion(ApiModel):
+    """How long Cluster API waits while it takes a machine away; 0 waits for ever."""
+
+    node_drain_timeout_seconds: int | None = Field(default=None, ge=0)
+    node_volume_detach_timeout_seconds: int | None = Field(default=None, ge=0)
+    node_deletion_timeout_seconds: int | None = Field(default=None, ge=0)
 
 
 class MachineSpec(ApiModel):
     cluster_name: DnsLabel
     bootstrap: Bootstrap
-    infrastructure_ref: ObjectReference
+    infrastructure_ref: ContractReference
     version: str = Field(pattern=r"^v\d+\.\d+\.\d+(\+[0-9A-Za-z.-]+)?$")
-    node_drain_timeout: str | None = Field(default=None, pattern=r"^\d+(ms|s|m|h)$")
+    deletion: MachineDeletion | None = None
 
 
 class MachineTemplateSpec(ApiModel):
@@ -86,7 +87,6 @@ class MachineTemplateSpec(ApiModel):
 class MachineRollingUpdate(ApiModel):
     max_surge: int = Field(ge=0)
     max_unavailable: int = Field(ge=0)
-    delete_policy: Literal["Random", "Newest", "Oldest"] | None = None
 
     @model_validator(mode="after")
     def _can_progress(self) -> MachineRollingUpdate:
@@ -101,16 +101,25 @@ class MachineDeploymentStrategy(ApiModel):
     rolling_update: MachineRollingUpdate | None = None
 
 
+class MachineDeploymentRollout(ApiModel):
+    strategy: MachineDeploymentStrategy
+
+
+class MachineDeploymentDeletion(ApiModel):
+    order: Literal["Random", "Newest", "Oldest"]
+
+
 class MachineDeploymentSpec(ApiModel):
     cluster_name: DnsLabel
     replicas: int = Field(ge=0)
     selector: LabelSelector
     template: MachineTemplateSpec
-    strategy: MachineDeploymentStrategy | None = None
+    rollout: MachineDeploymentRollout | None = None
+    deletion: MachineDeploymentDeletion | None = None
 
 
 class MachineDeployment(KubeObject):
-    api_version: Literal["cluster.x-k8s.io/v1beta1"] = API_VERSION
+    api_version: Literal["cluster.x-k8s.io/v1beta2"] = API_VERSION
     kind: Literal["MachineDeployment"] = "MachineDeployment"
     spec: MachineDeploymentSpec
 

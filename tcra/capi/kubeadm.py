@@ -1,46 +1,53 @@
-"""The kubeadm providers: KubeadmConfigTemplate (bootstrap.cluster.x-k8s.io/v1beta1) and
-KubeadmControlPlane (controlplane.cluster.x-k8s.io/v1beta1)."""
+"""The kubeadm providers at v1beta2 (Cluster API v1.11 and later): KubeadmConfigTemplate
+(bootstrap.cluster.x-k8s.io) and KubeadmControlPlane (controlplane.cluster.x-k8s.io).
+
+v1beta2 follows kubeadm's v1beta4 API: extra arguments are lists of {name, value}; the control
+plane's machine template holds a `spec` with the infrastructure reference (by API group); rollout
+settings live under `rollout`; the control plane reports `status.initialization`.
+"""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import ClassVar, Final, Literal
 
 from pydantic import Field, model_validator
 
 from tcra.capi._meta import (
     ApiModel,
+    Args,
+    ContractReference,
     KubeObject,
-    ObjectReference,
     TemplateMeta,
     TemplateResource,
     TemplateSpec,
 )
+from tcra.capi.core import MachineDeletion
 
-BOOTSTRAP_API_VERSION: Final = "bootstrap.cluster.x-k8s.io/v1beta1"
-CONTROL_PLANE_API_VERSION: Final = "controlplane.cluster.x-k8s.io/v1beta1"
+BOOTSTRAP_API_VERSION: Final = "bootstrap.cluster.x-k8s.io/v1beta2"
+CONTROL_PLANE_API_VERSION: Final = "controlplane.cluster.x-k8s.io/v1beta2"
 KUBEADM_VERSION = r"^v1\.\d+\.\d+$"
 
 
 class File(ApiModel):
-    """A file cloud-init writes before kubeadm runs."""
+    """A file cloud-init writes before kubeadm runs (also RKE2's, which has the same shape)."""
 
-    path: str = Field(pattern=r"^/")
-    content: str
+    path: str = Field(pattern=r"^/", max_length=512)
+    content: str = Field(min_length=1, max_length=10240)
     owner: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$")
     permissions: str | None = Field(default=None, pattern=r"^0[0-7]{3}$")
     encoding: Literal["base64", "gzip", "gzip+base64"] | None = None
 
 
 class NodeRegistrationOptions(ApiModel):
-    name: str | None = None
-    kubelet_extra_args: dict[str, str] | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=253)
+    kubelet_extra_args: Args | None = None
 
 
 class Patches(ApiModel):
     """kubeadm applies `<target>[suffix][+patchtype].<json|yaml>` files from this directory;
     target `kubeletconfiguration` patches the KubeletConfiguration (kubeadm >= v1.25)."""
 
-    directory: str = Field(pattern=r"^/")
+    directory: str = Field(pattern=r"^/", max_length=512)
 
 
 class InitConfiguration(ApiModel):
@@ -59,9 +66,9 @@ class JoinConfiguration(ApiModel):
 
 
 class KubeadmConfigSpec(ApiModel):
-    files: tuple[File, ...] | None = None
-    pre_kubeadm_commands: tuple[str, ...] | None = None
-    post_kubeadm_commands: tuple[str, ...] | None = None
+    files: tuple[File, ...] | None = Field(default=None, min_length=1, max_length=200)
+    pre_kubeadm_commands: tuple[str, ...] | None = Field(default=None, min_length=1)
+    post_kubeadm_commands: tuple[str, ...] | None = Field(default=None, min_length=1)
     init_configuration: InitConfiguration | None = None
     join_configuration: JoinConfiguration | None = None
     format: Literal["cloud-config", "ignition"] | None = None
@@ -83,35 +90,40 @@ KubeadmConfigTemplateSpec = TemplateSpec[KubeadmConfigSpec]
 
 
 class KubeadmConfigTemplate(KubeObject):
-    api_version: Literal["bootstrap.cluster.x-k8s.io/v1beta1"] = BOOTSTRAP_API_VERSION
+    api_version: Literal["bootstrap.cluster.x-k8s.io/v1beta2"] = BOOTSTRAP_API_VERSION
     kind: Literal["KubeadmConfigTemplate"] = "KubeadmConfigTemplate"
     spec: KubeadmConfigTemplateSpec
 
 
-class ControlPlaneMachineTemplate(ApiModel):
-    """How control-plane machines are shaped (shared by the kubeadm and RKE2 control planes)."""
-
-    metadata: TemplateMeta | None = None
-    infrastructure_ref: ObjectReference
-    node_drain_timeout: str | None = Field(default=None, pattern=r"^\d+(ms|s|m|h)$")
-
-
-def check_control_plane(replicas: int, machines: ControlPlaneMachineTemplate, etcd: str) -> None:
-    """What both control planes require: an odd number of etcd members, and a namespaced
-    reference to their machine template."""
+def check_quorum(replicas: int, etcd: str) -> None:
+    """What every stacked-etcd control plane requires: an odd number of members."""
     if replicas % 2 == 0:
         raise ValueError(f"replicas {replicas} cannot be even: {etcd}")
-    if machines.infrastructure_ref.namespace is None:
-        raise ValueError("machineTemplate.infrastructureRef needs a namespace")
+
+
+class ControlPlaneMachineSpec(ApiModel):
+    infrastructure_ref: ContractReference
+    deletion: MachineDeletion | None = None
+
+
+class ControlPlaneMachineTemplate(ApiModel):
+    """How control-plane machines are shaped: their infrastructure template, by API group."""
+
+    metadata: TemplateMeta | None = None
+    spec: ControlPlaneMachineSpec
 
 
 class ControlPlaneRollingUpdate(ApiModel):
     max_surge: Literal[0, 1] = 1
 
 
-class RolloutStrategy(ApiModel):
+class ControlPlaneRolloutStrategy(ApiModel):
     type: Literal["RollingUpdate"] = "RollingUpdate"
     rolling_update: ControlPlaneRollingUpdate
+
+
+class ControlPlaneRollout(ApiModel):
+    strategy: ControlPlaneRolloutStrategy
 
 
 class KubeadmControlPlaneSpec(ApiModel):
@@ -119,20 +131,22 @@ class KubeadmControlPlaneSpec(ApiModel):
     version: str = Field(pattern=KUBEADM_VERSION)
     machine_template: ControlPlaneMachineTemplate
     kubeadm_config_spec: KubeadmConfigSpec
-    rollout_strategy: RolloutStrategy
+    rollout: ControlPlaneRollout
 
     @model_validator(mode="after")
     def _quorum(self) -> KubeadmControlPlaneSpec:
         # The KubeadmControlPlane webhook's rules for stacked etcd (the only kind tcra makes).
-        check_control_plane(self.replicas, self.machine_template,
-                            "etcd is stacked on the control-plane nodes")
-        if self.rollout_strategy.rolling_update.max_surge == 0 and self.replicas < 3:
+        check_quorum(self.replicas, "etcd is stacked on the control-plane nodes")
+        if self.rollout.strategy.rolling_update.max_surge == 0 and self.replicas < 3:
             raise ValueError("a rollout that removes before it adds (maxSurge 0) needs at least"
                              " 3 replicas")
         return self
 
 
 class KubeadmControlPlane(KubeObject):
-    api_version: Literal["controlplane.cluster.x-k8s.io/v1beta1"] = CONTROL_PLANE_API_VERSION
+    api_version: Literal["controlplane.cluster.x-k8s.io/v1beta2"] = CONTROL_PLANE_API_VERSION
     kind: Literal["KubeadmControlPlane"] = "KubeadmControlPlane"
     spec: KubeadmControlPlaneSpec
+
+    INITIALIZED: ClassVar[str] = "{.status.initialization.controlPlaneInitialized}"
+    """Where the control plane says its first node is up, and so the kubeconfig written."""

@@ -16,8 +16,10 @@ from pydantic import Field
 
 from tcra.lab import bmc, fabric, hugepages, hypervisor, inventory_writer, lock, nodes, vip
 from tcra.lab.fabric_state import FabricState
+from tcra.lab.kube import binaries as kube_binaries
+from tcra.lab.kube import control_plane
 from tcra.lab.processes import LabError, alive, stop
-from tcra.lab.spec import LabSpec, LabState, Node, load_state
+from tcra.lab.spec import LabKubernetes, LabSpec, LabState, Node, load_state
 from tcra.model.base import Model
 
 __all__ = ["WAIT", "LabError", "LabSpec", "LabStatus", "down", "status", "up"]
@@ -43,6 +45,8 @@ class LabStatus(Model):
     inventory: str | None = None
     nodes: tuple[NodeStatus, ...] = Field(default=())
     fabric: FabricState | None = None
+    kubernetes: str | None = Field(default=None, description="The management cluster's API.")
+    kubernetes_components: tuple[control_plane.Health, ...] = Field(default=())
 
 
 def up(spec: LabSpec, report: Report = lambda _msg: None, wait: float = WAIT,
@@ -81,11 +85,18 @@ def _up(spec: LabSpec, report: Report) -> LabState:
     state = state.model_copy(update={"fabric": fabric.build(spec)})
     state.save()
 
+    if spec.kubernetes:
+        state = _serve_kubernetes(state, report)
+    elif state.kubernetes:
+        report("kubernetes: stopping it (--no-kubernetes)")
+        state = _remove_kubernetes(state)
+
     assert state.bmc is not None  # noqa: S101 - set just above; narrows the type
     assert state.fabric is not None  # noqa: S101
     assert state.hugepages is not None  # noqa: S101
     report(f"inventory: {spec.inventory}")
-    written = inventory_writer.write(spec, state.bmc, state.nodes, state.fabric, state.hugepages)
+    written = inventory_writer.write(spec, state.bmc, state.nodes, state.fabric, state.hugepages,
+                                     state.kubernetes)
     state = state.model_copy(update={"inventory": written})
     state.save()
     return state
@@ -107,6 +118,31 @@ def _serve_bmc(state: LabState, previous_nodes: tuple[Node, ...]) -> LabState:
     return state
 
 
+def _serve_kubernetes(state: LabState, report: Report) -> LabState:
+    report("kubernetes: finding its programs (built from Go modules once: long when cold)")
+    programs = kube_binaries.find()
+    running = control_plane.ensure(state.spec.state_dir / "kubernetes", state.spec.name,
+                                   programs, state.kubernetes, report,
+                                   saved=lambda partial: _save_kubernetes(state, partial))
+    state = state.model_copy(update={"kubernetes": running})
+    state.save()
+    return state
+
+
+def _save_kubernetes(state: LabState, partial: LabKubernetes) -> None:
+    """Record each component as it starts, so `down` stops it even if `up` fails later."""
+    state.model_copy(update={"kubernetes": partial}).save()
+
+
+def _remove_kubernetes(state: LabState) -> LabState:
+    if state.kubernetes:
+        control_plane.stop_all(state.kubernetes)
+        shutil.rmtree(state.kubernetes.folder, ignore_errors=True)
+    state = state.model_copy(update={"kubernetes": None})
+    state.save()
+    return state
+
+
 def status(spec: LabSpec) -> LabStatus:
     state = load_state(spec)
     if state is None:
@@ -122,6 +158,9 @@ def status(spec: LabSpec) -> LabStatus:
         libvirt_uri=state.hypervisor.uri if state.hypervisor else None,
         bmc_url=state.bmc.url if state.bmc else None, bmc_answers=bmc_answers,
         inventory=str(state.inventory) if state.inventory else None, fabric=state.fabric,
+        kubernetes=state.kubernetes.server if state.kubernetes else None,
+        kubernetes_components=tuple(control_plane.health(state.kubernetes))
+        if state.kubernetes else (),
         nodes=tuple(NodeStatus(name=n.name, site=n.site, uuid=n.uuid, power=power[n.name])
                     for n in state.nodes),
     )
@@ -140,6 +179,9 @@ def _down(spec: LabSpec, report: Report) -> list[str]:
         report("nothing to remove")
         return []
     notes: list[str] = []
+    if state.kubernetes:
+        report("kubernetes: stopping the management cluster")
+        state = _remove_kubernetes(state)
     if state.bmc:
         report("BMC: stopping the Redfish emulator")
         stop(state.bmc.process)

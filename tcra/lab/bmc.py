@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import secrets
 import socket
 import sys
@@ -43,7 +42,7 @@ def serve(spec: LabSpec, nodes: tuple[Node, ...], port: int) -> Bmc:
     auth_file = home / "htpasswd"
     staged = home / "htpasswd.new"
     staged.unlink(missing_ok=True)
-    _write_private(staged, f"{USERNAME}:{_bcrypt(password)}\n")
+    tls.write_private(staged, f"{USERNAME}:{_bcrypt(password)}\n".encode())
     staged.replace(auth_file)
     certificates = tls.ensure(tls_folder(spec), spec.name)
     port = port or _free_port()
@@ -92,16 +91,8 @@ def ensure_password(spec: LabSpec) -> str:
     path = password_file(spec)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):  # an earlier `up` made it: the inventory uses it
-        _write_private(path, secrets.token_urlsafe(18))
+        tls.write_private(path, secrets.token_urlsafe(18).encode())
     return read_password(spec)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Create `path` as 0600 in the same call that creates it: never readable by others, not
-    even for an instant (write-then-chmod would leave a window), whatever the umask."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
 
 
 def _bcrypt(password: str) -> str:

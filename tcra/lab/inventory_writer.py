@@ -13,7 +13,7 @@ from tcra.lab.bmc import password_file
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.hugepages import MOUNT_POINT, hugetlbfs_mount
 from tcra.lab.processes import LabError
-from tcra.lab.spec import Bmc, Hugepages, LabSpec, Node
+from tcra.lab.spec import Bmc, Hugepages, LabKubernetes, LabSpec, Node
 from tcra.model import (
     BmcCredentials,
     BmcEndpoint,
@@ -21,6 +21,7 @@ from tcra.model import (
     Energy,
     HugepagePool,
     Location,
+    ManagementCluster,
     Quantity,
     Site,
     Tier,
@@ -49,7 +50,7 @@ _LOCAL = {"ansible_connection": "local",
 
 
 def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
-          hugepages: Hugepages) -> Path:
+          hugepages: Hugepages, kubernetes: LabKubernetes | None = None) -> Path:
     root = spec.inventory
     if root.exists() and not (root / MARKER).exists():
         raise LabError(f"{root} exists and was not written by the lab; choose another"
@@ -76,7 +77,12 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
         .model_dump(mode="json", exclude_defaults=True),
         "tcra_fabric": fabric.fabric.model_dump(mode="json", exclude_defaults=True),
     })
+    # The lab's management cluster serves both sites, as one regional management cluster
+    # serves many edge sites. Its kubeconfig stays in the state folder (0600, it holds the
+    # admin's key), like the BMC password: Ansible would read any file in the inventory folder.
+    management = ManagementCluster(kubeconfig=kubernetes.kubeconfig) if kubernetes else None
     for site_id, site in _SITES.items():
+        site = site.model_copy(update={"management_cluster": management})
         _dump(root / "group_vars" / f"{site_id}.yml",
               {"tcra_site": site.model_dump(mode="json", exclude={"id"}, exclude_defaults=True)})
     _dump(root / "host_vars" / f"{HYPERVISOR}.yml", {

@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from tcra.errors import TcraError
@@ -19,16 +19,18 @@ class LabError(TcraError):
     """The lab could not be brought up or down."""
 
 
-def start(argv: Sequence[str], log: Path, program: str | None = None) -> Process:
+def start(argv: Sequence[str], log: Path, program: str | None = None,
+          env: Mapping[str, str] | None = None) -> Process:
     """Run argv in its own session so it outlives the CLI, with output going to `log`.
 
-    `program` is the word of the command line that identifies it (default: argv[0]).
+    `program` is the word of the command line that identifies it (default: argv[0]); `env`
+    adds variables to the environment it inherits.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         child = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, env={**os.environ, **env} if env else None,
         )
     process = Process(pid=child.pid, program=program or argv[0])
     # Until exec completes the child still looks like us; wait so alive() can be trusted.

@@ -30,6 +30,8 @@ class LabSpec(Model):
                           description="Redfish emulator port on 127.0.0.1; 0 picks a free one.")
     hugepages: int = Field(default=256, ge=0, le=65536,
                            description="2 MiB hugepages reserved for VMs (0: none).")
+    kubernetes: bool = Field(default=True, description="Run a Kubernetes management cluster"
+                             " with Cluster API (built from Go modules on first use).")
     libvirt_uri: str = "qemu:///system"
     state_root: Path = Field(default_factory=default_state_root)
     inventory: Path = Path("inventories/lab")
@@ -85,6 +87,27 @@ class Bmc(Model):
         return f"{scheme}://127.0.0.1:{self.port}"
 
 
+class Component(Model):
+    """A program of the lab's Kubernetes, and the URL that says it is ready."""
+
+    name: str
+    process: Process
+    health: str
+
+
+class LabKubernetes(Model):
+    """The lab's management cluster: the components it runs and where clients find it."""
+
+    folder: Path
+    ports: dict[str, int]
+    kubeconfig: Path = Field(description="The admin's kubeconfig (user tcra-lab:admin).")
+    components: tuple[Component, ...] = ()
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['apiserver']}"
+
+
 class LabState(Model):
     spec: LabSpec
     hugepages: Hugepages | None = None
@@ -92,6 +115,7 @@ class LabState(Model):
     nodes: tuple[Node, ...] = ()
     bmc: Bmc | None = None
     fabric: FabricState | None = None
+    kubernetes: LabKubernetes | None = None
     inventory: Path | None = None
 
     def save(self) -> None:

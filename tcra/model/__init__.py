@@ -11,7 +11,7 @@ from tcra.model.host import (
     SriovNic,
 )
 from tcra.model.inventory import Inventory
-from tcra.model.site import Energy, Location, Site, SiteNetwork, Tier
+from tcra.model.site import Energy, Location, ManagementCluster, Site, SiteNetwork, Tier
 from tcra.model.types import CountryCode, IPv6Address, IPv6Prefix, Name, Quantity
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "IPv6Prefix",
     "Inventory",
     "Location",
+    "ManagementCluster",
     "Name",
     "Quantity",
     "Site",

@@ -6,10 +6,10 @@ from collections import Counter, defaultdict
 
 from pydantic import Field
 
-from tcra.errors import Problem
+from tcra.errors import InvalidInputError, Problem
 from tcra.model.base import Model
 from tcra.model.host import Host, Hypervisor
-from tcra.model.site import Site
+from tcra.model.site import ManagementCluster, Site
 from tcra.tcm.model import Fabric
 
 
@@ -26,6 +26,20 @@ class Inventory(Model):
             if site.id == site_id:
                 return site
         raise KeyError(site_id)
+
+    def management_cluster(self, site_id: str) -> ManagementCluster:
+        """The management cluster that makes the site's Kubernetes clusters."""
+        ids = sorted(site.id for site in self.sites)
+        if site_id not in ids:
+            raise InvalidInputError([Problem("inventory", "site", "expected one of the"
+                                             f" inventory's sites ({', '.join(ids)})", site_id)])
+        found = self.site(site_id).management_cluster
+        if found is None:
+            raise InvalidInputError([Problem(
+                f"site {site_id}", "tcra_site.management_cluster", "missing; expected the"
+                " kubeconfig of its management cluster (the lab writes it unless started"
+                " with --no-kubernetes)", has_value=False)])
+        return found
 
     def hosts_at(self, site_id: str) -> tuple[Host, ...]:
         return tuple(host for host in self.hosts if host.site == site_id)

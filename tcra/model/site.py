@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import Field
 
@@ -41,6 +42,15 @@ class SiteNetwork(Model):
     )
 
 
+class ManagementCluster(Model):
+    """The Kubernetes cluster whose Cluster API creates, scales and upgrades the site's
+    clusters (the TCRA's Multi-Cluster Manager)."""
+
+    kubeconfig: Path = Field(description="File holding a kubeconfig for its API server.")
+    namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+                           description="Namespace the site's clusters are declared in.")
+
+
 class Site(Model):
     id: Name
     tier: Tier
@@ -49,6 +59,7 @@ class Site(Model):
     jurisdiction: CountryCode
     energy: Energy
     network: SiteNetwork = SiteNetwork()
+    management_cluster: ManagementCluster | None = None
     latency_ms: dict[Name, float] = Field(
         default_factory=dict, description="Measured round-trip time to user areas, in ms;"
         " areas not listed are estimated from coordinates.")

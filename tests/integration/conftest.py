@@ -15,8 +15,12 @@ needs_lab = pytest.mark.skipif(os.geteuid() != 0,
 
 
 @contextmanager
-def running_lab(root: Path, name: str, nodes: int) -> Iterator[LabSpec]:
-    spec = LabSpec(name=name, nodes=nodes, state_root=root / "state", inventory=root / "inventory")
+def running_lab(root: Path, name: str, nodes: int, *,
+                kubernetes: bool = False) -> Iterator[LabSpec]:
+    """A lab of its own; without the management cluster unless asked (it costs about 20 s and
+    1.3 GB, and only the Kubernetes tests use it)."""
+    spec = LabSpec(name=name, nodes=nodes, state_root=root / "state", inventory=root / "inventory",
+                   kubernetes=kubernetes)
     try:
         lab.up(spec)
         yield spec

@@ -179,7 +179,7 @@ def test_up_again_duplicates_nothing(spec):
 def test_down_leaves_no_domain_process_or_file(tmp_path):
     # a lab of its own: the module's lab stays up for the other tests, in any order
     spec = LabSpec(name="citdown", nodes=1, state_root=tmp_path / "state",
-                   inventory=tmp_path / "inventory")
+                   inventory=tmp_path / "inventory", kubernetes=False)
     try:
         lab.up(spec)
     except BaseException:

@@ -25,7 +25,7 @@ def spec(tmp_path) -> Iterator[LabSpec]:
     if hypervisor.daemon_pid() is not None:
         pytest.skip("a libvirtd already runs here: this test needs the lab to start its own")
     spec = LabSpec(name="citrestart", nodes=1, hugepages=2, state_root=tmp_path / "state",
-                   inventory=tmp_path / "inventory")
+                   inventory=tmp_path / "inventory", kubernetes=False)
     try:
         lab.up(spec)
         yield spec

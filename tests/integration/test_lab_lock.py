@@ -44,6 +44,7 @@ def machine(prefixes: list[str]) -> dict[str, object]:
 def up(root: Path, name: str, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [TCRA, "lab", "up", "--name", name, "--nodes", "1", "--hugepages", str(PAGES),
+         "--no-kubernetes",
          "--state-root", str(root / "state"), "--inventory", str(root / f"inventory-{name}"),
          *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -34,8 +34,12 @@ def edited(manifest: dict, path: str, value) -> dict:
 
 @pytest.mark.parametrize(("model", "kind", "path", "value", "message"), [
     (Cluster, "Cluster", "spec.controlPlaneRefs", {}, "Extra inputs are not permitted"),
-    (Cluster, "Cluster", "spec.infrastructureRef.namespace", "elsewhere",
-     "must be in the Cluster's namespace clusters"),
+    (Cluster, "Cluster", "spec.infrastructureRef.namespace", "clusters",
+     "Extra inputs are not permitted"),  # v1beta2 references stay in the Cluster's namespace
+    (Cluster, "Cluster", "spec.infrastructureRef.apiVersion",
+     "infrastructure.cluster.x-k8s.io/v1beta1", "Extra inputs are not permitted"),
+    (Cluster, "Cluster", "spec.controlPlaneRef.apiGroup", "controlplane.cluster.x-k8s.io/v1beta2",
+     "expected a DNS-1123 subdomain"),
     (Cluster, "Cluster", "spec.clusterNetwork.pods.cidrBlocks", ["10.244.0.1/16"],
      "expected a CIDR block"),
     (Cluster, "Cluster", "metadata.name", "Plant", "expected a DNS-1123 subdomain"),
@@ -45,20 +49,33 @@ def edited(manifest: dict, path: str, value) -> dict:
      "cannot be even: etcd is stacked on the control-plane nodes"),
     (KubeadmControlPlane, "KubeadmControlPlane", "spec.replicas", 1,
      "maxSurge 0) needs at least 3 replicas"),
-    (KubeadmControlPlane, "KubeadmControlPlane", "spec.rolloutStrategy.rollingUpdate.maxSurge",
-     2, "Input should be 0 or 1"),
+    (KubeadmControlPlane, "KubeadmControlPlane",
+     "spec.rollout.strategy.rollingUpdate.maxSurge", 2, "Input should be 0 or 1"),
+    (KubeadmControlPlane, "KubeadmControlPlane", "spec.rolloutStrategy", {}, "Extra inputs"),
     (KubeadmControlPlane, "KubeadmControlPlane", "spec.version", "1.30.4",
      "String should match pattern"),
     (KubeadmControlPlane, "KubeadmControlPlane",
      "spec.kubeadmConfigSpec.joinConfiguration.kubeletExtraArgs", {}, "Extra inputs"),
     (KubeadmControlPlane, "KubeadmControlPlane",
-     "spec.machineTemplate.infrastructureRef.namespace", None, "needs a namespace"),
+     "spec.kubeadmConfigSpec.initConfiguration.nodeRegistration.kubeletExtraArgs",
+     {"node-labels": "a=b"}, "Input should be a valid tuple"),  # v1beta1's map
+    (KubeadmControlPlane, "KubeadmControlPlane",
+     "spec.kubeadmConfigSpec.initConfiguration.nodeRegistration.kubeletExtraArgs",
+     [{"name": "v", "value": "2"}, {"name": "v", "value": "4"}], "expected each argument name"),
+    (KubeadmControlPlane, "KubeadmControlPlane",
+     "spec.kubeadmConfigSpec.initConfiguration.nodeRegistration.kubeletExtraArgs", [],
+     "expected at least one argument"),
+    (KubeadmControlPlane, "KubeadmControlPlane", "spec.machineTemplate.infrastructureRef",
+     {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "Metal3MachineTemplate",
+      "name": "x"}, "Extra inputs"),  # v1beta1's place; v1beta2 has machineTemplate.spec
     (MachineDeployment, "MachineDeployment", "spec.template.spec.clusterName", "other",
      "differs from clusterName plant"),
     (MachineDeployment, "MachineDeployment", "spec.selector.matchLabels",
      {"cluster.x-k8s.io/deployment-name": "plant-other"}, "does not match the template's"),
-    (MachineDeployment, "MachineDeployment", "spec.strategy.rollingUpdate.maxUnavailable", 0,
+    (MachineDeployment, "MachineDeployment",
+     "spec.rollout.strategy.rollingUpdate.maxUnavailable", 0,
      "maxSurge and maxUnavailable cannot both be 0"),
+    (MachineDeployment, "MachineDeployment", "spec.strategy", {}, "Extra inputs"),
     (BareMetalHost, "BareMetalHost", "spec.bmc.address",
      "redfish+https://192.0.2.11/redfish/v1/Systems/1", "it needs bootMACAddress"),
     (BareMetalHost, "BareMetalHost", "spec.bmc.address", "vnc://192.0.2.11",
@@ -81,7 +98,8 @@ def test_rke2_objects_check_flags_versions_and_registration():
             ("spec.version", "v1.30.4", "String should match pattern"),
             ("spec.replicas", 2, "cannot be even: RKE2 servers run etcd"),
             ("spec.registrationMethod", "address", "needs a registrationAddress"),
-            ("spec.serverConfig.cni", "flannel", "Input should be 'none'")]:
+            ("spec.serverConfig.cni", "flannel", "Input should be 'none'"),
+            ("spec.machineTemplate.infrastructureRef.namespace", None, "needs a namespace")]:
         with pytest.raises(ValidationError, match=message):
             RKE2ControlPlane.model_validate(edited(manifest, path, value))
     with pytest.raises(ValidationError, match="expected name=value, no dashes"):
@@ -102,9 +120,11 @@ def test_kubeadm_patches_need_their_files():
     assert KubeadmConfigSpec.model_validate(spec).wire()["files"][0]["content"] == "{}"
 
 
-def test_references_carry_the_namespace_and_python_names_map_to_api_names():
+def test_references_name_group_or_version_and_python_names_map_to_api_names():
     cluster = Cluster.model_validate(golden("Cluster"))
-    assert cluster.ref().wire() == {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+    assert cluster.contract_ref().wire() == {"apiGroup": "cluster.x-k8s.io", "kind": "Cluster",
+                                             "name": "plant"}
+    assert cluster.ref().wire() == {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
                                     "name": "plant", "namespace": "clusters"}
     assert cluster.spec.control_plane_ref.kind == "KubeadmControlPlane"
     meta = ObjectMeta(name="a", namespace="b", labels={"example.com/role": "x"})

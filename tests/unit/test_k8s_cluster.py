@@ -5,6 +5,8 @@ import base64
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,38 +16,47 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
-from tcra.components.k8s_cluster import (
-    AddOns,
-    ApiEndpoint,
-    Chart,
-    ControlPlane,
-    EmulatedVm,
-    Image,
-    K8sCluster,
-    K8sClusterArgs,
-    NodeFeatures,
-    NodePool,
-    machines_from_hosts,
-    machines_from_vms,
-)
-from tcra.components.k8s_cluster_render import plan
-from tcra.components.physical_pool import HostFilter
+from pydantic import ValidationError
+from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs
 
+from tcra.capi.capd import DevCluster, DevMachineTemplate
 from tcra.capi.core import Cluster, MachineDeployment
 from tcra.capi.kubeadm import KubeadmConfigTemplate, KubeadmControlPlane
 from tcra.capi.metal3 import BareMetalHost, Metal3Cluster, Metal3MachineTemplate
 from tcra.capi.rke2 import RKE2ConfigTemplate, RKE2ControlPlane
 from tcra.errors import InvalidInputError
 from tcra.inventory import load
+from tcra.mcm import (
+    AddOns,
+    ApiEndpoint,
+    Chart,
+    ControlPlane,
+    EmulatedVm,
+    HostFilter,
+    Image,
+    InMemoryInfrastructure,
+    K8sClusterSpec,
+    Metal3Infrastructure,
+    NodeFeatures,
+    NodePool,
+    machines_from_hosts,
+    machines_from_vms,
+    plan,
+)
 from tcra.model.host import BmcCredentials
 from tcra.secrets import SecretUnavailableError
 from tests.conftest import EXAMPLE
 
 GOLDEN = Path(__file__).parent / "golden"
-KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
+SERVER = "https://127.0.0.1:20443"
+KUBECONFIG = (f"apiVersion: v1\nkind: Config\nclusters:\n- name: workload\n  cluster:\n"
+              f"    server: {SERVER}\n")
 MODELS = {model.model_fields["kind"].default: model for model in (
     Cluster, MachineDeployment, KubeadmControlPlane, KubeadmConfigTemplate, RKE2ControlPlane,
-    RKE2ConfigTemplate, Metal3Cluster, Metal3MachineTemplate, BareMetalHost)}
+    RKE2ConfigTemplate, Metal3Cluster, Metal3MachineTemplate, BareMetalHost, DevCluster,
+    DevMachineTemplate)}
+GOLDENS = {"k8s_cluster_baremetal.yaml": "bare_metal", "k8s_cluster_vm_rke2.yaml": "vm_cluster",
+           "k8s_cluster_in_memory.yaml": "in_memory"}
 
 
 # --- a mock engine that records what the real one would be asked -------------------------------
@@ -167,6 +178,15 @@ ADDONS = AddOns(
                 version="1.5.0", namespace="sriov-network-operator"))
 
 
+def changed(args: K8sClusterArgs, changes: dict) -> K8sClusterArgs:
+    """`args` with `changes`; endpoint, image and machines go to its Metal3 infrastructure."""
+    metal3 = {key: changes.pop(key) for key in ("endpoint", "image", "machines")
+              if key in changes}
+    if metal3:
+        changes["infrastructure"] = args.infrastructure.model_copy(update=metal3)
+    return args.model_copy(update=changes)
+
+
 def bare_metal(management, **changes) -> K8sClusterArgs:
     """A kubeadm cluster on the example inventory's Munich and Frankfurt servers: three
     control-plane nodes picked by capability, a RAN pool with telco node features, a spare."""
@@ -175,13 +195,14 @@ def bare_metal(management, **changes) -> K8sClusterArgs:
              for h in inventory.hosts_at(site)]
     args = K8sClusterArgs(
         name="plant", namespace="clusters", kubernetes_version="v1.30.4",
-        endpoint=ApiEndpoint(host="192.0.2.100"), image=IMAGE,
-        machines=machines_from_hosts(hosts), management=management,
+        infrastructure=Metal3Infrastructure(endpoint=ApiEndpoint(host="192.0.2.100"),
+                                            image=IMAGE, machines=machines_from_hosts(hosts)),
+        management=management,
         control_plane=ControlPlane(replicas=3, select=HostFilter(min_cores=32)),
         pools=(NodePool(name="ran", replicas=1, features=RAN,
                         select=HostFilter(ptp=True, min_sriov_vfs=16)),),
         addons=ADDONS)
-    return args.model_copy(update=changes)
+    return changed(args, changes)
 
 
 VMS = [EmulatedVm(name=f"lab-vm-{i}", domain_uuid=f"6f1a0c55-9d1e-4c1e-8a55-0000000000{i:02}",
@@ -191,19 +212,32 @@ VMS = [EmulatedVm(name=f"lab-vm-{i}", domain_uuid=f"6f1a0c55-9d1e-4c1e-8a55-0000
 
 def vm_cluster(management, **changes) -> K8sClusterArgs:
     """An RKE2 cluster on four libvirt VMs behind the Redfish emulator, as metal3-dev-env runs."""
+    machines = machines_from_vms(VMS, emulator="http://192.168.111.1:8000",
+                                 credentials=BmcCredentials(username="admin",
+                                                            password="env:TCRA_BMC_PASSWORD"))
+    image = Image(url="http://172.22.0.1/images/ubuntu-24.04.qcow2", checksum="3f" * 32,
+                  checksum_type="sha256", disk_format="qcow2")
     args = K8sClusterArgs(
         name="vmc", namespace="clusters", distribution="rke2",
-        kubernetes_version="v1.30.4+rke2r1", endpoint=ApiEndpoint(host="192.168.111.249"),
-        image=Image(url="http://172.22.0.1/images/ubuntu-24.04.qcow2", checksum="3f" * 32,
-                    checksum_type="sha256", disk_format="qcow2"),
-        machines=machines_from_vms(VMS, emulator="http://192.168.111.1:8000",
-                                   credentials=BmcCredentials(username="admin",
-                                                              password="env:TCRA_BMC_PASSWORD")),
+        kubernetes_version="v1.30.4+rke2r1", infrastructure=Metal3Infrastructure(
+            endpoint=ApiEndpoint(host="192.168.111.249"), image=image, machines=machines),
         management=management,
         pools=(NodePool(name="workers", replicas=2, features=NodeFeatures(
             cpu_manager_policy="static", reserved_cpus="0",
             hugepages=({"size": "2Mi", "count": 512},))),))
-    return args.model_copy(update=changes)
+    return changed(args, changes)
+
+
+def in_memory(management, **changes) -> K8sClusterArgs:
+    """A kubeadm cluster of CAPD's simulated machines, shaped like Cluster API's in-memory scale
+    test: one control-plane machine, a MachineDeployment of three, Calico as its CNI."""
+    args = K8sClusterArgs(
+        name="sim", namespace="clusters", kubernetes_version="v1.34.1",
+        infrastructure=InMemoryInfrastructure(), management=management,
+        pools=(NodePool(name="md-0", replicas=3, features=NodeFeatures(
+            labels={"tcra.io/role": "worker"})),),
+        addons=AddOns(cni=ADDONS.cni))
+    return changed(args, changes)
 
 
 @pytest.fixture
@@ -222,17 +256,17 @@ _Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
     "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
 
 
-@pytest.mark.parametrize(("golden", "build"), [("k8s_cluster_baremetal.yaml", bare_metal),
-                                               ("k8s_cluster_vm_rke2.yaml", vm_cluster)])
+@pytest.mark.parametrize(("golden", "build"), GOLDENS.items())
 def test_rendered_graph_matches_its_golden_file(golden, build, management, bmc_password):
-    text = yaml.dump_all(plan(build(management)).manifests(), Dumper=_Dumper, sort_keys=False)
+    text = yaml.dump_all(plan(globals()[build](management)).manifests(), Dumper=_Dumper,
+                         sort_keys=False)
     path = GOLDEN / golden
     if os.environ.get("TCRA_UPDATE_GOLDEN"):
         path.write_text(text)
     assert text == path.read_text(), f"regenerate with TCRA_UPDATE_GOLDEN=1 and read {path}"
 
 
-@pytest.mark.parametrize("golden", ["k8s_cluster_baremetal.yaml", "k8s_cluster_vm_rke2.yaml"])
+@pytest.mark.parametrize("golden", GOLDENS)
 def test_golden_graph_is_consistent_and_round_trips(golden):
     manifests = list(yaml.safe_load_all((GOLDEN / golden).read_text()))
     for manifest in manifests:
@@ -242,19 +276,27 @@ def test_golden_graph_is_consistent_and_round_trips(golden):
 
 
 def check_references(manifests: list[dict]) -> None:
-    """Every reference resolves to an object of this graph, in its namespace, with its API
-    version; labels, selectors, cluster names and versions agree; nothing is left orphaned."""
+    """Every reference resolves to an object of this graph, in its namespace, with its API group
+    (v1beta2) or version (v1beta1); labels, selectors, cluster names and versions agree; nothing
+    is left orphaned."""
     index = {(m["kind"], m["metadata"]["name"]): m for m in manifests}
     referenced = set()
 
     def resolve(ref: dict) -> dict:
         target = index[(ref["kind"], ref["name"])]
-        assert ref["apiVersion"] == target["apiVersion"]
-        assert ref["namespace"] == target["metadata"]["namespace"] == namespace
+        if "apiGroup" in ref:  # v1beta2: by group, always in the referrer's namespace
+            assert set(ref) == {"apiGroup", "kind", "name"}
+            assert target["apiVersion"].rpartition("/")[0] == ref["apiGroup"]
+        else:  # v1beta1 (RKE2's control plane): by version, namespace given
+            assert ref["apiVersion"] == target["apiVersion"]
+            assert ref["namespace"] == namespace
+        assert target["metadata"]["namespace"] == namespace
         referenced.add((ref["kind"], ref["name"]))
         return target
 
     def hosts_selected(template: dict) -> list[str]:
+        if template["kind"] == "DevMachineTemplate":  # simulated: as many as wanted
+            return [template["metadata"]["name"]] * 1000
         wanted = template["spec"]["template"]["spec"]["hostSelector"]["matchLabels"]
         return [m["metadata"]["name"] for m in manifests if m["kind"] == "BareMetalHost"
                 and wanted.items() <= m["metadata"]["labels"].items()]
@@ -263,7 +305,8 @@ def check_references(manifests: list[dict]) -> None:
     name, namespace = cluster["metadata"]["name"], cluster["metadata"]["namespace"]
     control_plane = resolve(cluster["spec"]["controlPlaneRef"])
     resolve(cluster["spec"]["infrastructureRef"])
-    cp_template = resolve(control_plane["spec"]["machineTemplate"]["infrastructureRef"])
+    machines = control_plane["spec"]["machineTemplate"]
+    cp_template = resolve(machines.get("spec", machines)["infrastructureRef"])
     assert len(hosts_selected(cp_template)) >= control_plane["spec"]["replicas"]
     for deployment in (m for m in manifests if m["kind"] == "MachineDeployment"):
         spec, template = deployment["spec"], deployment["spec"]["template"]
@@ -307,8 +350,9 @@ def test_telco_features_reach_the_kubelet_and_the_kernel(management, bmc_passwor
     assert kubeadm.join_configuration.patches.directory == "/etc/kubernetes/patches"
     assert files["/etc/tmpfiles.d/tcra-hugepages.conf"] == (
         "w /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages - - - - 8\n")
-    labels = kubeadm.join_configuration.node_registration.kubelet_extra_args["node-labels"]
-    assert labels == "metal3.io/uuid={{ ds.meta_data.uuid }},tcra.io/pool=ran,tcra.io/ran=du"
+    (labels,) = kubeadm.join_configuration.node_registration.kubelet_extra_args
+    assert labels.wire() == {"name": "node-labels", "value": "metal3.io/uuid={{ ds.meta_data.uuid"
+                             " }},tcra.io/pool=ran,tcra.io/ran=du"}
     rke2 = plan(vm_cluster(management)).pools[0].bootstrap_template.spec.template.spec
     assert rke2.agent_config.kubelet.extra_args == ("cpu-manager-policy=static",
                                                     "reserved-cpus=0")
@@ -378,10 +422,11 @@ def test_network_booting_machines_need_a_mac(management, bmc_password):
     machines = machines_from_hosts(inventory.hosts_at("core_stockholm"), driver="redfish")
     args = bare_metal(management, machines=machines, pools=(),
                       control_plane=ControlPlane(replicas=1))
-    with pytest.raises(InvalidInputError, match=r"machines.0.boot_mac: expected the boot NIC's"):
+    with pytest.raises(InvalidInputError, match=r"infrastructure.machines.0.boot_mac: expected"
+                       r" the boot NIC's"):
         plan(args)
     fixed = machines[0].model_copy(update={"boot_mac": "52:54:00:aa:bb:cc"})
-    host = plan(args.model_copy(update={"machines": (fixed,)})).hosts[0].host
+    host = plan(changed(args, {"machines": (fixed,)})).hosts[0].host
     assert host.spec.bmc.address == "redfish+https://203.0.113.11/redfish/v1/Systems/1"
     assert host.spec.boot_mac_address == "52:54:00:aa:bb:cc"
 
@@ -397,6 +442,92 @@ def _fails(build):
     with pytest.raises(InvalidInputError):
         K8sCluster("plant", build(management))
     return management
+
+
+# --- in-memory infrastructure ------------------------------------------------------------------
+
+def test_an_in_memory_cluster_is_capd_dev_objects_and_no_hardware(management):
+    graph = plan(in_memory(management))
+    kinds = [m["kind"] for m in graph.manifests()]
+    assert kinds == ["DevCluster", "Cluster", "DevMachineTemplate", "DevMachineTemplate",
+                     "KubeadmControlPlane", "KubeadmConfigTemplate", "MachineDeployment"]
+    assert graph.hosts == () and graph.control_plane_hosts == () and graph.warnings == ()
+    assert graph.infrastructure.wire()["spec"] == {"backend": {"inMemory": {}}}  # CAPD's address
+    assert graph.cluster.spec.infrastructure_ref.wire() == {
+        "apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DevCluster", "name": "sim"}
+    startups = graph.control_plane_template.wire()["spec"]["template"]["spec"]["backend"]
+    assert startups == {"inMemory": {part: {"provisioning": {"startupDuration": duration,
+                                                             "startupJitter": "0.2"}}
+                                     for part, duration in (("vm", "10s"), ("node", "2s"),
+                                                            ("apiServer", "2s"), ("etcd", "2s"))}}
+    # No Metal3 cloud-init metadata: the node name and labels are the simulator's and tcra's.
+    kcp = graph.control_plane.spec.kubeadm_config_spec
+    assert kcp.init_configuration.node_registration.wire() == {
+        "kubeletExtraArgs": [{"name": "node-labels", "value": "tcra.io/pool=control-plane"}]}
+    worker = graph.pools[0].bootstrap_template.spec.template.spec.join_configuration
+    assert worker.node_registration.kubelet_extra_args[0].value == (
+        "tcra.io/pool=md-0,tcra.io/role=worker")
+
+
+def test_in_memory_start_up_times_are_settings(management):
+    fast = InMemoryInfrastructure(vm_startup="1s", node_startup="500ms", startup_jitter=0)
+    graph = plan(in_memory(management, infrastructure=fast))
+    spec = graph.pools[0].machine_template.wire()["spec"]["template"]["spec"]["backend"]
+    assert spec["inMemory"]["vm"] == {"provisioning": {"startupDuration": "1s",
+                                                       "startupJitter": "0"}}
+    assert spec["inMemory"]["node"]["provisioning"]["startupDuration"] == "500ms"
+    default = plan(in_memory(management)).pools[0].machine_template.metadata.name
+    assert graph.pools[0].machine_template.metadata.name != default  # a new template
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"distribution": "rke2", "kubernetes_version": "v1.30.4+rke2r1"}, "distribution",
+     "expected kubeadm with infrastructure in-memory: CAPD's in-memory backend simulates"
+     " kubeadm control planes only (got 'rke2')"),
+    ({"control_plane": ControlPlane(machines=("node-0",))}, "control_plane.machines",
+     "expected none with infrastructure in-memory: its machines are simulated, not chosen or"
+     " imaged (got ('node-0',))"),
+    ({"pools": (NodePool(name="md-0", replicas=1, select=HostFilter(ptp=True)),)},
+     "pools.0.select", "expected none with infrastructure in-memory: its machines are"
+     " simulated, not chosen or imaged (got {'ptp': True})"),
+    ({"pools": (NodePool(name="md-0", replicas=1, image=IMAGE),)}, "pools.0.image",
+     "expected none with infrastructure in-memory"),
+    ({"infrastructure": InMemoryInfrastructure(vm_startup="10 seconds")},
+     "infrastructure.vm_startup", 'expected a Go duration like "10s" or "1m30s"'
+     " (got '10 seconds')"),
+    ({"control_plane": ControlPlane(replicas=2)}, "control_plane.replicas",
+     "expected an odd number (1, 3, 5)"),
+    ({"kubernetes_version": "v1.34"}, "kubernetes_version", "expected a Kubernetes version"),
+    ({"name": "Sim"}, "name", "expected a DNS-1123 label"),
+    ({"pools": (NodePool(name="md-0", replicas=1, features=NodeFeatures(
+        hugepages=({"size": "1Gi", "count": 1}, {"size": "1Gi", "count": 2}))),)},
+     "pools.0.features.hugepages", "expected each hugepage size once"),
+])
+def test_bad_in_memory_input_is_one_line_naming_field_and_value(changes, field, message,
+                                                                management):
+    with pytest.raises(InvalidInputError) as caught:
+        plan(in_memory(management, **changes))
+    problems = {p.field: str(p) for p in caught.value.problems}
+    assert field in problems, problems
+    assert message in problems[field]
+    assert problems[field].startswith(f"K8sCluster {changes.get('name', 'sim')}: {field}: ")
+    assert "\n" not in problems[field]
+
+
+def test_the_infrastructure_choice_is_typed():
+    with pytest.raises(ValidationError, match="does not match any of the expected tags:"
+                       " 'metal3', 'in-memory'"):
+        K8sClusterSpec(name="sim", kubernetes_version="v1.34.1",
+                       infrastructure={"provider": "docker"})
+    spec = K8sClusterSpec(name="sim", kubernetes_version="v1.34.1",
+                          infrastructure={"provider": "in-memory", "vm_startup": "1s"})
+    assert spec.infrastructure == InMemoryInfrastructure(vm_startup="1s")
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
+        InMemoryInfrastructure(startup_jitter=2)
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        InMemoryInfrastructure(image=IMAGE)
+    with pytest.raises(ValidationError, match="Field required"):
+        Metal3Infrastructure(endpoint=ApiEndpoint(host="192.0.2.1"), image=IMAGE)
 
 
 # --- the component under Pulumi's mocks -------------------------------------------------------
@@ -464,8 +595,15 @@ def test_resource_options_are_chosen_per_kind(bmc_password):
     assert host.replace_on_changes == ["spec.bootMACAddress"]
     assert host.delete_before_replace is True
     assert options["plant-cp"].timeouts == ("60m", "60m", "60m")
-    assert options["plant-cp"].inputs["metadata"]["annotations"] == {
-        "pulumi.com/waitFor": "jsonpath={.status.initialized}=true"}
+    settled = ["condition=RollingOut=False", "condition=ScalingUp=False",
+               "condition=ScalingDown=False"]
+    waits = {name: json.loads(options[name].inputs["metadata"]["annotations"]
+                              ["pulumi.com/waitFor"]) for name in ("plant-cp", "plant-ran")}
+    assert {options[name].inputs["metadata"]["annotations"]["pulumi.com/patchForce"]
+            for name in ("plant-cp", "plant-ran")} == {"true"}
+    assert waits == {
+        "plant-cp": ["jsonpath={.status.initialization.controlPlaneInitialized}=true", *settled],
+        "plant-ran": ["condition=Available", *settled]}
     for name in ("plant-cluster", "plant-metal3cluster", "plant-cp", "plant-ran"):
         assert options[name].replace_on_changes == [], name
         assert options[name].ignore_changes == [], name
@@ -500,6 +638,60 @@ def test_a_preview_of_a_new_cluster_does_not_read_the_kubeconfig(bmc_password):
     recorder, _ = run(declare(bare_metal), preview=True)
     assert recorder.registered["plant-kubeconfig"].read_id == rpc.UNKNOWN
     assert "plant-addon-cni" in recorder.registered
+
+
+def test_an_in_memory_cluster_declares_its_objects_in_order_without_hardware():
+    recorder, cluster = run(declare(in_memory))
+    assert [key.split("/")[0] for key in cluster.objects] == [
+        "DevCluster", "Cluster", "DevMachineTemplate", "DevMachineTemplate",
+        "KubeadmControlPlane", "KubeadmConfigTemplate", "MachineDeployment"]
+    assert not [r for r in recorder.registered.values()
+                if r.inputs.get("kind") in ("Secret", "BareMetalHost", "Metal3Cluster")]
+    expected = {(m["kind"], m["metadata"]["name"]): m for m in cluster.plan.manifests()}
+    assert {(r.inputs["kind"], r.inputs["metadata"]["name"]): r.inputs
+            for r in recorder.registered.values() if "kind" in r.inputs} == expected
+    options = recorder.registered
+    for name in ("plant-cp-machines", "plant-md-0-machines", "plant-md-0-bootstrap"):
+        assert options[name].replace_on_changes == ["spec"], name
+        assert options[name].delete_before_replace is False, name
+    assert recorder.urn("plant-devcluster") in options["plant-cluster"].dependencies
+    assert {recorder.urn("plant-cluster"), recorder.urn("plant-cp-machines")} <= set(
+        options["plant-cp"].dependencies)
+    assert options["plant-cp"].timeouts == ("60m", "60m", "60m")
+    assert {recorder.urn("plant-md-0-machines"), recorder.urn("plant-md-0-bootstrap")} <= set(
+        options["plant-md-0"].dependencies)
+    read = options["plant-kubeconfig"]
+    assert read.read_id == "clusters/sim-kubeconfig"  # the resource name, the cluster's name
+    assert recorder.urn("plant-cp") in read.dependencies
+
+
+def test_an_in_memory_cluster_reports_the_endpoint_capd_picked_and_keeps_the_kubeconfig_secret():
+    seen = {}
+
+    def program():
+        cluster = declare(in_memory)()
+
+        async def probe(values):
+            seen.update(endpoint=values[0], kubeconfig=values[1],
+                        endpoint_secret=await cluster.endpoint.is_secret(),
+                        kubeconfig_secret=await cluster.kubeconfig.is_secret())
+        return pulumi.Output.all(cluster.endpoint, cluster.kubeconfig).apply(probe)
+
+    run(program)
+    assert seen == {"endpoint": SERVER, "kubeconfig": KUBECONFIG, "endpoint_secret": False,
+                    "kubeconfig_secret": True}
+
+
+def test_day_two_on_in_memory_machines_rolls_templates_and_keeps_the_cluster():
+    before, after = day2(in_memory, kubernetes_version="v1.35.0",
+                         infrastructure=InMemoryInfrastructure(vm_startup="5s"))
+    assert before.keys() == after.keys()
+    moved = {name for name in before if changes(before[name], after[name])}
+    assert moved == {"plant-cp", "plant-md-0", "plant-cp-machines", "plant-md-0-machines"}
+    assert not replaced(before["plant-cp"], after["plant-cp"])
+    assert not replaced(before["plant-md-0"], after["plant-md-0"])
+    assert replaced(before["plant-cp-machines"], after["plant-cp-machines"])
+    assert not changes(before["plant-devcluster"], after["plant-devcluster"])
 
 
 # --- day 2 -------------------------------------------------------------------------------------
@@ -545,7 +737,7 @@ def test_upgrading_kubernetes_rolls_the_machines_and_keeps_the_cluster(bmc_passw
     assert {"plant-cluster", "plant-metal3cluster", "plant-munich-edge-01",
             "plant-munich-edge-01-bmc", "plant-ran-bootstrap"} <= set(untouched)
     assert changes(before["plant-cp"], after["plant-cp"]) == {
-        "spec.version", "spec.machineTemplate.infrastructureRef.name"}
+        "spec.version", "spec.machineTemplate.spec.infrastructureRef.name"}
     assert changes(before["plant-ran"], after["plant-ran"]) == {
         "spec.template.spec.version", "spec.template.spec.infrastructureRef.name"}
     assert not replaced(before["plant-cp"], after["plant-cp"])
@@ -606,7 +798,8 @@ def test_a_group_without_a_spare_warns_that_upgrades_will_wait(management, bmc_p
     full = plan(vm_cluster(management))
     assert full.control_plane_hosts == ("lab-vm-0", "lab-vm-3")  # replicas first, then spares
     assert full.warnings == ()
-    short = plan(vm_cluster(management, machines=vm_cluster(management).machines[:3]))
+    machines = vm_cluster(management).infrastructure.machines
+    short = plan(vm_cluster(management, machines=machines[:3]))
     assert short.control_plane_hosts == ("lab-vm-0",)
     assert short.warnings == (
         "control_plane: 1 replicas with max_surge 1 need 2 machines and have 1; a rolling"
@@ -626,3 +819,13 @@ def test_an_unresolvable_bmc_password_fails_before_anything_is_declared(monkeypa
     recorder, _ = run(program)
     assert [n for n, r in recorder.registered.items() if r.type != "pulumi:pulumi:Stack"] == [
         "management"]
+
+
+def test_the_cluster_logic_imports_no_pulumi():
+    """tcra.mcm is plain data: plans are made and checked without the Pulumi SDK loaded."""
+    code = ("import sys, tcra.mcm, tcra.mcm.plan; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+            " ('pulumi', 'pulumi_kubernetes')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"

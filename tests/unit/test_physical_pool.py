@@ -2,11 +2,12 @@
 
 import pulumi
 import pytest
-from tcra.components.physical_pool import HostFilter, select_hosts
+from tcra.components.physical_pool import select_hosts
 
 from tcra.errors import InvalidInputError
 from tcra.inventory import load
 from tcra.model import Quantity
+from tcra.model.host_filter import HostFilter
 from tests.conftest import EXAMPLE
 
 

@@ -1,0 +1,3 @@
+module tcra.invalid/build-etcd
+
+go 1.26

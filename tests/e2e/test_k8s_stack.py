@@ -1,0 +1,198 @@
+"""stacks/k8s-lab through the real engine and pulumi-kubernetes, against the lab's management
+cluster: Cluster API makes the cluster (in-memory machines), the kubeconfig output lists its
+nodes; scale, upgrade, drift by hand, refresh, repair, destroy."""
+
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tcra.inventory import load
+from tcra.lab.kube import binaries
+from tests.e2e.test_pim_stack import pulumi_project
+from tests.integration.conftest import needs_lab, running_lab
+
+pytestmark = [pytest.mark.lab, needs_lab]
+NAME = "edge"
+CAPI_KINDS = ("clusters.cluster.x-k8s.io,machinedeployments.cluster.x-k8s.io,"
+              "machinesets.cluster.x-k8s.io,machines.cluster.x-k8s.io,"
+              "kubeadmcontrolplanes.controlplane.cluster.x-k8s.io,"
+              "kubeadmconfigtemplates.bootstrap.cluster.x-k8s.io,"
+              "kubeadmconfigs.bootstrap.cluster.x-k8s.io,"
+              "devclusters.infrastructure.cluster.x-k8s.io,"
+              "devmachinetemplates.infrastructure.cluster.x-k8s.io,"
+              "devmachines.infrastructure.cluster.x-k8s.io")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with running_lab(tmp_path_factory.mktemp("k8s-lab"), "citk8s", nodes=1,
+                     kubernetes=True) as spec:
+        yield spec
+
+
+@pytest.fixture(scope="module")
+def stack(lab, tmp_path_factory):
+    with pulumi_project(tmp_path_factory.mktemp("k8s-stack"), "k8s-lab",
+                        {"inventory": str(lab.inventory)}) as run:
+        yield run
+
+
+def kubectl(lab, *args: str, kubeconfig: Path | None = None, check: bool = True) -> str:
+    config = kubeconfig or load(lab.inventory).site("lab_factory").management_cluster.kubeconfig
+    done = subprocess.run([binaries.find().kubectl(), "--kubeconfig", str(config),
+                           "--request-timeout", "30s", *args],
+                          capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
+    return done.stdout
+
+
+def up(stack, **config: str) -> None:
+    for key, value in config.items():
+        stack("config", "set", key, value)
+    stack("up", "--yes", "--skip-preview")
+
+
+def cluster_object(lab) -> dict:
+    return json.loads(kubectl(lab, "get", "clusters.cluster.x-k8s.io", NAME, "-o", "json"))
+
+
+def available(lab, timeout: float = 120) -> bool:
+    """The Cluster's Available condition, which Cluster API sums up from its parts a little
+    after the last of them settles (what `up` waits for)."""
+    deadline = time.monotonic() + timeout
+    while condition(cluster_object(lab), "Available") != "True":
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(2)
+    return True
+
+
+def condition(obj: dict, kind: str) -> str | None:
+    return next((c["status"] for c in obj.get("status", {}).get("conditions", [])
+                 if c["type"] == kind), None)
+
+
+def workload_nodes(stack, lab) -> list[dict]:
+    """The nodes the stack's kubeconfig output lists, read through that kubeconfig."""
+    kubeconfig = stack("stack", "output", "kubeconfig", "--show-secrets").stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig") as file:
+        file.write(kubeconfig)
+        file.flush()
+        return json.loads(kubectl(lab, "get", "nodes", "-o", "json",
+                                  kubeconfig=Path(file.name)))["items"]
+
+
+def wait_for_nodes(stack, lab, count: int, version: str, timeout: float = 300) -> list[dict]:
+    """The workload cluster's nodes once there are `count`, each the node of a Running machine
+    at `version` (machines come and go after `up` returns: a rollout replaces them in turn)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = workload_nodes(stack, lab)
+        machines = json.loads(kubectl(lab, "get", "machines.cluster.x-k8s.io", "-o", "json",
+                                      "-l", f"cluster.x-k8s.io/cluster-name={NAME}"))["items"]
+        running = {m["status"].get("nodeRef", {}).get("name") for m in machines
+                   if m["status"].get("phase") == "Running" and m["spec"]["version"] == version}
+        if len(machines) == count and {n["metadata"]["name"] for n in nodes} == running:
+            return nodes
+        if time.monotonic() > deadline:
+            seen = [(m["metadata"]["name"], m["spec"]["version"], m["status"].get("phase"))
+                    for m in machines]
+            raise AssertionError(f"expected {count} nodes of Running machines at {version};"
+                                 f" nodes {sorted(n['metadata']['name'] for n in nodes)},"
+                                 f" machines {seen}")
+        time.sleep(3)
+
+
+def control_plane_nodes(nodes: list[dict]) -> int:
+    return sum("node-role.kubernetes.io/control-plane" in n["metadata"].get("labels", {})
+               for n in nodes)
+
+
+def test_up_makes_an_available_cluster_whose_secret_kubeconfig_lists_its_nodes(stack, lab):
+    stack("destroy", "--yes")
+    up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
+    assert available(lab)
+    assert "[secret]" in stack("stack", "output", "kubeconfig").stdout
+    nodes = wait_for_nodes(stack, lab, 3, "v1.34.1")
+    assert control_plane_nodes(nodes) == 1
+    stack("preview", "--expect-no-changes")
+
+
+def test_scale_and_upgrade_keep_the_cluster(stack, lab):
+    stack("destroy", "--yes")  # from v1.34.1: Cluster API refuses a downgrade
+    up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
+    uid = cluster_object(lab)["metadata"]["uid"]
+    for workers in ("4", "1"):
+        up(stack, workers=workers)
+        wait_for_nodes(stack, lab, 1 + int(workers), "v1.34.1")
+    up(stack, kubernetes_version="v1.35.0")
+    wait_for_nodes(stack, lab, 2, "v1.35.0", timeout=600)
+    control_plane = json.loads(kubectl(lab, "get", "kubeadmcontrolplanes", f"{NAME}-cp",
+                                       "-o", "json"))
+    assert control_plane["spec"]["version"] == "v1.35.0"
+    assert cluster_object(lab)["metadata"]["uid"] == uid  # never replaced
+    stack("preview", "--expect-no-changes")
+
+
+def test_three_control_plane_machines(stack, lab):
+    stack("destroy", "--yes")  # a new cluster, whatever the other tests left
+    up(stack, control_plane_replicas="3", workers="1", kubernetes_version="v1.34.1")
+    wait_for_nodes(stack, lab, 4, "v1.34.1")
+    control_plane = json.loads(kubectl(lab, "get", "machines.cluster.x-k8s.io", "-o", "json",
+                                       "-l", "cluster.x-k8s.io/control-plane"))["items"]
+    assert len(control_plane) == 3
+    assert available(lab)
+
+
+def test_a_machine_deployment_scaled_by_hand_shows_in_refresh_and_up_repairs_it(stack, lab):
+    stack("destroy", "--yes")
+    up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
+    kubectl(lab, "scale", "machinedeployments.cluster.x-k8s.io", f"{NAME}-workers",
+            "--replicas", "3")
+    refreshed = stack("refresh", "--yes", "--diff").stdout
+    assert "replicas" in refreshed
+    assert stack("preview", "--expect-no-changes", check=False).returncode != 0
+    stack("up", "--yes", "--skip-preview")
+    deployment = json.loads(kubectl(lab, "get", "machinedeployments.cluster.x-k8s.io",
+                                    f"{NAME}-workers", "-o", "json"))
+    assert deployment["spec"]["replicas"] == 2
+    wait_for_nodes(stack, lab, 3, "v1.34.1")
+
+
+def test_destroy_removes_every_cluster_api_object_and_machine(stack, lab):
+    up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
+    assert kubectl(lab, "get", CAPI_KINDS, "-A", "-o", "name").strip()
+    stack("destroy", "--yes")
+    assert kubectl(lab, "get", CAPI_KINDS, "-A", "-o", "name").strip() == ""
+    assert kubectl(lab, "get", "secrets", "-o", "name",
+                   "-l", f"cluster.x-k8s.io/cluster-name={NAME}").strip() == ""
+
+
+def test_an_unreachable_management_cluster_fails_in_bounded_time_naming_it(stack, lab,
+                                                                           tmp_path):
+    kubeconfig = load(lab.inventory).site("lab_factory").management_cluster.kubeconfig
+    closed = tmp_path / "closed.kubeconfig"  # the same kubeconfig, its server on a closed port
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"
+    closed.write_text(yaml.safe_dump(config))
+    inventory = tmp_path / "inventory"
+    subprocess.run(["cp", "-r", str(lab.inventory), str(inventory)], check=True)
+    for site in ("lab_factory", "lab_faredge"):
+        variables = inventory / "group_vars" / f"{site}.yml"
+        variables.write_text(variables.read_text().replace(str(kubeconfig), str(closed)))
+    stack("config", "set", "inventory", str(inventory))
+    try:
+        started = time.monotonic()
+        failed = stack("up", "--yes", "--skip-preview", check=False)
+        elapsed = time.monotonic() - started
+    finally:
+        stack("config", "set", "inventory", str(lab.inventory))
+    assert failed.returncode != 0
+    assert "127.0.0.1:9" in failed.stdout + failed.stderr
+    assert elapsed < 300, elapsed

@@ -1,0 +1,110 @@
+"""The lab's management cluster against itself: etcd, the Kubernetes control plane and the
+Cluster API managers the lab built and started, checked the way a user would check them."""
+
+import json
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from tcra import lab
+from tcra.inventory import load
+from tcra.lab.kube import binaries
+from tcra.lab.processes import LabError
+from tcra.lab.spec import LabSpec, load_state
+from tests.integration.conftest import needs_lab, running_lab
+
+pytestmark = [pytest.mark.lab, needs_lab]
+BAD_CLUSTER = """
+apiVersion: cluster.x-k8s.io/v1beta2
+kind: Cluster
+metadata: {name: bad, namespace: default}
+spec:
+  clusterNetwork:
+    pods: {cidrBlocks: ["not-a-cidr"]}
+"""
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    with running_lab(tmp_path_factory.mktemp("kube"), "citkube", nodes=1,
+                     kubernetes=True) as spec:
+        yield spec
+
+
+def kubectl(spec: LabSpec, *args: str, stdin: str | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    kubeconfig = load(spec.inventory).site("lab_factory").management_cluster.kubeconfig
+    done = subprocess.run([binaries.find().kubectl(), "--kubeconfig", str(kubeconfig),
+                           *args], input=stdin, capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
+    return done
+
+
+def listeners(pids: set[int]) -> list[str]:
+    """Local addresses the processes listen on (TCP), from `ss`."""
+    table = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    return [line.split()[3] for line in table.splitlines()
+            if {int(p) for p in re.findall(r"pid=(\d+)", line)} & pids]
+
+
+def test_every_component_is_ready_and_listens_on_loopback_only(spec):
+    report = lab.status(spec)
+    assert [c.name for c in report.kubernetes_components] == [
+        "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+        "capi", "kubeadm-bootstrap", "kubeadm-control-plane", "capd"]
+    assert all(c.ready for c in report.kubernetes_components), report.kubernetes_components
+    addresses = listeners({c.pid for c in report.kubernetes_components})
+    assert len(addresses) >= len(report.kubernetes_components)
+    assert {a.rsplit(":", 1)[0] for a in addresses} == {"127.0.0.1"}, addresses
+
+
+def test_the_inventory_names_the_management_cluster_of_both_sites(spec):
+    inventory = load(spec.inventory)
+    clusters = {site.id: site.management_cluster for site in inventory.sites}
+    assert set(clusters) == {"lab_factory", "lab_faredge"}
+    kubeconfig = clusters["lab_factory"].kubeconfig
+    assert clusters["lab_faredge"] == clusters["lab_factory"]
+    assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"  # it holds a private key
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    assert server == load_state(spec).kubernetes.server
+    assert kubectl(spec, "get", "--raw", "/readyz").stdout == "ok"
+
+
+def test_rbac_is_on_and_cluster_api_is_served(spec):
+    assert kubectl(spec, "auth", "can-i", "list", "secrets", "--as", "someone",
+                   check=False).stdout.strip() == "no"
+    assert kubectl(spec, "auth", "can-i", "list", "secrets").stdout.strip() == "yes"
+    resources = kubectl(spec, "api-resources", "--api-group", "cluster.x-k8s.io",
+                        "-o", "name").stdout.split()
+    assert {"clusters.cluster.x-k8s.io", "machinedeployments.cluster.x-k8s.io"} <= set(resources)
+    crd = json.loads(kubectl(spec, "get", "crd", "devclusters.infrastructure.cluster.x-k8s.io",
+                             "-o", "json").stdout)
+    assert crd["metadata"]["labels"]["cluster.x-k8s.io/v1beta2"]  # the contract label
+
+
+def test_a_bad_cluster_is_denied_by_cluster_apis_webhook(spec):
+    denied = kubectl(spec, "apply", "--dry-run=server", "-f", "-", stdin=BAD_CLUSTER,
+                     check=False)
+    assert denied.returncode != 0
+    assert 'The Cluster "bad" is invalid' in denied.stderr
+    assert "invalid CIDR address: not-a-cidr" in denied.stderr  # net.ParseCIDR: the webhook
+
+
+def test_up_again_keeps_the_running_control_plane(spec):
+    before = load_state(spec).kubernetes
+    lab.up(spec)
+    assert load_state(spec).kubernetes == before
+
+
+def test_a_second_lab_with_kubernetes_is_refused_in_one_line(spec, tmp_path):
+    second = LabSpec(name="citk2", nodes=1, hugepages=0, state_root=tmp_path / "state",
+                     inventory=tmp_path / "inventory", kubernetes=True)
+    try:
+        with pytest.raises(LabError, match="one lab per machine runs Kubernetes"):
+            lab.up(second)
+    finally:
+        lab.down(second)
+    assert all(c.ready for c in lab.status(spec).kubernetes_components)
