@@ -28,7 +28,7 @@ import yaml
 from tcra import lab
 from tcra.inventory import load
 from tcra.lab.kube import binaries
-from tcra.lab.kube.control_plane import health
+from tcra.lab.kube.control_plane import rss_mib
 from tcra.lab.spec import LabSpec, load_state
 from tcra.mcm import ControlPlane, InMemoryInfrastructure, K8sClusterSpec, NodePool, plan
 
@@ -95,7 +95,7 @@ def peak_rss(spec: LabSpec) -> Iterator[list[float]]:
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], sum(h.rss_mib for h in health(cluster)))
+            peak[0] = max(peak[0], rss_mib(cluster))
             done.wait(0.5)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -151,7 +151,7 @@ def main() -> None:
         try:
             lab.up(spec)
             kubectl = Kubectl(load(spec.inventory).management_cluster("lab_factory").kubeconfig)
-            idle = sum(h.rss_mib for h in health(load_state(spec).kubernetes))
+            idle = rss_mib(load_state(spec).kubernetes)
             print(f"management cluster idle: {idle:.0f} MiB RSS")
             print(f"{'clusters':>8} {'kubectl s':>10} {'pulumi s':>9} {'ratio':>6}"
                   f" {'overhead/cluster s':>19} {'peak RSS MiB (kubectl, pulumi)':>31}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import secrets
-import socket
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import requests
 
 from tcra.lab import tls
 from tcra.lab.nodes import pool_name
-from tcra.lab.processes import LabError, alive, log_tail, start, wait_until
+from tcra.lab.processes import LabError, alive, free_port, log_tail, start, wait_until
 from tcra.lab.spec import Bmc, LabSpec, Node
 
 EMULATOR = "tcra.lab.emulator"
@@ -45,7 +44,7 @@ def serve(spec: LabSpec, nodes: tuple[Node, ...], port: int) -> Bmc:
     tls.write_private(staged, f"{USERNAME}:{_bcrypt(password)}\n".encode())
     staged.replace(auth_file)
     certificates = tls.ensure(tls_folder(spec), spec.name)
-    port = port or _free_port()
+    port = port or free_port()
     config = home / "emulator.conf"
     # A Python file read by the emulator; repr() keeps every value a literal.
     config.write_text(
@@ -99,10 +98,3 @@ def _bcrypt(password: str) -> str:
     import bcrypt
 
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

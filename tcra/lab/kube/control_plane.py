@@ -22,7 +22,7 @@ import yaml
 from tcra.lab import tls
 from tcra.lab.kube import manifests, pki
 from tcra.lab.kube.binaries import Binaries
-from tcra.lab.processes import LabError, alive, log_tail, start, stop, wait_until
+from tcra.lab.processes import LabError, alive, free_port, log_tail, start, stop, wait_until
 from tcra.lab.spec import Component, LabKubernetes
 from tcra.model.base import Model
 
@@ -67,7 +67,7 @@ def ensure(folder: Path, lab: str, binaries: Binaries, current: LabKubernetes | 
                        " per machine runs Kubernetes (take the other down, or use"
                        " --no-kubernetes)")
     ports = current.ports if current else {}
-    ports = {name: ports.get(name) or _free_port() for name in PORTS}
+    ports = {name: ports.get(name) or free_port() for name in PORTS}
     cluster = LabKubernetes(folder=folder, ports=ports, kubeconfig=folder / "admin.kubeconfig")
     keys = pki.ensure(folder / "pki", lab)
     admin = keys.issue("admin", tls.client(pki.ADMIN, pki.MASTERS))  # also probes health
@@ -241,6 +241,11 @@ def health(cluster: LabKubernetes) -> list[Health]:
     return out
 
 
+def rss_mib(cluster: LabKubernetes) -> float:
+    """The RSS of all the cluster's running components, read from /proc without asking them."""
+    return sum(_rss_mib(c.process.pid) for c in cluster.components if alive(c.process))
+
+
 def _rss_mib(pid: int) -> float:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -269,11 +274,3 @@ def stop_all(cluster: LabKubernetes) -> None:
 def _taken(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex((pki.HOST, port)) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((pki.HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
