@@ -125,13 +125,6 @@ class BlueprintArgs(Model):
         if self.blocks.connectivity and self.chain is not None and self.inventory.fabric is None:
             found.append(Problem(kind, "chain", "the inventory has no tcra_fabric to program",
                                  has_value=False))
-        if self.blocks.kubernetes and self.management is None:
-            found.append(Problem(kind, "management", "the kubernetes block needs the management"
-                                 " cluster's pulumi_kubernetes.Provider", has_value=False))
-        if self.blocks.kubernetes and self.kubernetes is None:
-            found.append(Problem(kind, "kubernetes", "the kubernetes block needs a cluster"
-                                 " template (version, image, API endpoint per site)",
-                                 has_value=False))
         return found
 
 

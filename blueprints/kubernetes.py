@@ -1,5 +1,6 @@
-"""A blueprint's kubernetes block: one Cluster API cluster per site that runs container
-workloads (its hosts provisioned by Metal3), and a Helm release per workload on it."""
+"""A blueprint's kubernetes block: a Helm release per container workload, on its site's
+existing cluster (the inventory's `cluster`), or on a Cluster API cluster the block makes for
+the site (its hosts provisioned by Metal3)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pulumi
 from pydantic import Field
 from tcra.blueprints.diagram import Deployed
 from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs
-from tcra.components.workload import Workload, WorkloadArgs
+from tcra.components.workload import Endpoint, Workload, WorkloadArgs
 
 from tcra.capi.metal3 import Image
 from tcra.errors import TcraError
@@ -38,39 +39,57 @@ class ClusterTemplate(Model):
 
 def declare(blueprint: Blueprint, name: str, placed: list[tuple[str, str]],
             deployed: Deployed) -> dict[str, Any]:
-    template = blueprint.args.kubernetes
-    if template is None:
-        raise TcraError(f"{blueprint.kind}: the kubernetes block needs `kubernetes` (a"
-                        " ClusterTemplate)")
+    """A Helm release per placed workload: onto the site's existing cluster when the
+    inventory records one, else onto a cluster this block makes from the template."""
     by_site: dict[str, list[str]] = defaultdict(list)
     for workload, site in placed:
         by_site[site].append(workload)
     endpoints: dict[str, Any] = {}
     for site, workloads in sorted(by_site.items()):
-        if site not in template.endpoints:
-            raise TcraError(f"{blueprint.kind}: kubernetes.endpoints has no API address for"
-                            f" site {site}, where {', '.join(workloads)} run")
-        machines = machines_from_hosts(blueprint.args.inventory.hosts_at(site))
-        workers = len(machines) - template.control_plane_replicas
-        cluster_name = f"{name}-{site}".replace("_", "-")
-        cluster = K8sCluster(cluster_name, K8sClusterArgs(
-            name=cluster_name, namespace=template.namespace,
-            distribution=template.distribution, kubernetes_version=template.kubernetes_version,
-            infrastructure=Metal3Infrastructure(endpoint=template.endpoints[site],
-                                                image=template.image, machines=machines),
-            control_plane=ControlPlane(replicas=template.control_plane_replicas),
-            pools=(NodePool(name="workers", replicas=workers),) if workers > 0 else (),
-            management=blueprint.args.management), pulumi.ResourceOptions(parent=blueprint))
+        existing = blueprint.args.inventory.site(site).cluster
+        if existing is not None:
+            # The kubeconfig as text (Workload keeps it secret): the cluster and the chart's
+            # source are asked before anything is declared.
+            target: dict[str, Any] = {
+                "kubeconfig": existing.kubeconfig.read_text(), "cluster_name": existing.name,
+                "registry_ca": existing.registry_ca,
+                "endpoint": Endpoint(kind="pod" if existing.pod_endpoints else "service")}
+            cluster_name = existing.name
+        else:
+            cluster_name = f"{name}-{site}".replace("_", "-")
+            target = {"cluster": _new_cluster(blueprint, cluster_name, site, workloads)}
         for workload in workloads:
             chart = blueprint.entries[workload].chart
             assert chart is not None  # noqa: S101 - CatalogEntry demands one for caf
             release = Workload(f"{name}-{workload}", WorkloadArgs(
                 chart=chart.name, version=chart.version, repository=chart.repository,
-                values=chart.values, release_name=workload.replace("_", "-"), cluster=cluster),
+                values=chart.values, release_name=workload.replace("_", "-"), **target),
                 pulumi.ResourceOptions(parent=blueprint))
             deployed.add(workload, site, "kubernetes", f"Helm on {cluster_name}")
             endpoints[workload] = release.endpoint.apply(partial(_endpoint, site, cluster_name))
     return endpoints
+
+
+def _new_cluster(blueprint: Blueprint, cluster_name: str, site: str,
+                 workloads: list[str]) -> K8sCluster:
+    template = blueprint.args.kubernetes
+    if template is None or blueprint.args.management is None:
+        raise TcraError(f"{blueprint.kind}: site {site} has no cluster in the inventory, so the"
+                        " kubernetes block makes one: it needs `kubernetes` (a ClusterTemplate)"
+                        f" and the management cluster, for {', '.join(workloads)}")
+    if site not in template.endpoints:
+        raise TcraError(f"{blueprint.kind}: kubernetes.endpoints has no API address for"
+                        f" site {site}, where {', '.join(workloads)} run")
+    machines = machines_from_hosts(blueprint.args.inventory.hosts_at(site))
+    workers = len(machines) - template.control_plane_replicas
+    return K8sCluster(cluster_name, K8sClusterArgs(
+        name=cluster_name, namespace=template.namespace,
+        distribution=template.distribution, kubernetes_version=template.kubernetes_version,
+        infrastructure=Metal3Infrastructure(endpoint=template.endpoints[site],
+                                            image=template.image, machines=machines),
+        control_plane=ControlPlane(replicas=template.control_plane_replicas),
+        pools=(NodePool(name="workers", replicas=workers),) if workers > 0 else (),
+        management=blueprint.args.management), pulumi.ResourceOptions(parent=blueprint))
 
 
 def _endpoint(site: str, cluster: str, url: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Print a deployed blueprint's outputs for a person, and write its picture.
+"""Print a deployed blueprint's outputs for a person (whether each endpoint URL answers, asked
+in its protocol), and write its picture.
 
     pulumi stack output --json --show-secrets | python -m tcra.blueprints.report DIR
 
@@ -9,13 +10,43 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+PROBE_TIMEOUT = 5.0
+# MQTT 3.1.1 CONNECT: clean session, keep-alive 10 s, client id "tcra-report".
+MQTT_CONNECT = bytes([0x10, 23, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 10, 0, 11]) + b"tcra-report"
 
 
-def render(outputs: dict[str, Any]) -> str:
+def answers(url: str) -> bool | None:
+    """Whether the endpoint answers in its protocol: an HTTP response below 500, or an MQTT
+    broker's CONNACK accepting the connection; None for a scheme this does not speak."""
+    address = urlsplit(url)
+    try:
+        if address.scheme in ("http", "https"):
+            try:
+                with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT) as reply:  # noqa: S310
+                    return bool(reply.status < 500)
+            except urllib.error.HTTPError as refused:
+                return refused.code < 500
+        if address.scheme == "mqtt":
+            with socket.create_connection((address.hostname, address.port or 1883),
+                                          timeout=PROBE_TIMEOUT) as broker:
+                broker.sendall(MQTT_CONNECT)
+                return broker.recv(4) == bytes([0x20, 2, 0, 0])
+    except (OSError, urllib.error.URLError):
+        return False
+    return None
+
+
+def render(outputs: dict[str, Any], probe: Callable[[str], bool | None] = answers) -> str:
     plan = outputs.get("plan") or {}
     lines = [f"placement plan for {plan.get('service', '?')} (tenant {plan.get('tenant', '?')}):"]
     for assignment in plan.get("assignments", []):
@@ -26,7 +57,9 @@ def render(outputs: dict[str, Any]) -> str:
     lines.append("endpoints:")
     for workload, where in sorted((outputs.get("endpoints") or {}).items()):
         detail = ", ".join(f"{k} {v}" for k, v in where.items() if k not in ("site",) and v)
-        lines.append(f"  {workload:<32} at {where.get('site')}: {detail}")
+        heard = probe(where["url"]) if where.get("url") else None
+        answer = "" if heard is None else ": answers" if heard else ": DOES NOT ANSWER"
+        lines.append(f"  {workload:<32} at {where.get('site')}: {detail}{answer}")
     for workload, why in sorted((outputs.get("not_deployed") or {}).items()):
         lines.append(f"  {workload:<32} {why}")
     if outputs.get("chain"):

@@ -1,40 +1,47 @@
 """Workload: a pinned Helm chart released onto a K8sCluster, or onto any cluster by kubeconfig
 (TCRA Workload Deployment Manager).
 
-A new chart version or new values upgrade the one Helm release in place; a failed upgrade rolls
-back. The `endpoint` output (from the chart's Service or Ingress) is what the MCO reports back.
+A new chart version or new values upgrade the one Helm release in place; a release whose pods
+are not Ready within `timeout` is undone (a failed install uninstalled, a failed upgrade rolled
+back). Onto an existing cluster (a kubeconfig given as text), the cluster and the chart's
+source are asked whether the release can succeed before anything is declared
+(tcra.wdm.preflight). The `endpoint` output (from the chart's Service, a ready pod behind it,
+or its Ingress) is what the MCO reports back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import ConfigDict, Field
 from tcra.components.k8s_cluster import K8sCluster
 from tcra.components.workload_chart import declare_release
+from tcra.providers.release_drift import ReleaseDrift, ReleaseDriftArgs
+from tcra.providers.release_rollout import ReleaseRollout, ReleaseRolloutArgs
 
 from tcra.capi._meta import DNS_LABEL_EXPECTED, is_dns_label
-from tcra.errors import Problem, TcraError, raise_if_any
+from tcra.errors import Problem, raise_if_any
 from tcra.mcm.chart import Chart, chart_problems
 from tcra.model.base import Model
+from tcra.wdm.endpoint import (
+    Endpoint,
+    EndpointNotFoundError,
+    field,
+    ingress_url,
+    pod_url,
+    service_url,
+    wait_for_pod_url,
+)
+from tcra.wdm.preflight import cluster_name, preflight
 
-
-class EndpointNotFoundError(TcraError):
-    """The chart's Service or Ingress offers no address to report."""
-
-
-class Endpoint(Model):
-    """Where the workload answers: one of the chart's Services or Ingresses."""
-
-    kind: Literal["service", "ingress"] = "service"
-    name: str | None = Field(default=None, description="Defaults to the release name.")
-    port: int | None = Field(default=None, ge=1, le=65535,
-                             description="A Service port; defaults to the Service's first.")
-    scheme: str = Field(default="http", pattern=r"^[a-z][a-z0-9+.-]*$",
-                        description="URL scheme; an Ingress with TLS is always https.")
+__all__ = ["Endpoint", "EndpointNotFoundError", "Workload", "WorkloadArgs", "ingress_url",
+           "pod_url", "service_url", "workload_problems"]
 
 
 class WorkloadArgs(Model):
@@ -46,111 +53,149 @@ class WorkloadArgs(Model):
     repository: str | None = None
     values: dict[str, Any] = Field(default_factory=dict)
     namespace: str = "default"
+    create_namespace: bool = Field(default=False, description="The Workload makes the"
+                                   " namespace, and deletes it (with all in it) when it goes;"
+                                   " else the namespace must exist (others may share it).")
     release_name: str | None = Field(default=None, description="Defaults to the Workload's name.")
     cluster: K8sCluster | None = Field(default=None, description="Release onto this cluster,"
                                        " through its provider, after its add-ons.")
     kubeconfig: Any = Field(default=None, description="Or onto the cluster of this kubeconfig"
-                            " (str or Output[str]; kept secret).")
-    endpoint: Endpoint = Endpoint()
+                            " (str or Output[str]; kept secret). Given as str, the cluster is"
+                            " asked before anything is declared.")
+    endpoint: Endpoint | None = Field(default=Endpoint(), description="Where the workload"
+                                      " answers; None for a chart that serves nothing.")
+    timeout: int = Field(default=180, ge=10, description="Seconds Helm waits for the"
+                         " release's pods to be Ready and its Jobs to complete; after that the"
+                         " install or upgrade is undone and the Workload fails.")
+    cluster_name: str | None = Field(default=None, description="How errors name the cluster"
+                                     " (an inventory's name for it); default: its API server.")
+    registry_ca: Path | None = Field(default=None, description="CA bundle the chart's registry"
+                                     " or repository is verified with, beside the system's.")
 
 
 class Workload(pulumi.ComponentResource):
-    """Outputs: `release_name`, `namespace`, `revision`, `status` (as Helm reports them) and
-    `endpoint` (a URL)."""
+    """Outputs: `release_name`, `namespace`, `revision`, `status` (as Helm reports them),
+    `endpoint` (a URL, None when args.endpoint is None), `drift` (the release's objects
+    that the cluster holds otherwise, as `refresh` last read them; `up` repairs them) and
+    `rollout` (the revision whose pods were seen Ready; a ReleaseRollout watches each install
+    or upgrade beside Helm and, when its pods are not Ready in time, logs one line naming the
+    release, the cluster and the cause: ImagePullBackOff and the image, a failing probe, ...)."""
 
     release_name: pulumi.Output[str]
     namespace: pulumi.Output[str]
     revision: pulumi.Output[int | None]
     status: pulumi.Output[str | None]
-    endpoint: pulumi.Output[str]
+    endpoint: pulumi.Output[str | None]
+    drift: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: WorkloadArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         chart = Chart(chart=args.chart, version=args.version, repository=args.repository,
                       values=args.values, namespace=args.namespace,
                       release_name=args.release_name or name)
-        raise_if_any(workload_problems(name, args, chart))
+        self._where = (f"Workload {name} (release {chart.release} in {chart.namespace} on"
+                       f" {_cluster_of(args)})")
+        raise_if_any(workload_problems(self._where, args, chart))
+        if isinstance(args.kubeconfig, str):
+            # An existing cluster: ask it, and the chart's source, now. A cluster made in this
+            # program (or a kubeconfig still an Output) is not there to ask yet, and a
+            # preview of it stays offline; Helm's own errors apply then.
+            preflight(self._where, chart, kubeconfig=args.kubeconfig,
+                      namespace_made=args.create_namespace, registry_ca=args.registry_ca)
         super().__init__("tcra:wdm:Workload", name, None, opts)
+        after: list[pulumi.Resource]
         if args.cluster is not None:
-            provider, after = args.cluster.provider, list(args.cluster.addons.values())
+            provider, after = args.cluster.provider, [*args.cluster.addons.values()]
         else:
             provider, after = k8s.Provider(
                 f"{name}-cluster", kubeconfig=pulumi.Output.secret(args.kubeconfig),
                 opts=pulumi.ResourceOptions(parent=self)), []
         self.provider = provider
+        if args.create_namespace:
+            after.append(k8s.core.v1.Namespace(
+                f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=chart.namespace),
+                opts=pulumi.ResourceOptions(parent=self, provider=provider)))
         self.release = declare_release(f"{name}-release", chart, provider=provider, parent=self,
-                                       depends_on=after)
+                                       depends_on=after, timeout=args.timeout,
+                                       create_namespace=False)
+        kubeconfig = args.cluster.kubeconfig if args.cluster is not None else args.kubeconfig
+        # Beside the Release, not after it: the cause is read while the failing pods are there.
+        self.release_rollout = ReleaseRollout(f"{name}-rollout", ReleaseRolloutArgs(
+            release=chart.release, namespace=chart.namespace, kubeconfig=kubeconfig,
+            where=self._where, timeout=args.timeout - 3, trigger=hashlib.sha256(
+                chart.model_dump_json(include={"chart", "version", "repository", "values"})
+                .encode()).hexdigest()), pulumi.ResourceOptions(parent=self, depends_on=after))
         self.release_name = pulumi.Output.from_input(chart.release)
         self.namespace = pulumi.Output.from_input(chart.namespace)
-        self.revision = self.release.status.apply(lambda s: _get(s, "revision"))
-        self.status = self.release.status.apply(lambda s: _get(s, "status"))
-        self.endpoint = self._endpoint(name, chart, args.endpoint, provider)
+        self.revision = self.release.status.apply(lambda s: field(s, "revision"))
+        self.status = self.release.status.apply(lambda s: field(s, "status"))
+        self.release_drift = ReleaseDrift(f"{name}-drift", ReleaseDriftArgs(
+            release=chart.release, namespace=chart.namespace, kubeconfig=kubeconfig,
+            revision=self.revision), pulumi.ResourceOptions(parent=self,
+                                                            depends_on=[self.release]))
+        self.drift = self.release_drift.drift
+        self.endpoint = (self._endpoint(name, chart, args.endpoint, provider, kubeconfig,
+                                        args.timeout)
+                         if args.endpoint else pulumi.Output.from_input(None))
         self.register_outputs({"release_name": self.release_name, "namespace": self.namespace,
                                "revision": self.revision, "status": self.status,
-                               "endpoint": self.endpoint})
+                               "endpoint": self.endpoint, "drift": self.drift,
+                               "rollout": self.release_rollout.ready(self, self.release.status)})
 
-    def _endpoint(self, name: str, chart: Chart, wanted: Endpoint,
-                  provider: k8s.Provider) -> pulumi.Output[str]:
-        """Read the Service or Ingress once the release is in; a preview of a new release
-        leaves it unknown rather than reading what is not there yet."""
-        target = f"{chart.namespace}/{wanted.name or chart.release}"
-        lookup = self.release.id.apply(lambda _: target)
-        opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release])
+    def _endpoint(self, name: str, chart: Chart, wanted: Endpoint, provider: k8s.Provider,
+                  kubeconfig: Any, timeout: int) -> pulumi.Output[str | None]:
+        """Read the Service (a ready pod behind it, or the Ingress) once the release is in and
+        its drift repaired; a preview of a new release leaves it unknown rather than reading
+        what is not there yet."""
+        service = wanted.name or chart.release
+        if wanted.kind == "pod":
+            url: pulumi.Output[str] = pulumi.Output.all(kubeconfig, self.drift).apply(self._url(
+                lambda p: wait_for_pod_url(p[0], chart.namespace, service, wanted.port,
+                                           wanted.scheme, timeout)))
+            return pulumi.Output.unsecret(url)  # an address, read with the secret kubeconfig
+        lookup = self.release.id.apply(lambda _: f"{chart.namespace}/{service}")
+        opts = pulumi.ResourceOptions(parent=self, provider=provider,
+                                      depends_on=[self.release, self.release_drift])
         if wanted.kind == "ingress":
             ingress = k8s.networking.v1.Ingress.get(f"{name}-endpoint", lookup, opts=opts)
             return pulumi.Output.all(ingress.spec, ingress.status).apply(
-                lambda parts: ingress_url(parts[0], parts[1], wanted.scheme))
-        service = k8s.core.v1.Service.get(f"{name}-endpoint", lookup, opts=opts)
-        return pulumi.Output.all(service.spec, service.status).apply(
-            lambda parts: service_url(parts[0], parts[1], wanted.port, wanted.scheme))
+                self._url(lambda p: ingress_url(p[0], p[1], wanted.scheme)))
+        found = k8s.core.v1.Service.get(f"{name}-endpoint", lookup, opts=opts)
+        return pulumi.Output.all(found.spec, found.status).apply(
+            self._url(lambda p: service_url(p[0], p[1], wanted.port, wanted.scheme)))
+
+    def _url(self, build: Callable[[list[Any]], str]) -> Callable[[list[Any]],
+                                                                 Awaitable[str]]:
+        """`build` run in a thread (it may wait for a pod), its EndpointNotFoundError turned
+        into one line naming the Workload."""
+        async def url(parts: list[Any]) -> str:
+            try:
+                return await asyncio.to_thread(build, parts)
+            except EndpointNotFoundError as exc:
+                raise pulumi.RunError(f"{self._where}: endpoint: {exc}") from None
+        return url
 
 
-def workload_problems(name: str, args: WorkloadArgs, chart: Chart) -> list[Problem]:
-    where = f"Workload {name}"
+def workload_problems(where: str, args: WorkloadArgs, chart: Chart) -> list[Problem]:
     problems = chart_problems(chart, where)
     if (args.cluster is None) == (args.kubeconfig is None):
         problems.append(Problem(where, "cluster", "expected exactly one of cluster (a"
                                 " K8sCluster) and kubeconfig", "both" if args.cluster else None))
-    if args.endpoint.name is not None and not is_dns_label(args.endpoint.name):
+    if args.endpoint and args.endpoint.name is not None and not is_dns_label(args.endpoint.name):
         problems.append(Problem(where, "endpoint.name", f"expected {DNS_LABEL_EXPECTED}",
                                 args.endpoint.name))
+    if args.create_namespace and chart.namespace == "default":
+        problems.append(Problem(where, "create_namespace", "expected false for namespace"
+                                " default (it always exists)", True))
     return problems
 
 
-def _get(value: Any, name: str) -> Any:
-    """A field of an output: typed objects and plain dicts (snake_case keys) alike."""
-    if isinstance(value, Mapping):
-        return value.get(name)
-    return getattr(value, name, None)
-
-
-def _load_balancer_address(status: Any) -> str | None:
-    for entry in _get(_get(status, "load_balancer"), "ingress") or ():
-        address = _get(entry, "ip") or _get(entry, "hostname")
-        if address:
-            return str(address)
-    return None
-
-
-def _host(address: str) -> str:
-    return f"[{address}]" if ":" in address else address
-
-
-def service_url(spec: Any, status: Any, port: int | None, scheme: str) -> str:
-    """The load balancer's address when it has one, else the cluster IP; the wanted port."""
-    address = _load_balancer_address(status) or _get(spec, "cluster_ip")
-    ports = [_get(p, "port") for p in _get(spec, "ports") or ()]
-    if not address or address == "None" or not ports:
-        raise EndpointNotFoundError("the Service has no address or no port to report")
-    if port is not None and port not in ports:
-        raise EndpointNotFoundError(f"endpoint.port: the Service has ports {ports}, not {port}")
-    return f"{scheme}://{_host(address)}:{port or ports[0]}"
-
-
-def ingress_url(spec: Any, status: Any, scheme: str) -> str:
-    """The first rule's host, else the load balancer's address; https when TLS is set."""
-    hosts = [_get(r, "host") for r in _get(spec, "rules") or () if _get(r, "host")]
-    address = hosts[0] if hosts else _load_balancer_address(status)
-    if not address:
-        raise EndpointNotFoundError("the Ingress has no host and no address")
-    return f"{'https' if _get(spec, 'tls') else scheme}://{_host(address)}"
+def _cluster_of(args: WorkloadArgs) -> str:
+    if isinstance(args.kubeconfig, str):
+        server = cluster_name(args.kubeconfig)
+        return f"{server} ({args.cluster_name})" if args.cluster_name else server
+    if args.cluster_name:
+        return f"cluster {args.cluster_name}"
+    if args.cluster is not None:
+        return f"K8sCluster {args.cluster.pulumi_resource_name}"
+    return "the cluster of its kubeconfig"

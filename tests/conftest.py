@@ -11,3 +11,13 @@ BROKEN = ROOT / "tests" / "data" / "broken"
 def bmc_password(monkeypatch):
     """The example inventory's BMC password reference points at this variable."""
     monkeypatch.setenv("TCRA_BMC_PASSWORD", "not-a-real-password")
+
+
+@pytest.fixture(scope="session")
+def kubernetes_lab(tmp_path_factory):
+    """See tests.integration.conftest.KubernetesLab."""
+    from tests.integration.conftest import KubernetesLab
+
+    shared = KubernetesLab(tmp_path_factory.mktemp("kubernetes-lab"))
+    yield shared
+    shared.stop()

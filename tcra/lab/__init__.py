@@ -89,7 +89,7 @@ def _up(spec: LabSpec, report: Report) -> LabState:
         state = _serve_kubernetes(state, report)
     elif state.kubernetes:
         report("kubernetes: stopping it (--no-kubernetes)")
-        state = _remove_kubernetes(state)
+        state, _ = _remove_kubernetes(state)
 
     assert state.bmc is not None  # noqa: S101 - set just above; narrows the type
     assert state.fabric is not None  # noqa: S101
@@ -134,13 +134,14 @@ def _save_kubernetes(state: LabState, partial: LabKubernetes) -> None:
     state.model_copy(update={"kubernetes": partial}).save()
 
 
-def _remove_kubernetes(state: LabState) -> LabState:
+def _remove_kubernetes(state: LabState) -> tuple[LabState, list[str]]:
+    notes = []
     if state.kubernetes:
-        control_plane.stop_all(state.kubernetes)
+        notes = control_plane.stop_all(state.kubernetes)
         shutil.rmtree(state.kubernetes.folder, ignore_errors=True)
     state = state.model_copy(update={"kubernetes": None})
     state.save()
-    return state
+    return state, notes
 
 
 def status(spec: LabSpec) -> LabStatus:
@@ -180,8 +181,8 @@ def _down(spec: LabSpec, report: Report) -> list[str]:
         return []
     notes: list[str] = []
     if state.kubernetes:
-        report("kubernetes: stopping the management cluster")
-        state = _remove_kubernetes(state)
+        report("kubernetes: stopping the management cluster and its node")
+        state, notes = _remove_kubernetes(state)
     if state.bmc:
         report("BMC: stopping the Redfish emulator")
         stop(state.bmc.process)

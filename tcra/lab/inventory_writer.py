@@ -12,8 +12,9 @@ import yaml
 from tcra.lab.bmc import password_file
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.hugepages import MOUNT_POINT, hugetlbfs_mount
+from tcra.lab.kube.node import SITE as NODE_SITE
 from tcra.lab.processes import LabError
-from tcra.lab.spec import Bmc, Hugepages, LabKubernetes, LabSpec, Node
+from tcra.lab.spec import CA_FILE, Bmc, Hugepages, LabKubernetes, LabSpec, Node
 from tcra.model import (
     BmcCredentials,
     BmcEndpoint,
@@ -24,6 +25,7 @@ from tcra.model import (
     ManagementCluster,
     Quantity,
     Site,
+    SiteCluster,
     Tier,
 )
 
@@ -80,9 +82,11 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
     # The lab's management cluster serves both sites, as one regional management cluster
     # serves many edge sites. Its kubeconfig stays in the state folder (0600, it holds the
     # admin's key), like the BMC password: Ansible would read any file in the inventory folder.
+    # It doubles as the existing cluster of site lab_factory, whose pods its node runs.
     management = ManagementCluster(kubeconfig=kubernetes.kubeconfig) if kubernetes else None
     for site_id, site in _SITES.items():
-        site = site.model_copy(update={"management_cluster": management})
+        site = site.model_copy(update={"management_cluster": management,
+                                       "cluster": _site_cluster(spec, site_id, kubernetes)})
         _dump(root / "group_vars" / f"{site_id}.yml",
               {"tcra_site": site.model_dump(mode="json", exclude={"id"}, exclude_defaults=True)})
     _dump(root / "host_vars" / f"{HYPERVISOR}.yml", {
@@ -133,3 +137,12 @@ def remove(path: Path) -> None:
 
 def _dump(path: Path, data: dict[str, Any]) -> None:
     path.write_text(HEADER + yaml.safe_dump(data, sort_keys=False))
+
+
+def _site_cluster(spec: LabSpec, site_id: str, kubernetes: LabKubernetes | None
+                  ) -> SiteCluster | None:
+    if kubernetes is None or kubernetes.node is None or site_id != NODE_SITE:
+        return None
+    return SiteCluster(name=f"tcra-{spec.name}", kubeconfig=kubernetes.kubeconfig,
+                       registry=kubernetes.registry, registry_ca=kubernetes.trust / CA_FILE,
+                       pod_endpoints=True)

@@ -39,6 +39,20 @@ def start(argv: Sequence[str], log: Path, program: str | None = None,
     return process
 
 
+def start_ready(name: str, argv: Sequence[str], log: Path, ready: Callable[[], bool],
+                timeout: float, what: str, interval: float = 0.25,
+                env: Mapping[str, str] | None = None) -> Process:
+    """start(), then wait until `ready()` (what: where readiness is asked, for the error); a
+    program that exits or is not ready in time is stopped and its log's tail raised."""
+    process = start(argv, log, program=argv[0], env=env)
+    if not wait_until(lambda: ready() or not alive(process), timeout, interval=interval):
+        stop(process)
+        raise LabError(f"{name} was not ready at {what} within {timeout:.0f}s:\n{log_tail(log)}")
+    if not alive(process):
+        raise LabError(f"{name} exited at start:\n{log_tail(log)}")
+    return process
+
+
 def alive(process: Process) -> bool:
     """True while the pid runs the program we started (a recycled pid is not ours)."""
     proc = Path(f"/proc/{process.pid}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from tcra.model.base import Model
 from tcra.model.types import Quantity
 
 STATE_FILE = "state.json"
+CA_FILE = "ca.pem"  # the lab Kubernetes CA's certificate, in LabKubernetes.trust
+POD_CIDR = ipaddress.ip_network("10.244.0.0/24")  # one node, one lab with Kubernetes per machine
 
 
 def default_state_root() -> Path:
@@ -95,6 +98,28 @@ class Component(Model):
     health: str
 
 
+class LabNode(Model):
+    """Where the node's parts are, and what it made outside its own folders."""
+
+    name: str
+    folder: Path
+    run_folder: Path
+    crictl: Path
+    bridge: str
+    cgroup_root: str = Field(description="kubelet's cgroupRoot, made in every hierarchy.")
+    ports: dict[str, int]
+    created_paths: tuple[Path, ...] = ()
+
+    @property
+    def socket(self) -> Path:
+        return self.run_folder / "containerd.sock"
+
+    @property
+    def address(self) -> str:
+        """The node's InternalIP: the bridge's, the pods' gateway."""
+        return str(next(POD_CIDR.hosts()))
+
+
 class LabKubernetes(Model):
     """The lab's management cluster: the components it runs and where clients find it."""
 
@@ -102,10 +127,19 @@ class LabKubernetes(Model):
     ports: dict[str, int]
     kubeconfig: Path = Field(description="The admin's kubeconfig (user tcra-lab:admin).")
     components: tuple[Component, ...] = ()
+    node: LabNode | None = Field(default=None, description="The site cluster's real node.")
+    registry: str | None = Field(default=None, description="The lab's image and chart"
+                                 " registry, host:port on 127.0.0.1.")
 
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.ports['apiserver']}"
+
+    @property
+    def trust(self) -> Path:
+        """A folder holding only the CA's certificate: SSL_CERT_DIR for programs (Helm, the
+        Pulumi provider) that must trust the lab's registry."""
+        return self.folder / "trust"
 
 
 class LabState(Model):

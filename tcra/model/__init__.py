@@ -11,7 +11,15 @@ from tcra.model.host import (
     SriovNic,
 )
 from tcra.model.inventory import Inventory
-from tcra.model.site import Energy, Location, ManagementCluster, Site, SiteNetwork, Tier
+from tcra.model.site import (
+    Energy,
+    Location,
+    ManagementCluster,
+    Site,
+    SiteCluster,
+    SiteNetwork,
+    Tier,
+)
 from tcra.model.types import CountryCode, IPv6Address, IPv6Prefix, Name, Quantity
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "Name",
     "Quantity",
     "Site",
+    "SiteCluster",
     "SiteNetwork",
     "SriovNic",
     "Tier",

@@ -51,6 +51,21 @@ class ManagementCluster(Model):
                            description="Namespace the site's clusters are declared in.")
 
 
+class SiteCluster(Model):
+    """A Kubernetes cluster already running at the site. The WDM releases the site's container
+    workloads onto it, and the kubernetes block reuses it instead of making a new cluster."""
+
+    name: str = Field(min_length=1, description="The cluster's name, as reports show it.")
+    kubeconfig: Path = Field(description="File holding a kubeconfig for its API server.")
+    registry: str | None = Field(default=None, description="host:port of the registry its"
+                                 " nodes pull images and charts from.")
+    registry_ca: Path | None = Field(default=None, description="CA bundle that registry's"
+                                     " TLS certificate is verified with.")
+    pod_endpoints: bool = Field(default=False, description="Pod addresses are routed from"
+                                " where tcra runs (no load balancer or kube-proxy needed):"
+                                " a workload's endpoint is a ready pod behind its Service.")
+
+
 class Site(Model):
     id: Name
     tier: Tier
@@ -60,6 +75,8 @@ class Site(Model):
     energy: Energy
     network: SiteNetwork = SiteNetwork()
     management_cluster: ManagementCluster | None = None
+    cluster: SiteCluster | None = Field(default=None, description="The site's existing"
+                                        " Kubernetes cluster, if it has one.")
     latency_ms: dict[Name, float] = Field(
         default_factory=dict, description="Measured round-trip time to user areas, in ms;"
         " areas not listed are estimated from coordinates.")

@@ -14,7 +14,7 @@ import yaml
 from tcra.inventory import load
 from tcra.lab.kube import binaries
 from tests.e2e.test_pim_stack import pulumi_project
-from tests.integration.conftest import needs_lab, running_lab
+from tests.integration.conftest import needs_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
 NAME = "edge"
@@ -29,10 +29,8 @@ CAPI_KINDS = ("clusters.cluster.x-k8s.io,machinedeployments.cluster.x-k8s.io,"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    with running_lab(tmp_path_factory.mktemp("k8s-lab"), "citk8s", nodes=1,
-                     kubernetes=True) as spec:
-        yield spec
+def lab(kubernetes_lab):
+    return kubernetes_lab.get()
 
 
 @pytest.fixture(scope="module")

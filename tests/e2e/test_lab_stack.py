@@ -11,25 +11,31 @@ import libvirt
 import pytest
 
 from tcra.lab import vip
+from tcra.lab.kube import binaries
 from tcra.lab.nodes import pool_name
 from tcra.lab.spec import load_state
 from tcra.tcm import kernel
 from tests.e2e.test_chain_stack import reachable
 from tests.e2e.test_pim_stack import pulumi_project
 from tests.e2e.test_pim_stack import state_of as active
-from tests.integration.conftest import needs_lab, running_lab
+from tests.e2e.test_workload_stack import http_get, mqtt_round_trip
+from tests.integration.conftest import needs_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
 URI = "qemu:///system"
 
 
 @pytest.fixture(scope="module")
-def lab_and_stack(tmp_path_factory):
+def lab_and_stack(tmp_path_factory, kubernetes_lab):
+    """The shared lab with Kubernetes: the blueprint's container workloads go to site
+    lab_factory's cluster, from the lab's registry (its CA trusted by the engine's Go)."""
     root = tmp_path_factory.mktemp("lab-stack")
-    with running_lab(root, "citlab", nodes=2) as spec:
-        state = load_state(spec)
-        with pulumi_project(root, "lab", stack_config(spec, state)) as run:
-            yield spec, state, run
+    spec = kubernetes_lab.get()
+    state = load_state(spec)
+    trust = state.kubernetes.trust
+    with pulumi_project(root, "lab", stack_config(spec, state),
+                        env={"SSL_CERT_DIR": f"/etc/ssl/certs:{trust}"}) as run:
+        yield spec, state, run
 
 
 def stack_config(spec, state) -> dict[str, str]:
@@ -54,7 +60,15 @@ def lab_snapshot(spec, state) -> dict:
               for h in state.fabric.fabric.hbrs}
     markers = {h.namespace: sorted(map(str, kernel.read_markers(h.namespace)))
                for h in state.fabric.fabric.hbrs}
-    return {"domains": domains, "volumes": volumes, "routes": routes, "markers": markers}
+    listed = subprocess.run([binaries.find().kubectl(), "--kubeconfig",
+                             str(state.kubernetes.kubeconfig), "get", "pods", "-o", "json",
+                             "-l", "app.kubernetes.io/instance"], capture_output=True,
+                            text=True, check=True, timeout=60).stdout
+    # The releases' pods; one being deleted is gone already (Helm's uninstall does not wait).
+    pods = sorted(p["metadata"]["name"] for p in json.loads(listed)["items"]
+                  if "deletionTimestamp" not in p["metadata"])
+    return {"domains": domains, "volumes": volumes, "routes": routes, "markers": markers,
+            "pods": pods}
 
 
 @pytest.fixture
@@ -92,12 +106,16 @@ def test_up_deploys_the_blueprint_and_a_second_up_changes_nothing(lab_and_stack,
     assert endpoints["historian-db"]["form"] == "vm"
     assert endpoints["historian-db"]["state"] == "running"
     host = endpoints["visual-inspection-lab_factory"]["host"]
-    assert host.startswith("tcra-citlab-node-") and active(host)
+    assert host.startswith(f"tcra-{_spec.name}-node-") and active(host)
     assert active("historian-db")
     assert reachable(state)  # far-edge users reach the app through the firewall
     assert "fw @ lab_factory" in outputs["chain"]
-    assert set(outputs["not_deployed"]) == {"mqtt-broker-lab_factory",
-                                            "opcua-gateway-lab_factory"}
+    assert outputs["not_deployed"] == {}
+    broker = endpoints["mqtt-broker-lab_factory"]
+    gateway = endpoints["opcua-gateway-lab_factory"]
+    assert (broker["form"], broker["cluster"]) == ("kubernetes", f"tcra-{_spec.name}")
+    assert mqtt_round_trip(broker["url"]) == "line-3 temperature 21.5"
+    assert http_get(gateway["url"])["status"] == "ok"
     assert outputs["diagram"].startswith('digraph "plant"')
     pulumi("preview", "--expect-no-changes")
 
@@ -141,12 +159,13 @@ def test_a_second_stack_of_the_blueprint_can_neither_take_nor_destroy_the_first_
     pulumi("up", "--yes")
     deployed = lab_snapshot(spec, state)
     # the same program, project and stack name on the same lab, with a backend of its own
-    with pulumi_project(tmp_path, "lab", stack_config(spec, state)) as other:
+    trust = {"SSL_CERT_DIR": f"/etc/ssl/certs:{state.kubernetes.trust}"}
+    with pulumi_project(tmp_path, "lab", stack_config(spec, state), env=trust) as other:
         taken = other("up", "--yes", check=False)
         output = taken.stdout + taken.stderr
         assert taken.returncode != 0
         # the engine stops at the first refusal: which of VM, host and routes comes first varies
-        refused = re.findall(r"(domain historian-db|host tcra-citlab-node-\d|SRv6 route \S+)"
+        refused = re.findall(r"(domain historian-db|host tcra-\w+-node-\d|SRv6 route \S+)"
                              r" at [^\n]* belongs to tcra-lab/lab/\S+@[0-9a-f]{32}; it was"
                              r" left untouched", output)
         assert refused, output

@@ -28,10 +28,11 @@ def engine() -> str:
 
 
 @contextmanager
-def pulumi_project(root: Path, name: str, config: dict[str, str]) -> Iterator[Runner]:
+def pulumi_project(root: Path, name: str, config: dict[str, str],
+                   env: dict[str, str] | None = None) -> Iterator[Runner]:
     """stacks/NAME copied under root (its virtualenv made absolute), a stack "lab" on a local
-    backend with the config given (keys may be paths: "chain.destination"); yields a runner,
-    and destroys the stack at the end."""
+    backend with the config given (keys may be paths: "chain.destination") and `env` added to
+    every run's environment; yields a runner, and destroys the stack at the end."""
     project = root / name
     project.mkdir()
     shutil.copy(ROOT / "stacks" / name / "__main__.py", project)
@@ -48,7 +49,7 @@ def pulumi_project(root: Path, name: str, config: dict[str, str]) -> Iterator[Ru
     base: dict[str, str | None] = {**os.environ, "PATH": path,
            "PULUMI_BACKEND_URL": f"file://{root / 'pulumi-state'}",
            "PULUMI_CONFIG_PASSPHRASE": "e2e", "PULUMI_HOME": str(root / "pulumi-home"),
-           "PULUMI_SKIP_UPDATE_CHECK": "true"}
+           "PULUMI_SKIP_UPDATE_CHECK": "true", **(env or {})}
 
     def pulumi(*args: str, check: bool = True,
                env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tcra import lab
-from tcra.lab.spec import LabSpec
+from tcra.lab.spec import LabSpec, load_state
 
 needs_lab = pytest.mark.skipif(os.geteuid() != 0,
                                reason="the lab runs a system libvirtd: needs root")
@@ -26,3 +26,44 @@ def running_lab(root: Path, name: str, nodes: int, *,
         yield spec
     finally:
         lab.down(spec)
+
+
+class KubernetesLab:
+    """The one lab with Kubernetes that the tests share (one such lab per machine: CAPD's and
+    the registry's ports are fixed). Started when a module first asks for it; a module that
+    needs the machine without it calls `release`, and the next one to ask starts it again.
+    TCRA_TEST_LAB=NAME uses a lab already up under the default state folder instead, and
+    leaves it up (for working on one module against a running lab)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.spec: LabSpec | None = None
+        self.given = os.environ.get("TCRA_TEST_LAB")
+
+    def get(self) -> LabSpec:
+        if self.given:
+            state = load_state(LabSpec(name=self.given))
+            assert state is not None and state.kubernetes is not None, \
+                f"TCRA_TEST_LAB={self.given}: that lab is not up with Kubernetes"
+            return state.spec.model_copy(update={"inventory": state.inventory})
+        if self.spec is None:
+            spec = LabSpec(name="citk8s", nodes=2, hugepages=0, state_root=self.root / "state",
+                           inventory=self.root / "inventory", kubernetes=True)
+            try:
+                lab.up(spec)
+            except BaseException:
+                lab.down(spec)
+                raise
+            self.spec = spec
+        return self.spec
+
+    def release(self) -> None:
+        """Take the shared lab down, for a module that needs the machine without one."""
+        if self.given:
+            pytest.skip(f"needs the machine without a Kubernetes lab; TCRA_TEST_LAB={self.given}")
+        self.stop()
+
+    def stop(self) -> None:
+        if self.spec is not None:
+            lab.down(self.spec)
+            self.spec = None

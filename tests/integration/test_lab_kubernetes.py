@@ -1,9 +1,12 @@
 """The lab's management cluster against itself: etcd, the Kubernetes control plane and the
 Cluster API managers the lab built and started, checked the way a user would check them."""
 
+import ipaddress
 import json
 import re
 import subprocess
+import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,8 +15,8 @@ from tcra import lab
 from tcra.inventory import load
 from tcra.lab.kube import binaries
 from tcra.lab.processes import LabError
-from tcra.lab.spec import LabSpec, load_state
-from tests.integration.conftest import needs_lab, running_lab
+from tcra.lab.spec import POD_CIDR, LabSpec, load_state
+from tests.integration.conftest import needs_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
 BAD_CLUSTER = """
@@ -27,10 +30,8 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    with running_lab(tmp_path_factory.mktemp("kube"), "citkube", nodes=1,
-                     kubernetes=True) as spec:
-        yield spec
+def spec(kubernetes_lab):
+    return kubernetes_lab.get()
 
 
 def kubectl(spec: LabSpec, *args: str, stdin: str | None = None,
@@ -54,11 +55,15 @@ def test_every_component_is_ready_and_listens_on_loopback_only(spec):
     report = lab.status(spec)
     assert [c.name for c in report.kubernetes_components] == [
         "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-        "capi", "kubeadm-bootstrap", "kubeadm-control-plane", "capd"]
+        "capi", "kubeadm-bootstrap", "kubeadm-control-plane", "capd", "registry",
+        "containerd", "kubelet"]
     assert all(c.ready for c in report.kubernetes_components), report.kubernetes_components
     addresses = listeners({c.pid for c in report.kubernetes_components})
     assert len(addresses) >= len(report.kubernetes_components)
-    assert {a.rsplit(":", 1)[0] for a in addresses} == {"127.0.0.1"}, addresses
+    # kubelet also serves the API server on the node's address: the pods' bridge, which
+    # leads nowhere but to the pods.
+    node_address = load_state(spec).kubernetes.node.address
+    assert {a.rsplit(":", 1)[0] for a in addresses} == {"127.0.0.1", node_address}, addresses
 
 
 def test_the_inventory_names_the_management_cluster_of_both_sites(spec):
@@ -108,3 +113,44 @@ def test_a_second_lab_with_kubernetes_is_refused_in_one_line(spec, tmp_path):
     finally:
         lab.down(second)
     assert all(c.ready for c in lab.status(spec).kubernetes_components)
+
+
+def test_lab_factory_has_the_cluster_its_node_runs_pods_for(spec):
+    cluster = load(spec.inventory).site("lab_factory").cluster
+    kubernetes = load_state(spec).kubernetes
+    assert cluster.kubeconfig == kubernetes.kubeconfig
+    assert cluster.registry == "127.0.0.1:5443"
+    assert cluster.registry_ca.read_bytes() == (kubernetes.folder / "pki" / "ca.pem").read_bytes()
+    assert cluster.pod_endpoints
+    assert load(spec.inventory).site("lab_faredge").cluster is None
+    nodes = json.loads(kubectl(spec, "get", "nodes", "-o", "json").stdout)["items"]
+    assert [n["metadata"]["labels"]["tcra.io/site"] for n in nodes] == ["lab_factory"]
+    ready = [c["status"] for c in nodes[0]["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready == ["True"]
+
+
+def test_a_pod_from_the_labs_registry_runs_in_its_own_namespaces_and_answers(spec):
+    image = "127.0.0.1:5443/tcra/opcua-gateway:0.1.0"
+    kubectl(spec, "run", "citpod", f"--image={image}", "--restart=Never", "--port=8080")
+    try:
+        kubectl(spec, "wait", "--for=condition=Ready", "pod/citpod", "--timeout=90s")
+        pod = json.loads(kubectl(spec, "get", "pod", "citpod", "-o", "json").stdout)
+        address = pod["status"]["podIP"]
+        assert ipaddress.ip_address(address) in POD_CIDR
+        with urllib.request.urlopen(f"http://{address}:8080/", timeout=10) as reply:
+            assert json.load(reply)["service"] == "opcua-gateway"
+        # A real process of this machine, in a network namespace that is not ours.
+        httpd = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                 and b"httpd" in _read(p / "cmdline") and b"8080" in _read(p / "cmdline")]
+        assert httpd
+        ours = Path("/proc/self/ns/net").readlink()
+        assert all((p / "ns" / "net").readlink() != ours for p in httpd)
+    finally:
+        kubectl(spec, "delete", "pod", "citpod", "--wait=false", check=False)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""

@@ -174,3 +174,35 @@ def test_report_prints_the_plan_and_writes_the_picture(tmp_path):
     assert text.endswith("chain: users any to fd00::/64 -> lab_faredge (H.Encaps) -> ...")
     picture = report.write_picture(outputs["diagram"], tmp_path)
     assert picture.suffix == ".svg" and picture.read_text().lstrip().startswith("<?xml")
+
+
+def test_report_says_whether_each_endpoint_answers_in_its_protocol():
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from tcra.blueprints import report
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        gone = closed.getsockname()[1]  # bound, never listening: connections are refused
+        outputs = {"endpoints": {
+            "gateway": {"site": "s", "form": "kubernetes",
+                        "url": f"http://127.0.0.1:{server.server_address[1]}"},
+            "broker": {"site": "s", "form": "kubernetes", "url": f"mqtt://127.0.0.1:{gone}"},
+            "db": {"site": "s", "form": "vm", "host": "h"}}}
+        text = report.render(outputs)
+    server.shutdown()
+    assert f"http://127.0.0.1:{server.server_address[1]}: answers" in text
+    assert f"mqtt://127.0.0.1:{gone}: DOES NOT ANSWER" in text
+    assert "at s: form vm, host h\n" in text  # no URL: nothing to ask

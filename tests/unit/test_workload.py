@@ -24,6 +24,13 @@ MES = {"chart": "mes", "version": "2.4.1", "repository": "https://charts.plant.e
        "namespace": "mes", "values": {"replicaCount": 2, "image": {"tag": "2.4.1"}}}
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """The checks that ask the cluster and the chart's registry (test_workload_checks.py tests
+    them): these charts and clusters are made up."""
+    monkeypatch.setattr("tcra.components.workload.preflight", lambda *_, **__: None)
+
+
 def on_cluster(**update):
     def program():
         management = k8s.Provider("management", kubeconfig="management-kubeconfig")
@@ -54,7 +61,10 @@ def test_workload_on_a_cluster_uses_its_provider_after_its_addons(bmc_password):
     assert release.inputs["chart"] == "mes" and release.inputs["version"] == "2.4.1"
     assert release.inputs["repositoryOpts"] == {"repo": "https://charts.plant.example"}
     assert release.inputs["values"] == MES["values"]
-    assert release.inputs["atomic"] is True and release.inputs["createNamespace"] is True
+    assert release.inputs["atomic"] is True and release.inputs["createNamespace"] is False
+    assert release.inputs["skipAwait"] is False and release.inputs["waitForJobs"] is True
+    assert release.inputs["timeout"] == 180 and release.inputs["cleanupOnFail"] is True
+    assert "mes-namespace" not in recorder.registered  # the namespace is not the Workload's
     assert release.delete_before_replace is True
     service = recorder.registered["mes-endpoint"]
     assert service.read_id == "mes/mes"
@@ -80,6 +90,10 @@ def test_workload_on_a_kubeconfig_gets_its_own_provider_with_the_kubeconfig_secr
     assert release.provider.startswith(provider.urn + "::")
     assert release.inputs["name"] == "mes-plant"
     assert recorder.registered["mes-endpoint"].read_id == "mes/mes-web"
+    drift = recorder.registered["mes-drift"]  # the release's objects, read back on refresh
+    assert (drift.inputs["release"], drift.inputs["namespace"]) == ("mes-plant", "mes")
+    assert rpc.is_rpc_secret(drift.inputs["kubeconfig"])
+    assert release.urn in drift.dependencies
     assert seen == {"endpoint": "https://mes.plant.example"}
 
 
@@ -128,7 +142,7 @@ def test_bad_workload_input_is_refused_before_anything_is_declared(update, field
     problems = {p.field: str(p) for p in _refused.last.problems}
     assert field in problems, problems
     assert message in problems[field]
-    assert problems[field].startswith("Workload mes: ")
+    assert problems[field].startswith("Workload mes (release ")
 
 
 def _refused(fields):

@@ -1,5 +1,6 @@
-"""Where the management cluster's programs are: built once from Go modules by
-`scripts/build-kube` into a cache keyed by version, and found here by asking that script."""
+"""Where the lab's Kubernetes programs are (the management cluster's, its node's, Helm):
+built once from Go modules by `scripts/build-kube` into a cache keyed by version, and found
+here by asking that script."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class Binaries(Model):
     cluster_api: Path
     crds: Path
     webhooks: Path = Field(description="Upstream webhook configurations, one file per manager.")
+    node: Path = Field(description="containerd, its runc shim and crictl.")
+    helm: Path
 
     def kubectl(self) -> str:
         return str(self.kubernetes / "kubectl")
@@ -39,6 +42,7 @@ def find() -> Binaries:
     try:
         return Binaries(kubernetes=Path(folders["KUBERNETES_BIN"]),
                         etcd=Path(folders["ETCD_BIN"]), cluster_api=Path(folders["CAPI_BIN"]),
-                        crds=Path(folders["CAPI_CRDS"]), webhooks=Path(folders["CAPI_WEBHOOKS"]))
+                        crds=Path(folders["CAPI_CRDS"]), webhooks=Path(folders["CAPI_WEBHOOKS"]),
+                        node=Path(folders["NODE_BIN"]), helm=Path(folders["HELM_BIN"]))
     except KeyError as missing:
         raise LabError(f"{SCRIPT.name} did not print {missing.args[0]}=<folder>") from None

@@ -20,10 +20,10 @@ from pathlib import Path
 import yaml
 
 from tcra.lab import tls
-from tcra.lab.kube import manifests, pki
+from tcra.lab.kube import charts, images, manifests, node, pki, registry
 from tcra.lab.kube.binaries import Binaries
-from tcra.lab.processes import LabError, alive, free_port, log_tail, start, stop, wait_until
-from tcra.lab.spec import Component, LabKubernetes
+from tcra.lab.processes import LabError, alive, free_port, log_tail, start_ready, stop, wait_until
+from tcra.lab.spec import CA_FILE, Component, LabKubernetes
 from tcra.model.base import Model
 
 START_TIMEOUT = 120.0
@@ -41,6 +41,8 @@ PORTS = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler",
 # CAPD's in-memory backend listens on fixed ports (no flags): 19000 for its debug server and
 # 20000-30000 for the workload clusters' API servers. The lab's own ports come from elsewhere.
 IN_MEMORY_DEBUG_PORT = 19000
+NODE_READY_TIMEOUT = 90.0
+CHARTS = Path(__file__).resolve().parents[3] / "blueprints" / "charts"  # pushed to the registry
 Report = Callable[[str], None]
 
 
@@ -68,7 +70,8 @@ def ensure(folder: Path, lab: str, binaries: Binaries, current: LabKubernetes | 
                        " --no-kubernetes)")
     ports = current.ports if current else {}
     ports = {name: ports.get(name) or free_port() for name in PORTS}
-    cluster = LabKubernetes(folder=folder, ports=ports, kubeconfig=folder / "admin.kubeconfig")
+    cluster = LabKubernetes(folder=folder, ports=ports, kubeconfig=folder / "admin.kubeconfig",
+                            registry=registry.ADDRESS)
     keys = pki.ensure(folder / "pki", lab)
     admin = keys.issue("admin", tls.client(pki.ADMIN, pki.MASTERS))  # also probes health
     started: list[Component] = []
@@ -86,6 +89,20 @@ def ensure(folder: Path, lab: str, binaries: Binaries, current: LabKubernetes | 
     _apply_definitions(cluster, keys, binaries)
     report("kubernetes: controller manager, scheduler, Cluster API managers")
     _controllers(cluster, keys, binaries, record)
+    report(f"kubernetes: registry on {registry.ADDRESS}")
+    record(registry.ensure(folder / "registry", keys))
+    _trust(cluster, keys)
+    images.ensure(folder / "images", keys.ca.certificate, report=report)
+    charts.push_charts(sorted(p for p in CHARTS.iterdir() if (p / "Chart.yaml").exists()),
+                       ca=keys.ca.certificate, helm_bin=binaries.helm, folder=folder / "helm",
+                       report=report)
+    report("kubernetes: site lab_factory's node (containerd, kubelet, CNI bridge)")
+    planned = node.plan(folder / "node", lab, binaries.node, current.node if current else None)
+    cluster = cluster.model_copy(update={"node": planned})
+    saved(cluster.model_copy(update={"components": tuple(started)}))  # down cleans a half-made node
+    cluster = cluster.model_copy(update={"node": node.prepare(
+        planned, keys, cluster.server, registry.ADDRESS, images.PAUSE_IMAGE)})
+    _node(cluster, keys, binaries, record)
     return cluster.model_copy(update={"components": tuple(started)})
 
 
@@ -106,6 +123,8 @@ def _etcd(cluster: LabKubernetes, keys: pki.Pki, binaries: Binaries) -> Componen
 def _api_server(cluster: LabKubernetes, keys: pki.Pki, binaries: Binaries) -> Component:
     serving = keys.issue("apiserver", pki.api_server_leaf())
     to_etcd = keys.issue("apiserver-etcd-client", tls.client("kube-apiserver-etcd-client"))
+    to_kubelet = keys.issue("apiserver-kubelet-client",
+                            tls.client("kube-apiserver-kubelet-client", pki.MASTERS))
     argv = [str(binaries.kubernetes / "kube-apiserver"),
             "--bind-address", pki.HOST, "--advertise-address", pki.HOST,
             "--secure-port", str(cluster.ports["apiserver"]),
@@ -123,6 +142,12 @@ def _api_server(cluster: LabKubernetes, keys: pki.Pki, binaries: Binaries) -> Co
             # The API server advertises 127.0.0.1, which the `kubernetes` Service may not point
             # at: nothing in the lab reaches it through that Service.
             "--endpoint-reconciler-type", "none",
+            # logs, exec and port-forward reach the node's kubelet at its address (the node's
+            # name resolves nowhere), verified against the lab's CA, as kubeadm sets it up.
+            "--kubelet-preferred-address-types", "InternalIP",
+            "--kubelet-certificate-authority", str(keys.ca.certificate),
+            "--kubelet-client-certificate", str(to_kubelet.certificate),
+            "--kubelet-client-key", str(to_kubelet.key),
             "--allow-privileged", "--profiling=false"]
     return _run(cluster, "kube-apiserver", argv, f"{cluster.server}/readyz", keys)
 
@@ -169,6 +194,40 @@ def _controllers(cluster: LabKubernetes, keys: pki.Pki, binaries: Binaries,
         record(_manager(cluster, keys, binaries, manager, program))
 
 
+def _trust(cluster: LabKubernetes, keys: pki.Pki) -> None:
+    """The CA alone in a folder, for SSL_CERT_DIR (Go reads every file there; OpenSSL looks
+    files up by subject hash, hence the link)."""
+    cluster.trust.mkdir(parents=True, exist_ok=True)
+    target = cluster.trust / CA_FILE
+    target.write_bytes(keys.ca.certificate.read_bytes())
+    subject_hash = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(target)],
+                                  capture_output=True, text=True, check=True,
+                                  timeout=10).stdout.strip()
+    link = cluster.trust / f"{subject_hash}.0"
+    link.unlink(missing_ok=True)
+    link.symlink_to(CA_FILE)
+
+
+def _node(cluster: LabKubernetes, keys: pki.Pki, binaries: Binaries,
+          record: Callable[[Component], None]) -> None:
+    """containerd, then kubelet, then wait for the Node to be Ready (its CNI configured)."""
+    lab_node = cluster.node
+    assert lab_node is not None  # noqa: S101 - prepared by the caller
+    record(_run(cluster, "containerd", node.containerd_argv(lab_node, binaries.node),
+                node.containerd_health(lab_node), keys))
+    record(_run(cluster, "kubelet", node.kubelet_argv(lab_node, binaries.kubernetes),
+                node.kubelet_health(lab_node), keys))
+    registered = wait_until(lambda: bool(kubectl(
+        cluster, binaries, "get", "nodes", "--field-selector", f"metadata.name={lab_node.name}",
+        "-o", "name")), NODE_READY_TIMEOUT, interval=1.0)
+    if not registered:
+        log = cluster.folder / "logs" / "kubelet.log"
+        raise LabError(f"kubelet did not register node {lab_node.name} within"
+                       f" {NODE_READY_TIMEOUT:.0f}s:\n{log_tail(log)}")
+    kubectl(cluster, binaries, "wait", "--for", "condition=Ready", f"node/{lab_node.name}",
+            f"--timeout={NODE_READY_TIMEOUT:.0f}s")
+
+
 def _manager(cluster: LabKubernetes, keys: pki.Pki, binaries: Binaries, manager: str,
              program: str) -> Component:
     """A Cluster API manager under its own user name. It is in system:masters: upstream binds
@@ -203,27 +262,23 @@ def _client_kubeconfig(cluster: LabKubernetes, keys: pki.Pki, name: str, user: s
 
 def _run(cluster: LabKubernetes, name: str, argv: list[str], health_url: str,
          keys: pki.Pki, env: dict[str, str] | None = None) -> Component:
-    log = cluster.folder / "logs" / f"{name}.log"
-    component = Component(name=name, process=start(argv, log, program=argv[0], env=env),
-                          health=health_url)
-    if not wait_until(lambda: _ready(component, keys) or not alive(component.process),
-                      START_TIMEOUT, interval=0.25):
-        stop(component.process)
-        raise LabError(f"{name} was not ready at {health_url} within {START_TIMEOUT:.0f}s:\n"
-                       f"{log_tail(log)}")
-    if not alive(component.process):
-        raise LabError(f"{name} exited at start:\n{log_tail(log)}")
-    return component
+    process = start_ready(name, argv, cluster.folder / "logs" / f"{name}.log",
+                          lambda: _probe(health_url, keys), START_TIMEOUT, health_url, env=env)
+    return Component(name=name, process=process, health=health_url)
 
 
 def _ready(component: Component, keys: pki.Pki) -> bool:
-    """The component's health URL answers 200, over TLS verified against the lab's CA with
-    the admin's certificate (etcd and the API server ask for one)."""
+    return _probe(component.health, keys)
+
+
+def _probe(health: str, keys: pki.Pki) -> bool:
+    """The health URL answers 200, over TLS verified against the lab's CA with the admin's
+    certificate (etcd and the API server ask for one)."""
     context = ssl.create_default_context(cafile=str(keys.ca.certificate))
     admin = keys.pair("admin")
     context.load_cert_chain(admin.certificate, admin.key)
     try:
-        with urllib.request.urlopen(component.health, timeout=PROBE_TIMEOUT,  # noqa: S310
+        with urllib.request.urlopen(health, timeout=PROBE_TIMEOUT,  # noqa: S310
                                     context=context) as reply:
             return bool(reply.status == 200)
     except (urllib.error.URLError, OSError, ssl.SSLError):
@@ -257,18 +312,25 @@ def _rss_mib(pid: int) -> float:
 
 
 def kubectl(cluster: LabKubernetes, binaries: Binaries, *args: str) -> str:
+    # Its discovery cache in the lab's folder, not the user's ~/.kube.
     done = subprocess.run([binaries.kubectl(), "--kubeconfig", str(cluster.kubeconfig),
-                           "--request-timeout", "60s", *args], capture_output=True, text=True,
-                          check=False, timeout=KUBECTL_TIMEOUT)
+                           "--request-timeout", "60s", "--cache-dir",
+                           str(cluster.folder / "kubectl-cache"), *args], capture_output=True,
+                          text=True, check=False, timeout=KUBECTL_TIMEOUT)
     if done.returncode != 0:
         raise LabError(f"kubectl {args[0]}: {done.stderr.strip()[-2000:]}")
     return done.stdout
 
 
-def stop_all(cluster: LabKubernetes) -> None:
-    """Managers first, etcd last: nothing writes to a store that is gone."""
+def stop_all(cluster: LabKubernetes) -> list[str]:
+    """The node's kubelet first and its pods (through containerd, still running), managers
+    next, etcd last: nothing writes to a store that is gone. Returns notes on what the node
+    could not remove."""
     for component in reversed(cluster.components):
+        if component.name == "containerd" and cluster.node:
+            node.remove(cluster.node)
         stop(component.process)
+    return node.clean(cluster.node) if cluster.node else []
 
 
 def _taken(port: int) -> bool:
