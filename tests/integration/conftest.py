@@ -28,6 +28,17 @@ def running_lab(root: Path, name: str, nodes: int, *,
         lab.down(spec)
 
 
+def up_or_clean(spec: LabSpec) -> LabSpec:
+    """`up` for a test that takes the lab down itself: an `up` that fails half-way is taken
+    down at once, so nothing it made outlives the test."""
+    try:
+        lab.up(spec)
+    except BaseException:
+        lab.down(spec)
+        raise
+    return spec
+
+
 class KubernetesLab:
     """The one lab with Kubernetes that the tests share (one such lab per machine: CAPD's and
     the registry's ports are fixed). Started when a module first asks for it; a module that
@@ -49,12 +60,7 @@ class KubernetesLab:
         if self.spec is None:
             spec = LabSpec(name="citk8s", nodes=2, hugepages=0, state_root=self.root / "state",
                            inventory=self.root / "inventory", kubernetes=True)
-            try:
-                lab.up(spec)
-            except BaseException:
-                lab.down(spec)
-                raise
-            self.spec = spec
+            self.spec = up_or_clean(spec)
         return self.spec
 
     def release(self) -> None:

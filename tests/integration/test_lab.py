@@ -20,7 +20,7 @@ from tcra.lab import bmc as lab_bmc
 from tcra.lab import tls, vip
 from tcra.lab.processes import alive
 from tcra.lab.spec import LabSpec, load_state
-from tests.integration.conftest import needs_lab, running_lab
+from tests.integration.conftest import needs_lab, running_lab, up_or_clean
 
 pytestmark = [pytest.mark.lab, needs_lab]
 TCRA = str(Path(sys.executable).parent / "tcra")
@@ -180,11 +180,7 @@ def test_down_leaves_no_domain_process_or_file(tmp_path):
     # a lab of its own: the module's lab stays up for the other tests, in any order
     spec = LabSpec(name="citdown", nodes=1, state_root=tmp_path / "state",
                    inventory=tmp_path / "inventory", kubernetes=False)
-    try:
-        lab.up(spec)
-    except BaseException:
-        lab.down(spec)
-        raise
+    up_or_clean(spec)
     state = load_state(spec)
     processes = [state.bmc.process, *state.hypervisor.started]
     pages = int(Path("/proc/sys/vm/nr_hugepages").read_text())
