@@ -25,6 +25,7 @@ from kube_bench import TIMEOUT, Kubectl, kubectl_for, kubernetes_lab, pulumi_pro
 from tcra.inventory import load
 from tcra.lab.kube import binaries
 from tcra.lab.kube.registry import ADDRESS
+from tcra.mcm.chart import trust_env
 
 CHART = f"oci://{ADDRESS}/charts/opcua-gateway"
 VERSION = "0.1.0"
@@ -99,7 +100,7 @@ def with_tcra(kubectl: Kubectl, count: int, trust: Path, work: Path) -> tuple[fl
     pulumi = pulumi_project(work / "pulumi", PROGRAM.format(
         kubeconfig=str(kubectl.kubeconfig), count=count, chart=CHART, version=VERSION,
         namespace=namespace), work / "pulumi-home",
-        env={"SSL_CERT_DIR": f"/etc/ssl/certs:{trust}"})
+        env=trust_env(trust))
     kubectl("create", "namespace", namespace)
     clock = ReadyClock(kubectl, namespace, count)
     pulumi("up", "--yes", "--skip-preview")

@@ -108,6 +108,13 @@ def _local_version_problems(chart: Chart, where: str, at: str) -> list[Problem]:
     return []
 
 
+def trust_env(folder: Path) -> dict[str, str]:
+    """The environment under which Go programs (Helm, the engine's Kubernetes provider) trust
+    the CAs in `folder` beside the system's: Go reads every file in SSL_CERT_DIR's folders,
+    and the provider takes no CA for oci:// charts."""
+    return {"SSL_CERT_DIR": f"/etc/ssl/certs:{folder}"}
+
+
 def source_problem(chart: Chart, *, ca: Path | None = None, timeout: float = 10.0) -> str | None:
     """Why the chart's source does not serve `chart.version`, in a few words; None when it does,
     or when it cannot tell (a registry that wants credentials: Helm logs in, this does not).
@@ -136,7 +143,7 @@ def source_problem(chart: Chart, *, ca: Path | None = None, timeout: float = 10.
             return (f"the registry {host} is trusted through {ca} only, and the engine's"
                     " Kubernetes provider pulls oci:// charts trusting the system's CAs and"
                     " SSL_CERT_DIR or SSL_CERT_FILE alone: run pulumi with"
-                    f" SSL_CERT_DIR=/etc/ssl/certs:{ca.parent}")
+                    f" SSL_CERT_DIR={trust_env(ca.parent)['SSL_CERT_DIR']}")
         if status == 404:
             return f"the registry {host} has no chart {repository}:{tag} (no such manifest)"
         if status in (200, 401, 403):

@@ -14,6 +14,7 @@ from tcra.lab import vip
 from tcra.lab.kube import binaries
 from tcra.lab.nodes import pool_name
 from tcra.lab.spec import load_state
+from tcra.mcm.chart import trust_env
 from tcra.tcm import kernel
 from tests.e2e.test_chain_stack import reachable
 from tests.e2e.test_pim_stack import pulumi_project
@@ -34,7 +35,7 @@ def lab_and_stack(tmp_path_factory, kubernetes_lab):
     state = load_state(spec)
     trust = state.kubernetes.trust
     with pulumi_project(root, "lab", stack_config(spec, state),
-                        env={"SSL_CERT_DIR": f"/etc/ssl/certs:{trust}"}) as run:
+                        env=trust_env(trust)) as run:
         yield spec, state, run
 
 
@@ -159,7 +160,7 @@ def test_a_second_stack_of_the_blueprint_can_neither_take_nor_destroy_the_first_
     pulumi("up", "--yes")
     deployed = lab_snapshot(spec, state)
     # the same program, project and stack name on the same lab, with a backend of its own
-    trust = {"SSL_CERT_DIR": f"/etc/ssl/certs:{state.kubernetes.trust}"}
+    trust = trust_env(state.kubernetes.trust)
     with pulumi_project(tmp_path, "lab", stack_config(spec, state), env=trust) as other:
         taken = other("up", "--yes", check=False)
         output = taken.stdout + taken.stderr

@@ -18,8 +18,7 @@ import yaml
 
 from tcra.inventory import load
 from tcra.lab.kube import binaries
-from tcra.lab.spec import load_state
-from tcra.mcm.chart import Chart, source_problem
+from tcra.mcm.chart import Chart, source_problem, trust_env
 from tcra.model import SiteCluster
 from tests.conftest import ROOT
 from tests.e2e.test_pim_stack import pulumi_project
@@ -57,9 +56,7 @@ class Lab:
 def lab(kubernetes_lab) -> Lab:
     """Site lab_factory's cluster, of the tests' Kubernetes lab (TCRA_TEST_LAB=lab: the lab
     already up)."""
-    spec = kubernetes_lab.get()
-    state = load_state(spec)
-    inventory = state.inventory if state and state.inventory else spec.inventory.resolve()
+    inventory = kubernetes_lab.get().inventory
     cluster = load(inventory).site("lab_factory").cluster
     assert cluster is not None, "the lab's inventory records no cluster for lab_factory"
     return Lab(inventory, cluster)
@@ -71,7 +68,7 @@ def stack(lab, tmp_path_factory):
     ignores caFile for them)."""
     with pulumi_project(tmp_path_factory.mktemp("workload-stack"), "workload-lab",
                         {"inventory": str(lab.inventory)},
-                        env={"SSL_CERT_DIR": f"/etc/ssl/certs:{lab.trust}"}) as run:
+                        env=trust_env(lab.trust)) as run:
         yield run
 
 
@@ -289,7 +286,7 @@ def test_a_chart_version_that_does_not_exist_fails_in_seconds_touching_nothing(s
     message = fails_fast(stack, missing)
     assert message.startswith("error: Workload wl-missing (release wl-missing in wl-missing on"
                               " cluster https://127.0.0.1:")
-    assert f"({lab.cluster.name}): " in message
+    assert f"({lab.cluster.name})): " in message
     assert message.endswith(f"the registry {REGISTRY} has no chart"
                             " charts/mqtt-broker:9.9.9 (no such manifest)")
     assert "wl-missing" not in namespaces(lab)
@@ -315,7 +312,9 @@ def test_an_unreachable_cluster_fails_in_seconds_touching_nothing(stack, lab, tm
                        " answer, or is not ready (GET /readyz within 5 s)")
 
 
-def test_the_shipped_lab_config_names_charts_the_registry_serves(lab):
+def test_the_shipped_lab_config_names_charts_the_registry_serves(lab, monkeypatch):
+    for name, value in trust_env(lab.trust).items():  # as scripts/deploy-lab runs the engine
+        monkeypatch.setenv(name, value)
     shipped = yaml.safe_load((ROOT / "stacks" / "workload-lab" / "Pulumi.lab.yaml").read_text())
     for release in shipped["config"]["tcra-workload-lab:releases"]:
         chart = Chart(chart=release["chart"], version=release["version"])
