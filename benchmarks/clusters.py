@@ -25,7 +25,7 @@ from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs
 from tcra.components.workload import Workload, WorkloadArgs
 
 from tcra.mcm import (
-    ApiEndpoint,
+    ControlPlaneEndpoint,
     EmulatedVm,
     Image,
     Metal3Infrastructure,
@@ -79,7 +79,7 @@ def clusters_program(clusters: int, workloads: int) -> Callable[[], None]:
             cluster = K8sCluster(f"c{c}", K8sClusterArgs(
                 name=f"c{c}", namespace="clusters", kubernetes_version="v1.30.4",
                 infrastructure=Metal3Infrastructure(
-                    endpoint=ApiEndpoint(host=f"10.{c // 250}.{c % 250}.10"), image=image,
+                    endpoint=ControlPlaneEndpoint(host=f"10.{c // 250}.{c % 250}.10"), image=image,
                     machines=machines_from_vms(vms, emulator="http://192.168.111.1:8000",
                                                credentials=credentials)),
                 pools=(NodePool(name="workers", replicas=2),), management=management))

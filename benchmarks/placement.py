@@ -37,14 +37,14 @@ import numpy as np
 
 from tcra.mco import engine, exact
 from tcra.mco.generate import Instance, generate
-from tcra.mco.problem import Ints, Problem
+from tcra.mco.problem import Ints, PlacementProblem
 
 UNPLACED_PENALTY = 100.0
 EXACT_MAX_PAIRS = 200_000
 LP_MAX_PAIRS = 12_000_000  # sites x workloads; 1000 x 10,000 needs ~1 min and ~2 GiB
 
 
-def greedy(problem: Problem) -> Ints:
+def greedy(problem: PlacementProblem) -> Ints:
     sites = len(problem.site_ids)
     want = max(100, sites // 20)
     chunk = max(4 * want, 512)
@@ -70,7 +70,7 @@ def greedy(problem: Problem) -> Ints:
     return placed
 
 
-def objective(problem: Problem, placed: Ints) -> float:
+def objective(problem: PlacementProblem, placed: Ints) -> float:
     done = np.flatnonzero(placed >= 0)
     unplaced = len(placed) - len(done)
     return float(problem.score(done, placed[done]).sum()) + UNPLACED_PENALTY * unplaced
@@ -150,7 +150,8 @@ def call(name: str, instance: Instance) -> dict[str, float]:
                     "rss_mib": usage.ru_maxrss / 1024}
     start, cpu = time.perf_counter(), time.process_time()
     if name == "solve":
-        engine.solve(Problem(instance.request, instance.policy, instance.repository), "fast")
+        engine.solve(PlacementProblem(instance.request, instance.policy, instance.repository),
+                     "fast")
     else:
         engine.place(instance.request, instance.policy, instance.repository)
     return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu,
@@ -158,8 +159,8 @@ def call(name: str, instance: Instance) -> dict[str, float]:
 
 
 def compare(size: str, instance: Instance) -> None:
-    def fresh() -> Problem:
-        return Problem(instance.request, instance.policy, instance.repository)
+    def fresh() -> PlacementProblem:
+        return PlacementProblem(instance.request, instance.policy, instance.repository)
 
     everyone = np.arange(len(instance.request.workloads), dtype=np.int64)
     pairs = len(instance.repository.sites) * len(everyone)

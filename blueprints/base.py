@@ -23,30 +23,21 @@ from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
 from tcra.providers.virtual_machine import VirtualMachine, VirtualMachineArgs
 
 from tcra.errors import InvalidInputError, Problem, TcraError
+from tcra.mcm.chart import Chart
 from tcra.mco.model import (
     LatencyBudget,
     Policy,
     Resources,
     ServiceRequest,
-    Workload,
     WorkloadKind,
+    WorkloadRequest,
 )
 from tcra.model import Inventory, Quantity
 from tcra.model.base import Model
+from tcra.model.fabric import Chain
 from tcra.model.host_filter import HostFilter
 from tcra.model.types import IPv6Prefix, Name
-from tcra.tcm.model import Chain
 from tcra.vip.model import CloudInit, Disk, Interface
-
-
-class Chart(Model):
-    """A Helm chart, pinned: what the WDM releases for a container workload."""
-
-    name: str = Field(min_length=1)
-    version: str = Field(min_length=1, description="Pinned chart version.")
-    repository: str | None = Field(default=None, description="Chart repository URL or an"
-                                   " oci:// reference; none: `name` is a local path.")
-    values: dict[str, Any] = Field(default_factory=dict)
 
 
 class CatalogEntry(Model):
@@ -59,7 +50,8 @@ class CatalogEntry(Model):
                                          " users it serves.")
     per_site: bool = Field(default=True, description="One instance per served site; false:"
                            " one shared instance for all of them.")
-    chart: Chart | None = Field(default=None, description="For caf workloads.")
+    chart: Chart | None = Field(default=None, description="For caf workloads; the release is"
+                                " named after the workload unless release_name is set.")
     description: str = ""
 
     @model_validator(mode="after")
@@ -196,10 +188,11 @@ class Blueprint(pulumi.ComponentResource):
         raise NotImplementedError
 
     def workload(self, entry: CatalogEntry, name: str,
-                 latency: tuple[LatencyBudget, ...] = ()) -> Workload:
+                 latency: tuple[LatencyBudget, ...] = ()) -> WorkloadRequest:
         """A request's workload for one instance of a catalog entry (remembered for later)."""
         self.entries[name] = entry
-        return Workload(name=name, kind=entry.form, resources=entry.resources, latency=latency)
+        return WorkloadRequest(name=name, kind=entry.form, resources=entry.resources,
+                               latency=latency)
 
     def virtual_machines(self, name: str, placed: list[tuple[str, str]],
                          deployed: Deployed) -> dict[str, Any]:
@@ -288,5 +281,5 @@ def _host_endpoint(site: str, index: int, hosts: list[str]) -> dict[str, Any]:
     return {"site": site, "form": "bare metal", "host": hosts[index]}
 
 
-__all__ = ["Blocks", "Blueprint", "BlueprintArgs", "CatalogEntry", "ChainIntent", "Chart",
+__all__ = ["Blocks", "Blueprint", "BlueprintArgs", "CatalogEntry", "ChainIntent",
            "VmPlatform", "site_problem"]

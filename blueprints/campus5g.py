@@ -11,11 +11,11 @@ from tcra.blueprints.base import (
     BlueprintArgs,
     CatalogEntry,
     ChainIntent,
-    Chart,
     site_problem,
 )
 
 from tcra.errors import InvalidInputError
+from tcra.mcm.chart import Chart
 from tcra.mco.model import LatencyBudget, Resources, ServiceRequest, WorkloadKind
 from tcra.model import Quantity
 from tcra.model.types import Name
@@ -30,8 +30,8 @@ CATALOG = (
                  description="Stateful firewall between the radio side and the application."),
     CatalogEntry(name="app", form=WorkloadKind.CAF, max_latency_ms=20,
                  resources=Resources(cpu=2, memory=Quantity("4Gi")),
-                 chart=Chart(name="nginx", version="18.2.4",
-                             repository="oci://registry-1.docker.io/bitnamicharts"),
+                 chart=Chart(chart="oci://registry-1.docker.io/bitnamicharts/nginx",
+                             version="18.2.4"),
                  description="The campus application users reach."),
 )
 

@@ -16,7 +16,7 @@ from tcra.components.workload import Endpoint, Workload, WorkloadArgs
 
 from tcra.capi.metal3 import Image
 from tcra.errors import TcraError
-from tcra.mcm.infrastructure import ApiEndpoint, Metal3Infrastructure
+from tcra.mcm.infrastructure import ControlPlaneEndpoint, Metal3Infrastructure
 from tcra.mcm.machines import machines_from_hosts
 from tcra.mcm.spec import ControlPlane, Distribution, NodePool
 from tcra.model.base import Model
@@ -31,8 +31,8 @@ class ClusterTemplate(Model):
     distribution: Distribution = "kubeadm"
     kubernetes_version: str
     image: Image = Field(description="OS image Metal3 writes to every machine.")
-    endpoints: dict[str, ApiEndpoint] = Field(description="Site -> the cluster's API address"
-                                              " (a VIP or load balancer).")
+    endpoints: dict[str, ControlPlaneEndpoint] = Field(description="Site -> the cluster's API"
+                                                       " address (a VIP or load balancer).")
     namespace: str = "default"
     control_plane_replicas: int = Field(default=1, ge=1)
 
@@ -62,8 +62,9 @@ def declare(blueprint: Blueprint, name: str, placed: list[tuple[str, str]],
             chart = blueprint.entries[workload].chart
             assert chart is not None  # noqa: S101 - CatalogEntry demands one for caf
             release = Workload(f"{name}-{workload}", WorkloadArgs(
-                chart=chart.name, version=chart.version, repository=chart.repository,
-                values=chart.values, release_name=workload.replace("_", "-"), **target),
+                chart=chart.chart, version=chart.version, repository=chart.repository,
+                values=chart.values, namespace=chart.namespace,
+                release_name=chart.release_name or workload.replace("_", "-"), **target),
                 pulumi.ResourceOptions(parent=blueprint))
             deployed.add(workload, site, "kubernetes", f"Helm on {cluster_name}")
             endpoints[workload] = release.endpoint.apply(partial(_endpoint, site, cluster_name))

@@ -16,7 +16,6 @@ from tcra.blueprints.base import (
     BlueprintArgs,
     CatalogEntry,
     ChainIntent,
-    Chart,
     VmPlatform,
     site_problem,
 )
@@ -25,7 +24,15 @@ from tcra.blueprints.stack_config import Secret
 
 from tcra.errors import InvalidInputError
 from tcra.inventory import load as load_inventory
-from tcra.mco.model import LatencyBudget, Pair, Policy, Resources, ServiceRequest, WorkloadKind
+from tcra.mcm.chart import Chart
+from tcra.mco.model import (
+    LatencyBudget,
+    Policy,
+    Resources,
+    ServiceRequest,
+    WorkloadKind,
+    WorkloadPair,
+)
 from tcra.model import Quantity
 from tcra.model.base import Model
 from tcra.model.types import Name
@@ -34,12 +41,12 @@ CHARTS = Path(__file__).parent / "charts"  # charts shipped with the blueprints
 CATALOG = (
     CatalogEntry(name="mqtt-broker", form=WorkloadKind.CAF, max_latency_ms=5,
                  resources=Resources(cpu=2, memory=Quantity("4Gi")),
-                 chart=Chart(name="emqx", version="5.8.6",
+                 chart=Chart(chart="emqx", version="5.8.6",
                              repository="https://repos.emqx.io/charts"),
                  description="Message broker for the lines' sensors and PLC gateways."),
     CatalogEntry(name="opcua-gateway", form=WorkloadKind.CAF, max_latency_ms=2,
                  resources=Resources(cpu=1, memory=Quantity("1Gi"), ptp=True),
-                 chart=Chart(name=str(CHARTS / "opcua-gateway"), version="0.1.0"),
+                 chart=Chart(chart=str(CHARTS / "opcua-gateway"), version="0.1.0"),
                  description="Reads the PLCs over OPC UA, publishes to the broker; PTP time."),
     CatalogEntry(name="historian-db", form=WorkloadKind.VAF, max_latency_ms=40, per_site=False,
                  resources=Resources(cpu=4, memory=Quantity("16Gi")),
@@ -89,7 +96,7 @@ class ManufacturingBlueprint(Blueprint):
         for site_id in sites:  # the gateway publishes to its plant's broker: same site
             pair = (f"opcua-gateway-{site_id}", f"mqtt-broker-{site_id}")
             if set(pair) <= names:
-                affinity.append(Pair(first=pair[0], second=pair[1]))
+                affinity.append(WorkloadPair(first=pair[0], second=pair[1]))
         return ServiceRequest(name=name, tenant=args.policy.tenant,
                               areas={s: site.location for s, site in sites.items()},
                               workloads=tuple(workloads), affinity=tuple(affinity))

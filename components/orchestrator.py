@@ -14,7 +14,7 @@ from pydantic import Field
 
 from tcra.errors import TcraError
 from tcra.mco.engine import place
-from tcra.mco.model import Cluster, Policy, ServiceRequest
+from tcra.mco.model import ClusterState, Policy, ServiceRequest
 from tcra.mco.plan import Plan
 from tcra.mco.repository import from_inventory
 from tcra.mco.store import Store
@@ -30,7 +30,7 @@ class MultiCloudOrchestratorArgs(Model):
     inventory: Inventory
     request: ServiceRequest
     policy: Policy = Policy()
-    clusters: tuple[Cluster, ...] = ()
+    clusters: tuple[ClusterState, ...] = ()
     store_url: str | None = Field(default=None, description="TCRR/TCWI database; none: no"
                                   " history, every run places from scratch.")
     allow_partial: bool = Field(default=False,

@@ -6,9 +6,9 @@ import pulumi
 from tcra.providers.srv6_routes import HbrRoutes, HbrRoutesSpec
 
 from tcra.model.base import Model
+from tcra.model.fabric import Chain, Fabric
 from tcra.tcm.compute import ChainPlan, compute
 from tcra.tcm.diagram import mermaid
-from tcra.tcm.model import Chain, Fabric
 
 
 class SRv6ChainArgs(Model):

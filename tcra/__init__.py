@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from tcra.errors import InvalidInputError, TcraError
 from tcra.inventory import load as load_inventory
-from tcra.model import Host, Inventory, Quantity, Site, Tier
+from tcra.model import Chain, Fabric, Host, Inventory, Quantity, Site, Tier
 from tcra.model.host_filter import HostFilter
 
 if TYPE_CHECKING:
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from tcra.mco.plan import Plan
     from tcra.providers.physical_host import Boot, PhysicalHost, PhysicalHostArgs
     from tcra.providers.virtual_machine import VirtualMachine, VirtualMachineArgs
-    from tcra.tcm.model import Chain, Fabric
 
 # Pulumi resources and the MCO load on first use: the CLI and the model do not pay for them.
 _RESOURCES = {
@@ -44,8 +43,6 @@ _RESOURCES = {
     "VMClusterArgs": "tcra.components.vm_cluster",
     "VirtualMachine": "tcra.providers.virtual_machine",
     "VirtualMachineArgs": "tcra.providers.virtual_machine",
-    "Chain": "tcra.tcm.model",
-    "Fabric": "tcra.tcm.model",
 }
 
 __all__ = [

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from tcra import yamlsafe
 from tcra.errors import InvalidInputError, Problem, problems_from, raise_if_any
 from tcra.model import Host, Hypervisor, Inventory, Site
+from tcra.model.fabric import Fabric
 from tcra.model.inventory import cross_check
-from tcra.tcm.model import Fabric
 
 SITES_GROUP = "sites"
 # Ansible spends tens of microseconds on each value it reads (it tags every one with its

@@ -14,7 +14,7 @@ from ipaddress import IPv6Network
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.processes import run
 from tcra.lab.spec import LabSpec
-from tcra.tcm.model import Endpoint, Fabric, Hbr
+from tcra.model.fabric import Fabric, FabricEndpoint, Hbr
 
 # Workloads the lab runs, and the site each runs at: a firewall, a UPF, a front end.
 WORKLOADS = (("fw", "lab_factory"), ("upf", "lab_faredge"), ("app", "lab_factory"))
@@ -37,7 +37,8 @@ def plan(spec: LabSpec) -> FabricState:
     endpoints, workload_ns = [], {}
     for i, (name, site) in enumerate(WORKLOADS):
         net = subnet(0x1000 + i)
-        endpoints.append(Endpoint(workload=name, hbr=site, address=host(net, 2), dev=f"{name}0"))
+        endpoints.append(FabricEndpoint(workload=name, hbr=site, address=host(net, 2),
+                                        dev=f"{name}0"))
         workload_ns[name] = f"{spec.prefix}wl-{name}"
     hbrs = tuple(
         Hbr(name=site, locator=subnet(0x100 * (i + 1)), namespace=ns[site], uplink=ULINK,

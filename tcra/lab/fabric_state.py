@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from tcra.model.base import Model
-from tcra.tcm.model import Fabric
+from tcra.model.fabric import Fabric
 
 
 class FabricState(Model):

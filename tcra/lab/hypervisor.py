@@ -14,7 +14,7 @@ import libvirt
 from pydantic import ValidationError
 
 from tcra.lab.processes import LabError, alive, log_tail, start, stop, wait_until
-from tcra.lab.spec import Hypervisor, LabSpec, Process
+from tcra.lab.spec import LabHypervisor, LabSpec, Process
 from tcra.vip.libvirt_host import find, quiet
 
 # What a privileged libvirtd creates on first start; removed again by `down` when absent before.
@@ -72,12 +72,12 @@ def answers(uri: str) -> bool:
     return True
 
 
-def ensure(spec: LabSpec, current: Hypervisor | None) -> Hypervisor:
+def ensure(spec: LabSpec, current: LabHypervisor | None) -> LabHypervisor:
     """A libvirtd answering at spec.libvirt_uri; start our own only when none does."""
     if current and current.started and all(alive(p) for p in current.started):
         return current
     if answers(spec.libvirt_uri):
-        return current or Hypervisor(uri=spec.libvirt_uri)
+        return current or LabHypervisor(uri=spec.libvirt_uri)
     if spec.libvirt_uri != "qemu:///system":
         raise LabError(f"libvirt at {spec.libvirt_uri} does not answer; the lab starts a daemon"
                        " only for qemu:///system")
@@ -90,8 +90,8 @@ def ensure(spec: LabSpec, current: Hypervisor | None) -> Hypervisor:
     Path("/var/log/libvirt").mkdir(parents=True, exist_ok=True)
     run = spec.state_dir / "libvirt"
     virtlogd, libvirtd = start_daemons(run)
-    hypervisor = Hypervisor(uri=spec.libvirt_uri, started=(virtlogd, libvirtd),
-                            created_paths=created)
+    hypervisor = LabHypervisor(uri=spec.libvirt_uri, started=(virtlogd, libvirtd),
+                               created_paths=created)
     RECORD.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     RECORD.write_text(hypervisor.model_dump_json())
     if not wait_until(lambda: answers(spec.libvirt_uri) or not alive(libvirtd), START_TIMEOUT):
@@ -116,7 +116,7 @@ def start_daemons(run: Path) -> tuple[Process, Process]:
     return virtlogd, libvirtd
 
 
-def release(hypervisor: Hypervisor) -> str | None:
+def release(hypervisor: LabHypervisor) -> str | None:
     """Stop the daemons a lab started (never one no lab started) and remove what they made, once
     no domain uses them: labs share one libvirtd, and the last lab down stops it, whichever lab
     started it (the machine's RECORD says which daemons a lab started).
@@ -151,10 +151,10 @@ def release(hypervisor: Hypervisor) -> str | None:
     return None
 
 
-def _recorded() -> Hypervisor | None:
+def _recorded() -> LabHypervisor | None:
     """The daemons a lab started and a later lab may have to stop; None when none runs."""
     try:
-        recorded = Hypervisor.model_validate_json(RECORD.read_bytes())
+        recorded = LabHypervisor.model_validate_json(RECORD.read_bytes())
     except (OSError, ValidationError):
         return None
     if not all(alive(p) for p in recorded.started):

@@ -55,7 +55,7 @@ class Process(Model):
     program: str = Field(description="A word of its command line that names the program.")
 
 
-class Hypervisor(Model):
+class LabHypervisor(Model):
     uri: str
     started: tuple[Process, ...] = Field(default=(), description="Daemons the lab started.")
     created_paths: tuple[Path, ...] = Field(default=(), description="Paths that did not exist.")
@@ -145,7 +145,7 @@ class LabKubernetes(Model):
 class LabState(Model):
     spec: LabSpec
     hugepages: Hugepages | None = None
-    hypervisor: Hypervisor | None = None
+    hypervisor: LabHypervisor | None = None
     nodes: tuple[Node, ...] = ()
     bmc: Bmc | None = None
     fabric: FabricState | None = None

@@ -14,14 +14,36 @@ inmemory (their parts of the graph), plan (the graph), chart (pinned Helm charts
 
 from tcra.capi.metal3 import Image
 from tcra.mcm.chart import Chart
-from tcra.mcm.infrastructure import ApiEndpoint, InMemoryInfrastructure, Metal3Infrastructure
+from tcra.mcm.infrastructure import (
+    ControlPlaneEndpoint,
+    InMemoryInfrastructure,
+    Metal3Infrastructure,
+)
 from tcra.mcm.machines import EmulatedVm, Machine, machines_from_hosts, machines_from_vms
 from tcra.mcm.metal3 import HostPlan
 from tcra.mcm.plan import ClusterPlan, PoolPlan, plan
 from tcra.mcm.spec import AddOns, ControlPlane, K8sClusterSpec, Network, NodeFeatures, NodePool
 from tcra.model.host_filter import HostFilter
 
-__all__ = ["AddOns", "ApiEndpoint", "Chart", "ClusterPlan", "ControlPlane", "EmulatedVm",
-           "HostFilter", "HostPlan", "Image", "InMemoryInfrastructure", "K8sClusterSpec",
-           "Machine", "Metal3Infrastructure", "Network", "NodeFeatures", "NodePool", "PoolPlan",
-           "machines_from_hosts", "machines_from_vms", "plan"]
+__all__ = [
+    "AddOns",
+    "Chart",
+    "ClusterPlan",
+    "ControlPlane",
+    "ControlPlaneEndpoint",
+    "EmulatedVm",
+    "HostFilter",
+    "HostPlan",
+    "Image",
+    "InMemoryInfrastructure",
+    "K8sClusterSpec",
+    "Machine",
+    "Metal3Infrastructure",
+    "Network",
+    "NodeFeatures",
+    "NodePool",
+    "PoolPlan",
+    "machines_from_hosts",
+    "machines_from_vms",
+    "plan",
+]

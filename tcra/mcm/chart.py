@@ -1,5 +1,6 @@
 """A Helm chart pinned to one exact version, and every check on it: plain data shared by
-K8sCluster's add-ons and Workload, released by components/workload_chart.py.
+K8sCluster's add-ons, Workload and a blueprint's catalog, released by
+components/workload_chart.py.
 
 `source_problem` asks the chart's registry or repository whether it serves that version, so a
 chart that does not exist fails in seconds, before Helm is started."""

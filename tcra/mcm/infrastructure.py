@@ -13,7 +13,7 @@ from tcra.mcm.machines import Machine
 from tcra.model.base import Model
 
 
-class ApiEndpoint(Model):
+class ControlPlaneEndpoint(Model):
     """Where the workload cluster's API server answers: a virtual IP or a load balancer."""
 
     host: str
@@ -26,7 +26,7 @@ class Metal3Infrastructure(Model):
     Metal3MachineTemplates. The choice for real hardware."""
 
     provider: Literal["metal3"] = "metal3"
-    endpoint: ApiEndpoint
+    endpoint: ControlPlaneEndpoint
     image: Image = Field(description="OS image Metal3 writes to every machine.")
     machines: tuple[Machine, ...]
 

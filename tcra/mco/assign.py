@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tcra.mco.problem import Bools, Floats, Ints, Problem
+from tcra.mco.problem import Bools, Floats, Ints, PlacementProblem
 
 NEAREST = 48
 GREENEST = 12
@@ -31,7 +31,7 @@ class Candidates:
     scores: Floats  # (W, K) score, inf where none
 
 
-def candidates(problem: Problem, workloads: Ints, width: int = CANDIDATES) -> Candidates:
+def candidates(problem: PlacementProblem, workloads: Ints, width: int = CANDIDATES) -> Candidates:
     """Each workload's best `width` feasible sites, best first.
 
     Sites worth scoring for a workload: the NEAREST to its (first) user area among sites with
@@ -83,7 +83,7 @@ def _pools(nearest: Ints, greenest: Ints, count: int) -> Ints:
     return pools
 
 
-def _best_of(problem: Problem, members: Ints, pools: Ints, pool_area: Ints, key: Ints,
+def _best_of(problem: PlacementProblem, members: Ints, pools: Ints, pool_area: Ints, key: Ints,
              sites: Ints, scores: Floats) -> None:
     """Score each member against the sites of its pool (row `key` of `pools`; -1: no site)
     and keep the best, in chunks of CHUNK_PAIRS pairs."""
@@ -101,7 +101,7 @@ def _best_of(problem: Problem, members: Ints, pools: Ints, pool_area: Ints, key:
         scores[w, :keep] = best
 
 
-def widen(problem: Problem, workloads: Ints, remaining: Floats,
+def widen(problem: PlacementProblem, workloads: Ints, remaining: Floats,
           width: int = CANDIDATES) -> Candidates:
     """Candidates among every site that still has room: for workloads whose pruned candidates
     all filled up, while sites farther out (still within budget) have space."""
@@ -124,7 +124,7 @@ def widen(problem: Problem, workloads: Ints, remaining: Floats,
     return Candidates(sites, scores)
 
 
-def _hardware_class(problem: Problem) -> Ints:
+def _hardware_class(problem: PlacementProblem) -> Ints:
     """A small integer per workload: which scarce hardware it needs (bit per kind)."""
     d = problem.demand
     bits: Ints = ((d[:, 3] > 0) * 1 + problem.needs_ptp * 2 + (d[:, 4] > 0) * 4
@@ -133,7 +133,7 @@ def _hardware_class(problem: Problem) -> Ints:
     return bits
 
 
-def _capable(problem: Problem, hardware: int) -> Bools:
+def _capable(problem: PlacementProblem, hardware: int) -> Bools:
     cap = problem.capacity
     ok: Bools = np.ones(len(problem.site_ids), dtype=bool)
     for bit, column in ((1, 3), (4, 4), (8, 2), (16, 5)):
@@ -146,7 +146,7 @@ def _capable(problem: Problem, hardware: int) -> Bools:
     return ok
 
 
-def _energy(problem: Problem) -> Floats:
+def _energy(problem: PlacementProblem) -> Floats:
     weights = problem.policy.weights
     result: Floats = (weights.cost * problem.price_unit / max(problem.price_unit.mean(), 1e-9)
                       + weights.carbon * problem.carbon_unit
@@ -154,7 +154,7 @@ def _energy(problem: Problem) -> Floats:
     return result
 
 
-def _nearest(problem: Problem, capable: Ints) -> Ints:
+def _nearest(problem: PlacementProblem, capable: Ints) -> Ints:
     """For every area, the NEAREST capable sites (columns: areas)."""
     if not problem.area_names:
         return np.zeros((0, 0), dtype=np.int64)
@@ -167,7 +167,7 @@ def _nearest(problem: Problem, capable: Ints) -> Ints:
     return nearest
 
 
-def assign(problem: Problem, cands: Candidates, active: Bools,
+def assign(problem: PlacementProblem, cands: Candidates, active: Bools,
            capacity: Floats | None = None) -> tuple[Ints, Floats]:
     """Site index per workload (-1: not placed) and the capacity left over."""
     demand = problem.demand
@@ -217,7 +217,7 @@ def _accept(site: Ints, priority: Floats, tiebreak: Ints, demand: Floats,
     return accepted
 
 
-def improve(problem: Problem, cands: Candidates, placed: Ints, remaining: Floats,
+def improve(problem: PlacementProblem, cands: Candidates, placed: Ints, remaining: Floats,
             rounds: int = 20) -> tuple[Ints, Floats]:
     """Move workloads to a better candidate that has room; best gains first."""
     demand = problem.demand
@@ -248,7 +248,7 @@ def improve(problem: Problem, cands: Candidates, placed: Ints, remaining: Floats
     return placed, remaining
 
 
-def repair(problem: Problem, cands: Candidates, placed: Ints, remaining: Floats,
+def repair(problem: PlacementProblem, cands: Candidates, placed: Ints, remaining: Floats,
            active: Bools, limit: int = 5_000) -> tuple[Ints, Floats]:
     """Place what is left by moving one resident aside: for an unplaced workload u and one of
     its candidate sites s, move a workload v from s to another of v's candidates with room,

@@ -7,14 +7,13 @@ from typing import Literal
 
 import numpy as np
 
-from tcra.errors import InvalidInputError
-from tcra.errors import Problem as InputProblem
+from tcra.errors import InvalidInputError, Problem
 from tcra.mco import assign
 from tcra.mco.bulk import collector_paused
 from tcra.mco.explain import build_plan
 from tcra.mco.model import Policy, Repository, ServiceRequest
 from tcra.mco.plan import Plan
-from tcra.mco.problem import Floats, Ints, Problem
+from tcra.mco.problem import Floats, Ints, PlacementProblem
 
 Mode = Literal["auto", "fast", "exact"]
 # Up to this many (workload, site) pairs, "auto" solves exactly.
@@ -25,26 +24,26 @@ def place(request: ServiceRequest, policy: Policy, repository: Repository,
           mode: Mode = "auto", explain: bool = False) -> Plan:
     check(request, repository, policy)
     with collector_paused():
-        problem = Problem(request, policy, repository)
+        problem = PlacementProblem(request, policy, repository)
         placed, cands = _solve(problem, mode)
         return build_plan(problem, placed, explain=explain, candidates=cands)
 
 
 def check(request: ServiceRequest, repository: Repository, policy: Policy) -> None:
     """References the model alone cannot check: names that must exist elsewhere."""
-    problems: list[InputProblem] = []
+    problems: list[Problem] = []
     if policy.tenant not in (request.tenant, "default"):
-        problems.append(InputProblem("policy", "tenant", f"expected the request's tenant"
-                                     f" {request.tenant!r} (or default)", policy.tenant))
+        problems.append(Problem("policy", "tenant", f"expected the request's tenant"
+                                f" {request.tenant!r} (or default)", policy.tenant))
     counts = Counter(w.name for w in request.workloads)
     names = counts.keys()
     where = f"request {request.name}"
     for name in sorted(n for n, count in counts.items() if count > 1):
-        problems.append(InputProblem(where, "workloads", "expected unique workload names", name))
+        problems.append(Problem(where, "workloads", "expected unique workload names", name))
     for w in request.workloads:
         for budget in w.latency:
             if budget.area not in request.areas:
-                problems.append(InputProblem(
+                problems.append(Problem(
                     where, f"workloads.{w.name}.latency.area",
                     f"expected one of the request's areas ({', '.join(request.areas) or 'none'})",
                     budget.area))
@@ -52,25 +51,25 @@ def check(request: ServiceRequest, repository: Repository, policy: Policy) -> No
         for pair in pairs:
             for name in (pair.first, pair.second):
                 if name not in names:
-                    problems.append(InputProblem(where, field, "expected a workload of the"
-                                                 " request", name))
+                    problems.append(Problem(where, field, "expected a workload of the"
+                                            " request", name))
     for name in request.chain:
         if name not in names:
-            problems.append(InputProblem(where, "chain", "expected a workload of the request",
-                                         name))
+            problems.append(Problem(where, "chain", "expected a workload of the request",
+                                    name))
     if not repository.sites:
-        problems.append(InputProblem("repository", "sites", "expected at least one site",
-                                     has_value=False))
+        problems.append(Problem("repository", "sites", "expected at least one site",
+                                has_value=False))
     if problems:
         raise InvalidInputError(problems)
 
 
-def solve(problem: Problem, mode: Mode) -> Ints:
+def solve(problem: PlacementProblem, mode: Mode) -> Ints:
     """Site index per workload (-1: not placed)."""
     return _solve(problem, mode)[0]
 
 
-def _solve(problem: Problem, mode: Mode) -> tuple[Ints, assign.Candidates | None]:
+def _solve(problem: PlacementProblem, mode: Mode) -> tuple[Ints, assign.Candidates | None]:
     """The placement, and the fast engine's candidates (None from the exact one)."""
     active = np.flatnonzero([not w.deferred for w in problem.request.workloads])
     if mode == "exact" or (mode == "auto"
@@ -83,12 +82,12 @@ def _solve(problem: Problem, mode: Mode) -> tuple[Ints, assign.Candidates | None
     return fast(problem, active)
 
 
-def pairs(problem: Problem, field: str) -> tuple[tuple[int, int], ...]:
+def pairs(problem: PlacementProblem, field: str) -> tuple[tuple[int, int], ...]:
     names = {name: i for i, name in enumerate(problem.workload_names)}
     return tuple((names[p.first], names[p.second]) for p in getattr(problem.request, field))
 
 
-def fast(problem: Problem, active: Ints) -> tuple[Ints, assign.Candidates]:
+def fast(problem: PlacementProblem, active: Ints) -> tuple[Ints, assign.Candidates]:
     """The vectorised engine; workloads bound to others by (anti-)affinity go first, exactly.
     Returns the candidates too: the plan takes runner-ups from them above the explain cap."""
     bound = {i for pair in pairs(problem, "affinity") + pairs(problem, "anti_affinity")
@@ -130,7 +129,7 @@ def fast(problem: Problem, active: Ints) -> tuple[Ints, assign.Candidates]:
     return placed, cands
 
 
-def _stay(problem: Problem, free: Ints, capacity: Floats) -> Ints:
+def _stay(problem: PlacementProblem, free: Ints, capacity: Floats) -> Ints:
     """Current site per workload that can keep it (-1 otherwise), taking capacity in order."""
     staying = np.full(len(problem.workload_names), -1, dtype=np.int64)
     here = free[problem.current[free] >= 0]
@@ -145,7 +144,7 @@ def _stay(problem: Problem, free: Ints, capacity: Floats) -> Ints:
     return staying
 
 
-def _stick(problem: Problem, cands: assign.Candidates) -> None:
+def _stick(problem: PlacementProblem, cands: assign.Candidates) -> None:
     """Put each workload's current site among its candidates, with the migration bonus."""
     current = problem.current
     for w in np.flatnonzero(current >= 0).tolist():

@@ -12,12 +12,12 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from tcra.mco.problem import Floats, Ints, Problem
+from tcra.mco.problem import Floats, Ints, PlacementProblem
 
 TIME_LIMIT_S = 60.0
 
 
-def solve(problem: Problem, workloads: Ints, relax: bool = False,
+def solve(problem: PlacementProblem, workloads: Ints, relax: bool = False,
           capacity: Floats | None = None,
           together: tuple[tuple[int, int], ...] = (),
           apart: tuple[tuple[int, int], ...] = (),

@@ -10,9 +10,9 @@ from collections import defaultdict
 import numpy as np
 
 from tcra.mco.assign import CHUNK_PAIRS, Candidates
-from tcra.mco.model import Cluster, WorkloadKind
+from tcra.mco.model import ClusterState, WorkloadKind
 from tcra.mco.plan import ClusterAction, Plan, Rejection, SiteAction, Unplaced
-from tcra.mco.problem import DIMS, Floats, Ints, Problem, capacity_vector
+from tcra.mco.problem import DIMS, Floats, Ints, PlacementProblem, capacity_vector
 
 # Full per-site explanations (every rejected site, exact runner-up) up to this many pairs.
 EXPLAIN_PAIRS = 2_000_000
@@ -20,7 +20,7 @@ _UNITS = {"cpu": "cores", "memory": "GiB", "hugepages": "GiB of hugepages", "gpu
           "sriov_vfs": "SR-IOV VF(s)", "hosts": "whole host(s)"}
 
 
-def build_plan(problem: Problem, placed: Ints, explain: bool = False,
+def build_plan(problem: PlacementProblem, placed: Ints, explain: bool = False,
                candidates: Candidates | None = None) -> Plan:
     """The plan for `placed`. Runner-ups are exact (every site scanned) up to EXPLAIN_PAIRS
     pairs, with `explain`, or without `candidates`; above that, the best of each workload's
@@ -57,7 +57,7 @@ def build_plan(problem: Problem, placed: Ints, explain: bool = False,
         "carbon_per_hour": round(float(carbon.sum()), 3)})
 
 
-def _assignment(problem: Problem, w: int, site: int, was: int, score: float, cost: float,
+def _assignment(problem: PlacementProblem, w: int, site: int, was: int, score: float, cost: float,
                 carbon: float, up_site: int, up_score: float, rtt: list[float], explain: bool
                 ) -> dict[str, object]:
     workload = problem.request.workloads[w]
@@ -73,7 +73,7 @@ def _assignment(problem: Problem, w: int, site: int, was: int, score: float, cos
         "rejected": _rejections(problem, w) if explain else ()}
 
 
-def _runners_up(problem: Problem, done: Ints, chosen: Ints) -> tuple[Ints, Floats]:
+def _runners_up(problem: PlacementProblem, done: Ints, chosen: Ints) -> tuple[Ints, Floats]:
     """The best feasible site other than the chosen one, scanning every site (in chunks)."""
     every = np.arange(len(problem.site_ids), dtype=np.int64)
     best_site = np.full(len(done), -1, dtype=np.int64)
@@ -86,7 +86,7 @@ def _runners_up(problem: Problem, done: Ints, chosen: Ints) -> tuple[Ints, Float
     return best_site, best_score
 
 
-def _runners_up_among(problem: Problem, done: Ints, chosen: Ints, candidates: Candidates
+def _runners_up_among(problem: PlacementProblem, done: Ints, chosen: Ints, candidates: Candidates
                       ) -> tuple[Ints, Floats]:
     """The best feasible site other than the chosen one among each workload's candidates;
     workloads that had none (those solved exactly for (anti-)affinity) scan every site."""
@@ -114,7 +114,7 @@ def _take_best(score: Floats, sites: Ints, chosen: Ints, rows: Ints, best_site: 
     best_score[rows] = value
 
 
-def _move(problem: Problem, w: int, site: int, was: int, score: float
+def _move(problem: PlacementProblem, w: int, site: int, was: int, score: float
           ) -> tuple[str | None, str | None]:
     if was == site:
         return None, None
@@ -127,14 +127,14 @@ def _move(problem: Problem, w: int, site: int, was: int, score: float
                   f" {problem.policy.migration_cost:g}")
 
 
-def _rejections(problem: Problem, w: int) -> tuple[Rejection, ...]:
+def _rejections(problem: PlacementProblem, w: int) -> tuple[Rejection, ...]:
     every = np.arange(len(problem.site_ids), dtype=np.int64)
     return tuple(Rejection(site=problem.site_ids[s], reason=r)
                  for s, r in zip(every.tolist(), reasons(problem, w, every), strict=True)
                  if r is not None)
 
 
-def reasons(problem: Problem, w: int, sites: Ints) -> list[str | None]:
+def reasons(problem: PlacementProblem, w: int, sites: Ints) -> list[str | None]:
     """The first hard constraint each site fails for workload w (None: it passes them all)."""
     workload = problem.request.workloads[w]
     policy = problem.policy
@@ -166,7 +166,7 @@ def reasons(problem: Problem, w: int, sites: Ints) -> list[str | None]:
     return result
 
 
-def _latency_reason(problem: Problem, w: int, s: int) -> str | None:
+def _latency_reason(problem: PlacementProblem, w: int, s: int) -> str | None:
     for budget in problem.request.workloads[w].latency:
         rtt = float(problem.latency[s, problem.area_index[budget.area]])
         if rtt > budget.max_ms + 1e-9:
@@ -174,7 +174,7 @@ def _latency_reason(problem: Problem, w: int, s: int) -> str | None:
     return None
 
 
-def _resource_reason(problem: Problem, w: int, s: int) -> str | None:
+def _resource_reason(problem: PlacementProblem, w: int, s: int) -> str | None:
     if problem.needs_ptp[w] and not problem.site_ptp[s]:
         return "no PTP-capable host"
     if problem.needs_hypervisor[w] and not problem.site_hypervisor[s]:
@@ -189,7 +189,7 @@ def _resource_reason(problem: Problem, w: int, s: int) -> str | None:
     return None
 
 
-def diagnose(problem: Problem, w: int) -> str:
+def diagnose(problem: PlacementProblem, w: int) -> str:
     """Why workload w has no site: the constraints that bind, with the nearest near-miss."""
     workload = problem.request.workloads[w]
     every = np.arange(len(problem.site_ids), dtype=np.int64)
@@ -221,7 +221,7 @@ def diagnose(problem: Problem, w: int) -> str:
     return summary
 
 
-def _needs(problem: Problem, w: int) -> str:
+def _needs(problem: PlacementProblem, w: int) -> str:
     workload = problem.request.workloads[w]
     parts = [f"{workload.resources.cpu:g} cores", f"{workload.resources.memory}"]
     if workload.resources.gpus:
@@ -236,13 +236,13 @@ def _needs(problem: Problem, w: int) -> str:
     return " and ".join(parts)
 
 
-def cluster_actions(problem: Problem, placed: Ints) -> tuple[SiteAction, ...]:
+def cluster_actions(problem: PlacementProblem, placed: Ints) -> tuple[SiteAction, ...]:
     """Per site and workload kind: reuse a cluster with room, scale one out, or create one."""
     groups: dict[tuple[int, WorkloadKind], list[int]] = defaultdict(list)
     for w, s in enumerate(placed.tolist()):
         if s >= 0:
             groups[(s, problem.request.workloads[w].kind)].append(w)
-    by_site: dict[tuple[str, WorkloadKind], list[Cluster]] = defaultdict(list)
+    by_site: dict[tuple[str, WorkloadKind], list[ClusterState]] = defaultdict(list)
     for c in sorted(problem.repository.clusters, key=lambda c: c.name):
         by_site[(c.site, c.kind)].append(c)
     actions = []
@@ -258,8 +258,9 @@ def cluster_actions(problem: Problem, placed: Ints) -> tuple[SiteAction, ...]:
     return tuple(actions)
 
 
-def _cluster_action(problem: Problem, s: int, kind: WorkloadKind, clusters: list[Cluster],
-                    need: Floats, names: tuple[str, ...]) -> SiteAction:
+def _cluster_action(problem: PlacementProblem, s: int, kind: WorkloadKind,
+                    clusters: list[ClusterState], need: Floats,
+                    names: tuple[str, ...]) -> SiteAction:
     site = problem.site_ids[s]
     for cluster in clusters:
         if (need <= np.array(capacity_vector(cluster.free)) + 1e-9).all():

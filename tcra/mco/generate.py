@@ -13,8 +13,8 @@ from tcra.mco.model import (
     Resources,
     ServiceRequest,
     SiteState,
-    Workload,
     WorkloadKind,
+    WorkloadRequest,
 )
 from tcra.model import Energy, Location, Quantity, Site, Tier
 from tcra.model.base import Model
@@ -96,7 +96,7 @@ def generate(sites: int, workloads: int, seed: int = 0, load: float = 0.7) -> In
         areas={area_names[j]: Location(lat=float(area_lat[j]), lon=float(area_lon[j]))
                for j in range(areas_count)},
         workloads=tuple(
-            Workload.model_construct(
+            WorkloadRequest.model_construct(
                 name=f"w{i:06d}", kind=kinds[kind[i]], deferred=False,
                 resources=Resources.model_construct(
                     cpu=float(cpu[i]), memory=Quantity(int(cpu[i] * memory_per_core[i] * 2**30)),

@@ -40,7 +40,9 @@ class LatencyBudget(Model):
     max_ms: float = Field(gt=0, description="Round-trip budget in milliseconds.")
 
 
-class Workload(Model):
+class WorkloadRequest(Model):
+    """One workload of a service request: what it needs, and where it may run."""
+
     name: Name
     kind: WorkloadKind = WorkloadKind.CAF
     resources: Resources
@@ -50,7 +52,9 @@ class Workload(Model):
     deferred: bool = Field(default=False, description="May wait for capacity (not placed now).")
 
 
-class Pair(Model):
+class WorkloadPair(Model):
+    """Two workloads of the request, by name, for an affinity rule."""
+
     first: Name
     second: Name
 
@@ -60,10 +64,11 @@ class ServiceRequest(Model):
     tenant: Name = "default"
     areas: dict[Name, Location] = Field(default_factory=dict,
                                         description="Where the service's users are.")
-    workloads: tuple[Workload, ...] = Field(min_length=1)
-    affinity: tuple[Pair, ...] = Field(default=(), description="Pairs placed at the same site.")
-    anti_affinity: tuple[Pair, ...] = Field(default=(),
-                                            description="Pairs placed at different sites.")
+    workloads: tuple[WorkloadRequest, ...] = Field(min_length=1)
+    affinity: tuple[WorkloadPair, ...] = Field(default=(),
+                                               description="Pairs placed at the same site.")
+    anti_affinity: tuple[WorkloadPair, ...] = Field(default=(),
+                                                    description="Pairs placed at different sites.")
     chain: tuple[Name, ...] = Field(default=(), description="Service chain, user side first.")
 
 
@@ -110,7 +115,9 @@ class SiteState(Model):
                                           description="Measured latency to user areas.")
 
 
-class Cluster(Model):
+class ClusterState(Model):
+    """A cluster as the resource repository (TCRR) knows it: room left, and room to grow."""
+
     name: Name
     site: Name
     kind: WorkloadKind = Field(description="caf: Kubernetes cluster, vaf: VM cluster.")
@@ -130,7 +137,7 @@ class Placement(Model):
 
 class Repository(Model):
     sites: tuple[SiteState, ...]
-    clusters: tuple[Cluster, ...] = ()
+    clusters: tuple[ClusterState, ...] = ()
     placements: tuple[Placement, ...] = ()
 
 
@@ -141,7 +148,7 @@ class PlacementInput(Model):
 
     request: ServiceRequest
     policy: Policy = Policy()
-    clusters: tuple[Cluster, ...] = ()
+    clusters: tuple[ClusterState, ...] = ()
     placements: tuple[Placement, ...] = ()
     repository: Repository | None = Field(
         default=None, description="Sites, clusters and placements to place on (TCRR); with it,"

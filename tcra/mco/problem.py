@@ -54,7 +54,7 @@ def _padded(rows: list[list[float]] | list[list[int]], fill: float) -> Floats:
 
 
 @dataclass(frozen=True)
-class Problem:
+class PlacementProblem:
     request: ServiceRequest
     policy: Policy
     repository: Repository

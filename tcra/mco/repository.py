@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tcra.mco.model import Capacity, Cluster, Placement, Repository, SiteState
+from tcra.mco.model import Capacity, ClusterState, Placement, Repository, SiteState
 from tcra.model import Inventory, Quantity
 
 
-def from_inventory(inventory: Inventory, clusters: Iterable[Cluster] = (),
+def from_inventory(inventory: Inventory, clusters: Iterable[ClusterState] = (),
                    placements: Iterable[Placement] = ()) -> Repository:
     """Each site's capacity is the sum of its hosts' and its hypervisors' (what clusters use is
     theirs to report); only bare-metal hosts count as whole hosts to claim."""

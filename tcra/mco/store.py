@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import NullPool
 
 from tcra.errors import InvalidInputError, TcraError, problems_from
-from tcra.mco.model import Cluster, Placement, Repository, SiteState
+from tcra.mco.model import ClusterState, Placement, Repository, SiteState
 from tcra.mco.plan import Plan
 from tcra.model.base import Model
 
@@ -182,7 +182,7 @@ class Store:
             placements = session.scalars(select(PlacementRow).order_by(
                 PlacementRow.position, PlacementRow.service, PlacementRow.workload))
             return Repository(sites=tuple(_model(SiteState, row) for row in sites),
-                              clusters=tuple(_model(Cluster, row) for row in clusters),
+                              clusters=tuple(_model(ClusterState, row) for row in clusters),
                               placements=tuple(_model(Placement, row) for row in placements))
 
     def record_plan(self, plan: Plan) -> None:

@@ -1,5 +1,6 @@
 """The TCRA information model: typed, validated, exportable as JSON Schema."""
 
+from tcra.model.fabric import Chain, Fabric, FabricEndpoint, Hbr
 from tcra.model.host import (
     BmcCredentials,
     BmcEndpoint,
@@ -26,9 +27,13 @@ __all__ = [
     "BmcCredentials",
     "BmcEndpoint",
     "Capabilities",
+    "Chain",
     "CountryCode",
     "Energy",
+    "Fabric",
+    "FabricEndpoint",
     "Gpu",
+    "Hbr",
     "Host",
     "HugepagePool",
     "Hypervisor",

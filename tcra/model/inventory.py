@@ -8,9 +8,9 @@ from pydantic import Field
 
 from tcra.errors import InvalidInputError, Problem
 from tcra.model.base import Model
+from tcra.model.fabric import Fabric
 from tcra.model.host import Host, Hypervisor
 from tcra.model.site import ManagementCluster, Site
-from tcra.tcm.model import Fabric
 
 
 class Inventory(Model):

@@ -7,7 +7,7 @@ from ipaddress import IPv6Address as Address
 
 from tcra.errors import InvalidInputError, Problem
 from tcra.model.base import Model
-from tcra.tcm.model import Chain, Fabric, allocate_sid
+from tcra.model.fabric import Chain, Fabric, allocate_sid
 from tcra.tcm.route import Behaviour, Route
 
 SYSCTLS = ("net.ipv6.conf.all.forwarding", "net.ipv6.conf.all.seg6_enabled")

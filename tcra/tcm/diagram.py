@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import itertools
 
+from tcra.model.fabric import Chain, Fabric
 from tcra.tcm.compute import ChainPlan
-from tcra.tcm.model import Chain, Fabric
 
 
 def mermaid(fabric: Fabric, chain: Chain, plan: ChainPlan) -> str:

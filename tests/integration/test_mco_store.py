@@ -9,7 +9,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from tcra.errors import TcraError
-from tcra.mco.model import Capacity, Cluster, Placement, Repository, SiteState, WorkloadKind
+from tcra.mco.model import Capacity, ClusterState, Placement, Repository, SiteState, WorkloadKind
 from tcra.mco.plan import Assignment, ClusterAction, Plan, SiteAction
 from tcra.mco.store import (
     VERSION_TABLE,
@@ -67,12 +67,13 @@ REPOSITORY = Repository(
                    None),
     ),
     clusters=(
-        Cluster(name="muc-k8s", site="edge-muc", kind=WorkloadKind.CAF,
-                free=Capacity(cpu=6, memory=Quantity("24Gi")),
-                node=Capacity(cpu=8, memory=Quantity("32Gi"), sriov_vfs=8), max_nodes_to_add=2),
-        Cluster(name="lyon-vms", site="regional-lyon", kind=WorkloadKind.VAF,
-                free=Capacity(cpu=40, memory=Quantity("160Gi"), hugepages=Quantity("16Gi")),
-                node=Capacity(cpu=16, memory=Quantity("64Gi"))),
+        ClusterState(name="muc-k8s", site="edge-muc", kind=WorkloadKind.CAF,
+                     free=Capacity(cpu=6, memory=Quantity("24Gi")),
+                     node=Capacity(cpu=8, memory=Quantity("32Gi"), sriov_vfs=8),
+                     max_nodes_to_add=2),
+        ClusterState(name="lyon-vms", site="regional-lyon", kind=WorkloadKind.VAF,
+                     free=Capacity(cpu=40, memory=Quantity("160Gi"), hugepages=Quantity("16Gi")),
+                     node=Capacity(cpu=16, memory=Quantity("64Gi"))),
     ),
     placements=(  # not sorted: the saved order must come back
         placement("video", "upf", "edge-muc", "muc-k8s"),

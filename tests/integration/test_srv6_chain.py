@@ -11,10 +11,10 @@ import pytest
 from tcra.providers.srv6_routes import HbrRoutesProvider, HbrRoutesSpec
 
 from tcra.lab.spec import load_state
+from tcra.model.fabric import Chain
 from tcra.ownership import owner_text
 from tcra.tcm import kernel
 from tcra.tcm.compute import compute
-from tcra.tcm.model import Chain
 from tests.integration.conftest import needs_lab, running_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]

@@ -7,7 +7,9 @@ import pulumi
 import pytest
 from tcra.blueprints import stack_config
 from tcra.blueprints.base import Blocks, CatalogEntry, VmPlatform
+from tcra.blueprints.campus5g import CATALOG as CAMPUS_CATALOG
 from tcra.blueprints.campus5g import Campus5gArgs, Campus5gBlueprint
+from tcra.blueprints.kubernetes import ClusterTemplate
 from tcra.blueprints.manufacturing import (
     CATALOG,
     ManufacturingArgs,
@@ -20,6 +22,7 @@ from tcra.inventory import load
 from tcra.mco.model import Resources, WorkloadKind
 from tcra.model import Quantity
 from tests.conftest import EXAMPLE
+from tests.unit.test_k8s_cluster import Mocks as KubernetesMocks
 from tests.unit.test_physical_pool import Mocks
 
 PLATFORM = VmPlatform(pool="default", network="ot-net", base_image="debian-12.qcow2")
@@ -140,6 +143,83 @@ def test_campus_5g_places_upf_firewall_and_app_near_the_campus(bmc_password):
         return outputs_of(campus.plan, campus.not_deployed).apply(verify)
 
     run()
+
+
+class DeclaredMocks(KubernetesMocks):
+    """Answers kubeconfig reads as a management cluster would, and keeps what was declared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: dict[str, tuple[str, dict]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.created[args.name] = (args.typ, args.inputs)
+        return super().new_resource(args)
+
+
+def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_password):
+    """The shipped catalog's chart, released onto a Cluster API cluster the block makes at the
+    app's site. The app is kept within 2 ms of the campus, in Munich: Lyon's BMC passwords
+    are files on the operator's machine."""
+    import pulumi_kubernetes as k8s
+
+    mocks = DeclaredMocks()
+    pulumi.runtime.set_mocks(mocks, preview=False)
+    app = CAMPUS_CATALOG[2].model_copy(update={"max_latency_ms": 2})
+
+    @pulumi.runtime.test
+    def run():
+        inventory = load(EXAMPLE)
+        campus = Campus5gBlueprint("campus", Campus5gArgs(
+            inventory=inventory, campus_site="faredge_munich", vm_platform=PLATFORM,
+            catalog=(*CAMPUS_CATALOG[:2], app),
+            blocks=Blocks(kubernetes=True, connectivity=False),
+            kubernetes=ClusterTemplate(
+                kubernetes_version="v1.30.4", endpoints={
+                    s.id: {"host": "192.0.2.100"} for s in inventory.sites},
+                image={"url": "https://images.example.net/kube.qcow2",
+                       "checksum": "https://images.example.net/kube.qcow2.sha256sum",
+                       "checksum_type": "sha256", "format": "qcow2"}),
+            management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
+
+        def verify(args):
+            plan, endpoints, not_deployed = args
+            site = {a["workload"]: a["site"] for a in plan["assignments"]}["app"]
+            cluster = f"campus-{site}".replace("_", "-")
+            assert not_deployed == {}
+            assert endpoints["app"] == {"site": site, "form": "kubernetes", "cluster": cluster,
+                                        "url": "http://203.0.113.10:80"}
+            kind, release = mocks.created["campus-app-release"]
+            assert kind == "kubernetes:helm.sh/v3:Release"
+            assert (release["chart"], release["version"], release["name"],
+                    release["namespace"]) == ("oci://registry-1.docker.io/bitnamicharts/nginx",
+                                              "18.2.4", "app", "default")
+            assert "repositoryOpts" not in release  # an oci:// chart names its own source
+            assert mocks.created[cluster][0] == "tcra:mcm:K8sCluster"
+
+        return outputs_of(campus.plan, campus.endpoints, campus.not_deployed).apply(verify)
+
+    run()
+
+
+def test_every_shipped_catalog_chart_passes_the_release_s_checks():
+    """A catalog's chart is the Chart a Workload releases: the blueprints' catalogs and the
+    lab stack's (Pulumi.lab.yaml, key by key) pass the checks each release makes."""
+    import yaml
+
+    from tcra.mcm.chart import chart_problems
+    from tests.conftest import ROOT
+
+    shipped = yaml.safe_load((ROOT / "stacks/lab/Pulumi.lab.yaml").read_text())["config"]
+    lab = ManufacturingStack.model_validate(
+        {key.removeprefix("tcra-lab:"): value for key, value in shipped.items()})
+    charts = {f"{where}.{e.name}": e.chart for where, catalog in (
+        ("manufacturing", CATALOG), ("campus5g", CAMPUS_CATALOG), ("lab", lab.catalog))
+        for e in catalog if e.chart is not None}
+    assert charts["lab.mqtt-broker"].chart == "oci://127.0.0.1:5443/charts/mqtt-broker"
+    assert len(charts) == 5
+    assert {where: chart_problems(chart, where) for where, chart in charts.items()} == {
+        where: [] for where in charts}
 
 
 def test_stack_config_names_the_key_of_each_problem():

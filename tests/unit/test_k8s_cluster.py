@@ -28,9 +28,9 @@ from tcra.errors import InvalidInputError
 from tcra.inventory import load
 from tcra.mcm import (
     AddOns,
-    ApiEndpoint,
     Chart,
     ControlPlane,
+    ControlPlaneEndpoint,
     EmulatedVm,
     HostFilter,
     Image,
@@ -195,7 +195,7 @@ def bare_metal(management, **changes) -> K8sClusterArgs:
              for h in inventory.hosts_at(site)]
     args = K8sClusterArgs(
         name="plant", namespace="clusters", kubernetes_version="v1.30.4",
-        infrastructure=Metal3Infrastructure(endpoint=ApiEndpoint(host="192.0.2.100"),
+        infrastructure=Metal3Infrastructure(endpoint=ControlPlaneEndpoint(host="192.0.2.100"),
                                             image=IMAGE, machines=machines_from_hosts(hosts)),
         management=management,
         control_plane=ControlPlane(replicas=3, select=HostFilter(min_cores=32)),
@@ -220,7 +220,7 @@ def vm_cluster(management, **changes) -> K8sClusterArgs:
     args = K8sClusterArgs(
         name="vmc", namespace="clusters", distribution="rke2",
         kubernetes_version="v1.30.4+rke2r1", infrastructure=Metal3Infrastructure(
-            endpoint=ApiEndpoint(host="192.168.111.249"), image=image, machines=machines),
+            endpoint=ControlPlaneEndpoint(host="192.168.111.249"), image=image, machines=machines),
         management=management,
         pools=(NodePool(name="workers", replicas=2, features=NodeFeatures(
             cpu_manager_policy="static", reserved_cpus="0",
@@ -527,7 +527,7 @@ def test_the_infrastructure_choice_is_typed():
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         InMemoryInfrastructure(image=IMAGE)
     with pytest.raises(ValidationError, match="Field required"):
-        Metal3Infrastructure(endpoint=ApiEndpoint(host="192.0.2.1"), image=IMAGE)
+        Metal3Infrastructure(endpoint=ControlPlaneEndpoint(host="192.0.2.1"), image=IMAGE)
 
 
 # --- the component under Pulumi's mocks -------------------------------------------------------

@@ -13,7 +13,7 @@ from tcra.mco.engine import place, solve
 from tcra.mco.generate import generate
 from tcra.mco.model import (
     Capacity,
-    Cluster,
+    ClusterState,
     Placement,
     Policy,
     Repository,
@@ -21,7 +21,7 @@ from tcra.mco.model import (
     SiteState,
 )
 from tcra.mco.plan import ClusterAction
-from tcra.mco.problem import Problem
+from tcra.mco.problem import PlacementProblem
 from tcra.model import Energy, Location, Quantity, Site, Tier
 
 NORTH = Location(lat=50.0, lon=10.0)
@@ -165,12 +165,12 @@ def test_cluster_actions_reuse_scale_or_create():
         sites=(site("a", NEAR, cpu=64), site("b", MID, cpu=64, country="FR"),
                site("c", FAR, cpu=64, country="SE")),
         clusters=(
-            Cluster(name="roomy", site="a", kind="caf",
-                    free=Capacity(cpu=8, memory=Quantity("64Gi")),
-                    node=Capacity(cpu=8, memory=Quantity("32Gi"))),
-            Cluster(name="small", site="b", kind="caf",
-                    free=Capacity(cpu=2, memory=Quantity("8Gi")),
-                    node=Capacity(cpu=4, memory=Quantity("16Gi")))))
+            ClusterState(name="roomy", site="a", kind="caf",
+                         free=Capacity(cpu=8, memory=Quantity("64Gi")),
+                         node=Capacity(cpu=8, memory=Quantity("32Gi"))),
+            ClusterState(name="small", site="b", kind="caf",
+                         free=Capacity(cpu=2, memory=Quantity("8Gi")),
+                         node=Capacity(cpu=4, memory=Quantity("16Gi")))))
     req = request(workload("x", cpu=4, ms=2), workload("y", cpu=6, jurisdictions=["FR"]),
                   workload("z", cpu=6, jurisdictions=["SE"]), workload("vm", cpu=2, ms=2,
                                                                        kind="vaf"))
@@ -247,7 +247,7 @@ def check_plan(problem, placed):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances, st.sampled_from(["fast", "exact"]))
 def test_never_exceeds_capacity_or_breaks_a_hard_constraint(instance, mode):
-    problem = Problem(instance.request, instance.policy, instance.repository)
+    problem = PlacementProblem(instance.request, instance.policy, instance.repository)
     check_plan(problem, solve(problem, mode))
 
 
@@ -268,7 +268,7 @@ def test_deterministic_and_sticky(instance):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances)
 def test_fast_engine_is_within_two_percent_of_the_milp_optimum(instance):
-    problem = Problem(instance.request, instance.policy, instance.repository)
+    problem = PlacementProblem(instance.request, instance.policy, instance.repository)
     fast, exact = solve(problem, "fast"), solve(problem, "exact")
     assert (fast >= 0).sum() >= (exact >= 0).sum() or not (exact >= 0).all()
     if (exact >= 0).all():

@@ -15,7 +15,7 @@ from tcra.errors import InvalidInputError
 from tcra.mco import engine, explain
 from tcra.mco.generate import generate
 from tcra.mco.model import PlacementInput, Policy, Repository, ServiceRequest
-from tcra.mco.problem import Problem
+from tcra.mco.problem import PlacementProblem
 
 TCRA = str(Path(sys.executable).parent / "tcra")
 
@@ -55,7 +55,7 @@ def test_above_the_cap_runner_ups_come_from_the_candidates(monkeypatch):
     # uncapped scan finds runner-ups outside it. Lowering the cap stands in for a request of
     # millions of pairs.
     instance = generate(200, 400, seed=5)
-    problem = Problem(instance.request, instance.policy, instance.repository)
+    problem = PlacementProblem(instance.request, instance.policy, instance.repository)
     _, cands = engine._solve(problem, "fast")
     assert cands is not None
     monkeypatch.setattr(explain, "EXPLAIN_PAIRS", 0)

@@ -4,8 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from tcra.errors import InvalidInputError
+from tcra.model.fabric import Chain, Fabric
 from tcra.tcm.compute import compute
-from tcra.tcm.model import Chain, Fabric
 from tcra.tcm.route import Behaviour
 
 HBRS = [

@@ -52,7 +52,7 @@ _ISOLATED = ('mount --bind "$0" "$0" && mount --rbind /var/lib /var/lib'
              ' then mount -o remount,bind,ro /var/lib/containers; fi && exec "$@"')
 
 
-class Image(Model):
+class LabImage(Model):
     """An image of the lab: its name in the registry and how it runs."""
 
     name: str = Field(description="Repository in the lab's registry, e.g. tcra/mosquitto.")
@@ -84,7 +84,7 @@ def ensure(folder: Path, ca: Path, *, pause_source: Path | None = None,
     built and pushed unless its exact tag is there already. buildah's storage is made in
     `folder` and removed before returning, with `folder` itself."""
     folder = folder.resolve()
-    plan: list[tuple[Image, Callable[[Path], None]]] = [
+    plan: list[tuple[LabImage, Callable[[Path], None]]] = [
         (pause_image(), lambda root: pause_rootfs(root, pause_source or pause_folder())),
         (mosquitto_image(), mosquitto_rootfs),
         (gateway_image(), gateway_rootfs),
@@ -107,24 +107,24 @@ def ensure(folder: Path, ca: Path, *, pause_source: Path | None = None,
     return tuple(done)
 
 
-def pause_image() -> Image:
-    return Image(name="tcra/pause", tag=PAUSE_TAG, entrypoint=("/pause",),
-                 user=f"{PAUSE_USER}:{PAUSE_USER}")
+def pause_image() -> LabImage:
+    return LabImage(name="tcra/pause", tag=PAUSE_TAG, entrypoint=("/pause",),
+                    user=f"{PAUSE_USER}:{PAUSE_USER}")
 
 
-def mosquitto_image() -> Image:
+def mosquitto_image() -> LabImage:
     """Tagged with mosquitto's upstream version (2.0.11 of Debian's 2.0.11-1.2+deb12u2): the
     broker chart's default tag then holds across Debian's security updates."""
-    return Image(name="tcra/mosquitto", tag=_tag(upstream(_package_version("mosquitto"))),
-                 entrypoint=("/usr/sbin/mosquitto", "-c", "/etc/mosquitto/mosquitto.conf"),
-                 user=f"{MOSQUITTO_USER}:{MOSQUITTO_USER}", ports=(MQTT_PORT,))
+    return LabImage(name="tcra/mosquitto", tag=_tag(upstream(_package_version("mosquitto"))),
+                    entrypoint=("/usr/sbin/mosquitto", "-c", "/etc/mosquitto/mosquitto.conf"),
+                    user=f"{MOSQUITTO_USER}:{MOSQUITTO_USER}", ports=(MQTT_PORT,))
 
 
-def gateway_image() -> Image:
-    return Image(name="tcra/opcua-gateway", tag=GATEWAY_TAG,
-                 entrypoint=("/bin/busybox", "sh", "-c",
-                             GATEWAY_SCRIPT.format(port=GATEWAY_PORT)),
-                 user=f"{NOBODY}:{NOBODY}", ports=(GATEWAY_PORT,))
+def gateway_image() -> LabImage:
+    return LabImage(name="tcra/opcua-gateway", tag=GATEWAY_TAG,
+                    entrypoint=("/bin/busybox", "sh", "-c",
+                                GATEWAY_SCRIPT.format(port=GATEWAY_PORT)),
+                    user=f"{NOBODY}:{NOBODY}", ports=(GATEWAY_PORT,))
 
 
 def pause_folder() -> Path:
@@ -168,7 +168,7 @@ def gateway_rootfs(root: Path) -> None:
     _write(root / "etc/httpd.conf", "I:status.json\n.json:application/json\n")
 
 
-def _build(folder: Path, ca: Path, image: Image, fill: Callable[[Path], None]) -> None:
+def _build(folder: Path, ca: Path, image: LabImage, fill: Callable[[Path], None]) -> None:
     """Root file system, then buildah: from scratch, copy, config, commit straight to the
     registry (no local image is kept)."""
     root = folder / "rootfs" / image.name.replace("/", "-")

@@ -27,21 +27,23 @@ ADMIN = "tcra-lab:admin"
 MASTERS = "system:masters"
 
 
-class Pair(Model):
+class KeyPair(Model):
+    """A certificate and its private key, as files (what Go calls an X509 key pair)."""
+
     certificate: Path
     key: Path
 
 
 class Pki(Model):
     folder: Path
-    ca: Pair
+    ca: KeyPair
     service_account_key: Path
     service_account_public: Path
 
-    def pair(self, name: str) -> Pair:
-        return Pair(certificate=self.folder / f"{name}.pem", key=self.folder / f"{name}.key")
+    def pair(self, name: str) -> KeyPair:
+        return KeyPair(certificate=self.folder / f"{name}.pem", key=self.folder / f"{name}.key")
 
-    def issue(self, name: str, leaf: tls.Leaf) -> Pair:
+    def issue(self, name: str, leaf: tls.Leaf) -> KeyPair:
         pair = self.pair(name)
         tls.issue(self.ca.certificate, self.ca.key, pair.certificate, pair.key, leaf)
         return pair
@@ -49,7 +51,7 @@ class Pki(Model):
 
 def existing(folder: Path) -> Pki:
     """Where the files are, made or not."""
-    return Pki(folder=folder, ca=Pair(certificate=folder / "ca.pem", key=folder / "ca.key"),
+    return Pki(folder=folder, ca=KeyPair(certificate=folder / "ca.pem", key=folder / "ca.key"),
                service_account_key=folder / "sa.key", service_account_public=folder / "sa.pub")
 
 
@@ -74,7 +76,7 @@ def api_server_leaf() -> tls.Leaf:
     return tls.server("kube-apiserver", HOST, SERVICE_IP, dns_names=API_NAMES)
 
 
-def kubeconfig(path: Path, server: str, ca: Path, client: Pair, user: str,
+def kubeconfig(path: Path, server: str, ca: Path, client: KeyPair, user: str,
                cluster: str = "tcra-lab") -> Path:
     """A kubeconfig with the certificates inline, so it can be copied and still works; 0600,
     since it holds a private key."""

@@ -34,7 +34,7 @@ class Hbr(Model):
         return self
 
 
-class Endpoint(Model):
+class FabricEndpoint(Model):
     """A workload's address behind an HBR, and the HBR interface that reaches it."""
 
     workload: Name
@@ -44,8 +44,10 @@ class Endpoint(Model):
 
 
 class Fabric(Model):
+    """The HBRs of a continuum and the workload endpoints behind them: what the TCM programs."""
+
     hbrs: tuple[Hbr, ...]
-    endpoints: tuple[Endpoint, ...] = ()
+    endpoints: tuple[FabricEndpoint, ...] = ()
     max_segments: int = Field(default=MAX_SEGMENTS, ge=1, le=64)
 
     @model_validator(mode="after")
@@ -65,7 +67,7 @@ class Fabric(Model):
     def hbr(self, name: str) -> Hbr:
         return next(h for h in self.hbrs if h.name == name)
 
-    def endpoint(self, workload: str) -> Endpoint:
+    def endpoint(self, workload: str) -> FabricEndpoint:
         return next(e for e in self.endpoints if e.workload == workload)
 
 
