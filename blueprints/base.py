@@ -22,12 +22,13 @@ from tcra.components.physical_pool import PhysicalPool, PhysicalPoolArgs
 from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
 from tcra.providers.virtual_machine import VirtualMachine, VirtualMachineArgs
 
-from tcra.errors import InvalidInputError, Problem, TcraError
+from tcra.errors import InvalidInputError, Problem
 from tcra.mcm.chart import Chart
 from tcra.mco.model import (
     LatencyBudget,
     Policy,
     Resources,
+    Role,
     ServiceRequest,
     WorkloadKind,
     WorkloadRequest,
@@ -35,7 +36,6 @@ from tcra.mco.model import (
 from tcra.model import Inventory, Quantity
 from tcra.model.base import Model
 from tcra.model.fabric import Chain
-from tcra.model.host_filter import HostFilter
 from tcra.model.types import IPv6Prefix, Name
 from tcra.vip.model import CloudInit, Disk, Interface
 
@@ -196,18 +196,14 @@ class Blueprint(pulumi.ComponentResource):
 
     def virtual_machines(self, name: str, placed: list[tuple[str, str]],
                          deployed: Deployed) -> dict[str, Any]:
-        """One VM per vaf workload, on the site's hypervisors in turn."""
+        """One VM per vaf workload, on the hypervisor the plan gives it."""
         platform = self.args.vm_platform
         assert platform is not None  # noqa: S101 - BlueprintArgs.problems saw to it
         endpoints: dict[str, Any] = {}
-        turn: dict[str, int] = defaultdict(int)
         for workload, site in placed:
-            hypervisors = [h for h in self.args.inventory.hypervisors if h.site == site]
-            if not hypervisors:
-                raise TcraError(f"{self.kind}: workload {workload} is placed at site {site},"
-                                " which has no hypervisor (tcra_libvirt_uri) for its VM")
-            hypervisor = hypervisors[turn[site] % len(hypervisors)]
-            turn[site] += 1
+            (held,) = (h for h in self.mco.result.hosts_in(Role.HYPERVISOR, site)
+                       if workload in h.workloads)
+            hypervisor = self.args.inventory.hypervisor(held.host)
             resources = self.entries[workload].resources
             vm = VirtualMachine(f"{name}-{workload}", VirtualMachineArgs(
                 name=workload.replace("_", "-"), uri=hypervisor.libvirt_uri,
@@ -225,22 +221,20 @@ class Blueprint(pulumi.ComponentResource):
 
     def bare_metal(self, name: str, placed: list[tuple[str, str]],
                    deployed: Deployed) -> dict[str, Any]:
-        """Claim one host per paf workload, per site, by the workload's needs."""
+        """Claim the host the plan gives each paf workload, per site."""
         endpoints: dict[str, Any] = {}
         by_site: dict[str, list[str]] = defaultdict(list)
         for workload, site in placed:
             by_site[site].append(workload)
         for site, workloads in sorted(by_site.items()):
-            needs = [self.entries[w].resources for w in workloads]
-            wanted = HostFilter(min_cores=math.ceil(max(r.cpu for r in needs)),
-                                min_memory=max((r.memory for r in needs), key=lambda q: q.bytes),
-                                min_gpus=max(r.gpus for r in needs),
-                                ptp=any(r.ptp for r in needs))
+            hosts = {w: h.host for h in self.mco.result.hosts_in(Role.BARE_METAL, site)
+                     for w in h.workloads}
             pool = PhysicalPool(f"{name}-{site}-metal", PhysicalPoolArgs(
-                inventory=self.args.inventory, site=site, count=len(workloads), filter=wanted,
-                shutdown_timeout=10), pulumi.ResourceOptions(parent=self))
+                inventory=self.args.inventory, site=site,
+                hosts=tuple(hosts[w] for w in workloads), shutdown_timeout=10),
+                pulumi.ResourceOptions(parent=self))
             for index, workload in enumerate(workloads):
-                deployed.add(workload, site, "bare metal", "claimed host")
+                deployed.add(workload, site, "bare metal", f"host {hosts[workload]}")
                 endpoints[workload] = pool.hosts.apply(partial(_host_endpoint, site, index))
         return endpoints
 

@@ -1,6 +1,6 @@
 """A blueprint's kubernetes block: a Helm release per container workload, on its site's
 existing cluster (the inventory's `cluster`), or on a Cluster API cluster the block makes for
-the site (its hosts provisioned by Metal3)."""
+the site from the hosts the plan makes its Kubernetes nodes (provisioned by Metal3)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tcra.errors import TcraError
 from tcra.mcm.infrastructure import ControlPlaneEndpoint, Metal3Infrastructure
 from tcra.mcm.machines import machines_from_hosts
 from tcra.mcm.spec import ControlPlane, Distribution, NodePool
+from tcra.mco.model import Role
 from tcra.model.base import Model
 
 if TYPE_CHECKING:
@@ -81,7 +82,13 @@ def _new_cluster(blueprint: Blueprint, cluster_name: str, site: str,
     if site not in template.endpoints:
         raise TcraError(f"{blueprint.kind}: kubernetes.endpoints has no API address for"
                         f" site {site}, where {', '.join(workloads)} run")
-    machines = machines_from_hosts(blueprint.args.inventory.hosts_at(site))
+    inventory = blueprint.args.inventory
+    nodes = {h.host for h in blueprint.mco.result.hosts_in(Role.KUBERNETES_NODE, site)}
+    machines = machines_from_hosts(tuple(h for h in inventory.hosts_at(site) if h.name in nodes))
+    if len(machines) < template.control_plane_replicas:
+        raise TcraError(f"{blueprint.kind}: the plan gives site {site}'s new cluster"
+                        f" {len(machines)} host(s), fewer than control_plane_replicas"
+                        f" ({template.control_plane_replicas}), for {', '.join(workloads)}")
     workers = len(machines) - template.control_plane_replicas
     return K8sCluster(cluster_name, K8sClusterArgs(
         name=cluster_name, namespace=template.namespace,

@@ -1,8 +1,9 @@
 """MultiCloudOrchestrator: run the MCO at program time and hand its plan to the other blocks.
 
-A plan entry is plain data (site, cluster action), so components that land later consume it
-without this one changing. With a store, current placements make the plan sticky and `up`
-(never `preview`) records the new plan in the workload inventory.
+A plan entry is plain data (site, cluster action, host roles), so components that land later
+consume it without this one changing. With a store, current placements and hosts make the plan
+sticky, other services' use is not offered, and `up` (never `preview`) records the new plan in
+the workload inventory.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import pulumi
 from pydantic import Field
 
 from tcra.errors import TcraError
-from tcra.mco.engine import place
-from tcra.mco.model import ClusterState, Policy, ServiceRequest
+from tcra.mco.hosts import place_on_hosts
+from tcra.mco.model import ClusterState, Policy, ServiceRequest, Usage
 from tcra.mco.plan import Plan
-from tcra.mco.repository import from_inventory
 from tcra.mco.store import Store
 from tcra.model import Inventory
 from tcra.model.base import Model
@@ -50,14 +50,15 @@ class MultiCloudOrchestrator(pulumi.ComponentResource):
         store = Store(args.store_url) if args.store_url else None
         if store:
             store.migrate()
-        running = store.placements(args.request.name) if store else ()
-        self.result: Plan = place(args.request, args.policy,
-                                  from_inventory(args.inventory, args.clusters, running))
+        taken = store.usage() if store else Usage()
+        self.result: Plan = place_on_hosts(
+            args.request, args.policy, args.inventory, clusters=args.clusters,
+            running=taken.of(args.request.name), taken=taken)
         if self.result.unplaced and not args.allow_partial:
             raise InfeasibleRequestError("\n".join(
                 f"cannot place {u.workload}: {u.reason}" for u in self.result.unplaced))
         if store and not pulumi.runtime.is_dry_run():
-            store.record_plan(self.result)
+            store.record_plan(self.result, args.request)
         self.plan = pulumi.Output.from_input(self.result.model_dump(mode="json"))
         self.sites = pulumi.Output.from_input(
             {a.workload: a.site for a in self.result.assignments})

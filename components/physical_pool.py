@@ -1,11 +1,12 @@
-"""PhysicalPool: claim N hosts of one site from the inventory, by capability, deterministically."""
+"""PhysicalPool: claim hosts of one site from the inventory: those a plan names, or N picked by
+capability, deterministically."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 import pulumi
-from pydantic import Field
+from pydantic import Field, model_validator
 from tcra.providers.physical_host import Boot, PhysicalHost, PhysicalHostArgs
 
 from tcra.errors import InvalidInputError, Problem
@@ -33,14 +34,33 @@ def select_hosts(inventory: Inventory, site: str, count: int,
     return tuple(matching[:count])
 
 
+def named_hosts(inventory: Inventory, site: str, names: tuple[str, ...]) -> tuple[Host, ...]:
+    """The hosts `names` of `site`, in that order: the ones a plan gave this pool."""
+    at_site = {h.name: h for h in inventory.hosts_at(site)}
+    problems = [Problem("PhysicalPool", f"hosts.{i}", f"expected a host of site {site}"
+                        f" ({', '.join(sorted(at_site)) or 'none'})", name)
+                for i, name in enumerate(names) if name not in at_site]
+    if problems:
+        raise InvalidInputError(problems)
+    return tuple(at_site[name] for name in names)
+
+
 class PhysicalPoolArgs(Model):
     inventory: Inventory
     site: str
-    count: int = Field(ge=1)
+    hosts: tuple[str, ...] = Field(default=(), description="These hosts, by name (a plan's"
+                                   " bare-metal hosts); or give count and filter.")
+    count: int = Field(default=0, ge=0, description="How many hosts matching filter.")
     filter: HostFilter = HostFilter()
     power: Literal["on", "off"] = "on"
     boot: Boot | None = None
     shutdown_timeout: float = 60.0
+
+    @model_validator(mode="after")
+    def _hosts_or_count(self) -> PhysicalPoolArgs:
+        if bool(self.hosts) == bool(self.count):
+            raise ValueError("give either hosts (by name) or a count of hosts to pick")
+        return self
 
 
 class PhysicalPool(pulumi.ComponentResource):
@@ -52,7 +72,8 @@ class PhysicalPool(pulumi.ComponentResource):
     def __init__(self, name: str, args: PhysicalPoolArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tcra:pim:PhysicalPool", name, None, opts)
-        chosen = select_hosts(args.inventory, args.site, args.count, args.filter)
+        chosen = (named_hosts(args.inventory, args.site, args.hosts) if args.hosts
+                  else select_hosts(args.inventory, args.site, args.count, args.filter))
         children = [
             PhysicalHost(f"{name}-{host.name}", PhysicalHostArgs(
                 host=host.name, address=host.bmc.address, system_id=host.bmc.system_id,

@@ -56,24 +56,46 @@ def schema() -> None:
 
 
 @app.command()
-def hosts(inventory: InventoryPath, as_json: AsJson = False) -> None:
-    """List the inventory's hosts with their live power state, read from each BMC."""
+def hosts(inventory: InventoryPath, as_json: AsJson = False, store: Annotated[
+        str | None, typer.Option(help="MCO database URL: each host's role and the service"
+                                 " that holds it.")] = None) -> None:
+    """List the inventory's hosts with their live power state, read from each BMC, and with
+    a store, the role each serves in and for which service."""
     loaded = _load(inventory)
     from tcra.bmc import power_states  # sushy and requests: only for the command that asks
 
+    held = _held(store) if store else {}
     readings = power_states(loaded.hosts)
     if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in readings], indent=2))
+        print(json.dumps([r.model_dump(mode="json") | ({"roles": held.get(r.host, [])}
+                                                      if store else {})
+                          for r in readings], indent=2))
     else:
         caps = {h.name: h.capabilities for h in loaded.hosts}
-        table = Table("host", "site", "cores", "memory", "GPUs", "VFs", "BMC", "power")
+        columns = ("host", "site", "cores", "memory", "GPUs", "VFs", "BMC", "power")
+        table = Table(*columns, *(("role", "owner") if store else ()))
         for r in readings:
             c = caps[r.host]
+            roles = held.get(r.host, [])
             table.add_row(r.host, r.site, str(c.cores), str(c.memory), str(c.gpu_count),
-                          str(c.sriov_vfs), r.bmc, r.power or f"[red]{r.error}[/red]")
+                          str(c.sriov_vfs), r.bmc, r.power or f"[red]{r.error}[/red]",
+                          *((", ".join(sorted({h["role"] for h in roles})) or "free",
+                             ", ".join(h["service"] for h in roles) or "-") if store else ()))
         out.print(table)
     if any(r.error for r in readings):
         raise typer.Exit(1)
+
+
+def _held(url: str) -> dict[str, list[dict[str, str]]]:
+    """Per host, the roles services hold it in, as the MCO store records them."""
+    from tcra.mco.store import Store  # SQLAlchemy and Alembic: only with a store
+
+    database = Store(url)
+    database.migrate()
+    held: dict[str, list[dict[str, str]]] = {}
+    for h in database.usage().hosts:
+        held.setdefault(h.host, []).append({"role": h.role.value, "service": h.service})
+    return held
 
 
 @app.command()
@@ -104,8 +126,9 @@ def place(
     # The engine's numpy/scipy and the store's SQLAlchemy load only for input that is valid:
     # a bad file is refused in the time it takes to read it.
     from tcra.mco.engine import place as run
+    from tcra.mco.hosts import place_on_hosts
+    from tcra.mco.model import Usage
     from tcra.mco.report import render
-    from tcra.mco.repository import from_inventory
 
     database = None
     if store:
@@ -113,20 +136,24 @@ def place(
 
         database = Store(store)
         database.migrate()
-    if inventory is not None:
-        running = database.placements(given.request.name) if database else given.placements
-        repository = from_inventory(_load(inventory), given.clusters, running)
-    elif given.repository is not None:
-        repository = given.repository if database is None else given.repository.model_copy(
-            update={"placements": database.placements(given.request.name)})
+    taken = database.usage() if database else Usage()
     try:
-        plan = run(given.request, given.policy, repository, mode=mode,  # type: ignore[arg-type]
-                   explain=explain)
+        if inventory is not None:  # down to the host, beside what other services hold
+            plan = place_on_hosts(
+                given.request, given.policy, _load(inventory), clusters=given.clusters,
+                running=taken.of(given.request.name) if database else given.placements,
+                taken=taken, mode=mode, explain=explain)  # type: ignore[arg-type]
+        else:
+            assert given.repository is not None  # noqa: S101 - checked above
+            repository = given.repository if database is None else given.repository.model_copy(
+                update={"placements": taken.of(given.request.name)})
+            plan = run(given.request, given.policy, repository,
+                       mode=mode, explain=explain)  # type: ignore[arg-type]
     except InvalidInputError as exc:
         print("\n".join(exc.lines()))
         raise typer.Exit(1) from None
     if database:
-        database.record_plan(plan)
+        database.record_plan(plan, given.request)
     if as_json:
         print(plan.model_dump_json(indent=2))
     else:

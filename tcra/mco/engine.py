@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -21,12 +22,23 @@ EXACT_PAIRS = 20_000
 
 
 def place(request: ServiceRequest, policy: Policy, repository: Repository,
-          mode: Mode = "auto", explain: bool = False) -> Plan:
+          mode: Mode = "auto", explain: bool = False,
+          excluded: Mapping[tuple[str, str], str] | None = None) -> Plan:
+    """The plan; `excluded` rules (workload, site) pairs out, with the reason the plan gives."""
     check(request, repository, policy)
     with collector_paused():
-        problem = PlacementProblem(request, policy, repository)
+        problem = PlacementProblem(request, policy, repository,
+                                   _indexed(request, repository, excluded or {}))
         placed, cands = _solve(problem, mode)
         return build_plan(problem, placed, explain=explain, candidates=cands)
+
+
+def _indexed(request: ServiceRequest, repository: Repository,
+             excluded: Mapping[tuple[str, str], str]) -> dict[tuple[int, int], str]:
+    workloads = {w.name: i for i, w in enumerate(request.workloads)}
+    sites = {s.site.id: i for i, s in enumerate(repository.sites)}
+    return {(workloads[w], sites[s]): why for (w, s), why in excluded.items()
+            if w in workloads and s in sites}
 
 
 def check(request: ServiceRequest, repository: Repository, policy: Policy) -> None:

@@ -157,6 +157,8 @@ def reasons(problem: PlacementProblem, w: int, sites: Ints) -> list[str | None]:
               and site.energy.renewable_share < policy.min_renewable_share):
             why = (f"policy: renewable share {site.energy.renewable_share:g} <"
                    f" {policy.min_renewable_share:g}")
+        elif (w, s) in problem.excluded:
+            why = problem.excluded[(w, s)]
         elif workload.jurisdictions and site.jurisdiction not in workload.jurisdictions:
             why = (f"jurisdiction {site.jurisdiction} not allowed"
                    f" ({', '.join(workload.jurisdictions)})")
@@ -212,6 +214,12 @@ def diagnose(problem: PlacementProblem, w: int) -> str:
             near = min(others, key=lambda s: (problem.latency[s, a], s))
             summary += (f"; nearest otherwise suitable site {problem.site_ids[near]}"
                         f" at {problem.latency[near, a]:.1f} ms")
+        # Near enough, allowed, but taken: what binds is capacity (or hosts), say whose.
+        full = [f"{problem.site_ids[s]} ({r})" for s, r in enumerate(why)
+                if r is not None and problem.latency[s, a] <= budget.max_ms + 1e-9
+                and r in (_resource_reason(problem, w, s), problem.excluded.get((w, s)))][:3]
+        if full:
+            summary += f"; within {budget.max_ms:g} ms but without room: {'; '.join(full)}"
     counts: dict[str, int] = defaultdict(int)
     for r in why:
         if r is not None:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field, field_validator, model_validator
 
 from tcra.model.base import Model
+from tcra.model.host import HostName
 from tcra.model.site import Location, Site, Tier
 from tcra.model.types import Count, CountryCode, Name, Quantity
 
@@ -127,12 +128,57 @@ class ClusterState(Model):
 
 
 class Placement(Model):
-    """The workload inventory (TCWI): where a workload of a service runs now."""
+    """The workload inventory (TCWI): where a workload of a service runs now, and what it
+    takes there (none: a placement given in a file, counted against no site)."""
 
     service: Name
     workload: Name
     site: Name
     cluster: Name | None = None
+    kind: WorkloadKind = WorkloadKind.CAF
+    resources: Resources | None = None
+
+
+class Role(StrEnum):
+    """What a host is for. A host has one role at a time, whichever service holds it."""
+
+    BARE_METAL = "bare-metal"
+    HYPERVISOR = "hypervisor"
+    KUBERNETES_NODE = "kubernetes-node"
+
+
+class HostRole(Model):
+    """A host a service holds in a role: a paf workload's whole machine, a hypervisor its VMs
+    run on, or a node of a cluster it creates or scales."""
+
+    site: Name
+    host: HostName
+    role: Role
+    service: Name
+    workloads: tuple[Name, ...] = Field(default=(), description="The paf workload (bare"
+                                        " metal) or the VMs (hypervisor) on the host.")
+    cluster: Name | None = Field(default=None, description="The cluster a node belongs to.")
+
+    @property
+    def exclusive(self) -> bool:
+        """Bare metal and cluster nodes are one service's; a hypervisor's VMs may be many's."""
+        return self.role is not Role.HYPERVISOR
+
+
+class Usage(Model):
+    """What the workload inventory records as taken, by every service: placements with their
+    resources, and hosts in a role."""
+
+    placements: tuple[Placement, ...] = ()
+    hosts: tuple[HostRole, ...] = ()
+
+    def of(self, service: str) -> tuple[Placement, ...]:
+        return tuple(p for p in self.placements if p.service == service)
+
+    def besides(self, service: str) -> Usage:
+        """Every other service's use: what `service` cannot have."""
+        return Usage(placements=tuple(p for p in self.placements if p.service != service),
+                     hosts=tuple(h for h in self.hosts if h.service != service))
 
 
 class Repository(Model):

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from tcra.mco.model import WorkloadKind
+from tcra.mco.model import HostRole, Role, WorkloadKind
 from tcra.model.base import Model
 
 
@@ -56,6 +56,8 @@ class Plan(Model):
     assignments: tuple[Assignment, ...] = ()
     actions: tuple[SiteAction, ...] = ()
     unplaced: tuple[Unplaced, ...] = ()
+    hosts: tuple[HostRole, ...] = Field(default=(), description="Per site, which host serves"
+                                        " as what (placed on an inventory; none otherwise).")
     deferred: tuple[str, ...] = ()
     objective: float = 0.0
     cost_per_hour: float = 0.0
@@ -64,3 +66,6 @@ class Plan(Model):
     @property
     def feasible(self) -> bool:
         return not self.unplaced
+
+    def hosts_in(self, role: Role, site: str) -> tuple[HostRole, ...]:
+        return tuple(h for h in self.hosts if h.role is role and h.site == site)

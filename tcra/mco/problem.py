@@ -4,7 +4,7 @@ score and feasibility of any (workload, site) pair, computed for many pairs at o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -58,6 +58,9 @@ class PlacementProblem:
     request: ServiceRequest
     policy: Policy
     repository: Repository
+    excluded: dict[tuple[int, int], str] = field(default_factory=dict)
+    """(workload, site) pairs ruled out from outside, with why: a site that had no host for
+    the workload when hosts were assigned (tcra.mco.hosts)."""
 
     # ---- sites -------------------------------------------------------------------------
     @cached_property
@@ -230,6 +233,14 @@ class PlacementProblem:
         return result
 
     @cached_property
+    def _excluded_codes(self) -> Ints:
+        return np.array([w * len(self.site_ids) + s for w, s in self.excluded], dtype=np.int64)
+
+    @cached_property
+    def _site_index(self) -> Ints:
+        return np.arange(len(self.site_ids), dtype=np.int64)
+
+    @cached_property
     def _site_host(self) -> Floats:
         result: Floats = self.largest_host_cpu + 1e-9
         return result
@@ -302,6 +313,8 @@ class PlacementProblem:
                      & (~self.needs_ptp[w] | at(self.site_ptp))
                      & (~self.needs_hypervisor[w] | at(self.site_hypervisor)) & fits
                      & on_one_host)
+        if self.excluded:
+            ok &= ~np.isin(w * len(self.site_ids) + at(self._site_index), self._excluded_codes)
         return ok
 
 

@@ -1,4 +1,4 @@
-"""A plan as tables a network engineer reads: placements, cluster actions, what failed.
+"""A plan as tables a network engineer reads: placements, cluster actions, hosts, what failed.
 
 Plain aligned text, written line by line: a plan of 10,000 workloads prints in well under a
 second (rich's tables measured about 5 ms a row), and it greps and pipes as it looks.
@@ -27,6 +27,10 @@ def render(plan: Plan, out: TextIO, explain: bool = False) -> None:
                 ", ".join(act.workloads)) for act in plan.actions]
     _write(out, "cluster actions",
            table(("site", "kind", "action", "cluster", "nodes", "workloads"), actions))
+    if plan.hosts:
+        hosts = [(h.site, h.host, h.role.value, h.cluster or ", ".join(h.workloads))
+                 for h in plan.hosts]
+        _write(out, "hosts", table(("site", "host", "role", "for"), hosts))
     lines = [f"total: {plan.cost_per_hour:.4f} EUR/h, {plan.carbon_per_hour:.1f} gCO2/h,"
              f" objective {plan.objective:.4f}"]
     if plan.deferred:

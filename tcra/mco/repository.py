@@ -1,35 +1,95 @@
-"""The resource repository (TCRR) as the MCO sees it, built from an inventory's hosts."""
+"""The resource repository (TCRR) as the MCO sees it: the inventory's hosts, less what the
+workload inventory (TCWI) records as taken by other services."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
-from tcra.mco.model import Capacity, ClusterState, Placement, Repository, SiteState
+from tcra.mco.model import (
+    Capacity,
+    ClusterState,
+    Placement,
+    Repository,
+    Resources,
+    Role,
+    SiteState,
+    Usage,
+    WorkloadKind,
+)
 from tcra.model import Inventory, Quantity
+from tcra.model.host import Capabilities
 
 
-def from_inventory(inventory: Inventory, clusters: Iterable[ClusterState] = (),
-                   placements: Iterable[Placement] = ()) -> Repository:
-    """Each site's capacity is the sum of its hosts' and its hypervisors' (what clusters use is
-    theirs to report); only bare-metal hosts count as whole hosts to claim."""
+def machines(inventory: Inventory, site: str) -> dict[str, Capabilities]:
+    """A site's machines by name: its hosts, then hypervisors not also listed as hosts."""
+    found = {h.name: h.capabilities for h in inventory.hosts_at(site)}
+    found |= {v.name: v.capabilities for v in inventory.hypervisors
+              if v.site == site and v.name not in found}
+    return found
+
+
+def vm_use(taken: Usage) -> dict[str, list[Resources]]:
+    """Per hypervisor, the resources of the VMs recorded on it."""
+    placed = {(p.service, p.workload): p.resources for p in taken.placements}
+    use: dict[str, list[Resources]] = defaultdict(list)
+    for held in taken.hosts:
+        if held.role is Role.HYPERVISOR:
+            use[held.host] += [r for w in held.workloads
+                               if (r := placed.get((held.service, w))) is not None]
+    return use
+
+
+def free_capacity(inventory: Inventory, taken: Usage) -> tuple[SiteState, ...]:
+    """Each site's capacity less `taken` (other services' records): hosts they hold as bare
+    metal or cluster nodes leave whole; what else they placed (VMs, containers on clusters
+    they did not make) is subtracted. What live peers report in use (Redfish, libvirt,
+    Kubernetes allocatable) would be subtracted here too."""
+    gone = {h.host for h in taken.hosts if h.exclusive}
+    shared = {h.host for h in taken.hosts if not h.exclusive}
+    on_own_nodes = {(h.service, h.cluster) for h in taken.hosts
+                    if h.role is Role.KUBERNETES_NODE}
+    vms = vm_use(taken)
+    bare = {h.name for h in inventory.hosts}  # a BMC: can be claimed whole
     states = []
     for site in inventory.sites:
-        hosts = inventory.hosts_at(site.id)
-        names = {h.name for h in hosts}
-        caps = [h.capabilities for h in hosts] + [
-            v.capabilities for v in inventory.hypervisors if v.site == site.id
-            and v.name not in names]
+        left = {n: c for n, c in machines(inventory, site.id).items() if n not in gone}
+        used = [p.resources for p in taken.placements
+                if p.site == site.id and p.resources is not None
+                and p.kind is not WorkloadKind.PAF and (p.service, p.cluster) not in on_own_nodes]
+        caps = left.values()
         states.append(SiteState(
             site=site,
             free=Capacity(
-                cpu=sum(c.cores for c in caps),
-                memory=Quantity(sum(c.memory.bytes for c in caps)),
-                hugepages=Quantity(sum(p.size.bytes * p.count for c in caps for p in c.hugepages)),
-                gpus=sum(c.gpu_count for c in caps), sriov_vfs=sum(c.sriov_vfs for c in caps),
-                hosts=len(hosts)),
-            largest_host_cpu=max((c.cores for c in caps), default=0),
+                cpu=max(0.0, sum(c.cores for c in caps) - sum(r.cpu for r in used)),
+                memory=Quantity(max(0, sum(c.memory.bytes for c in caps)
+                                    - sum(r.memory.bytes for r in used))),
+                hugepages=Quantity(max(0, sum(p.size.bytes * p.count for c in caps
+                                              for p in c.hugepages)
+                                       - sum(r.hugepages.bytes for r in used))),
+                gpus=max(0, sum(c.gpu_count for c in caps) - sum(r.gpus for r in used)),
+                sriov_vfs=max(0, sum(c.sriov_vfs for c in caps) - sum(r.sriov_vfs for r in used)),
+                hosts=sum(1 for n in left if n in bare and n not in shared)),
+            largest_host_cpu=max((c.cores - sum(r.cpu for r in vms.get(n, ()))
+                                  for n, c in left.items()), default=0),
             ptp=any(c.ptp for c in caps),
-            hypervisor=any(v.site == site.id for v in inventory.hypervisors),
+            hypervisor=any(v.site == site.id and v.name in left for v in inventory.hypervisors),
             latency_ms=dict(site.latency_ms)))
-    return Repository(sites=tuple(states), clusters=tuple(clusters),
-                      placements=tuple(placements))
+    return tuple(states)
+
+
+def from_inventory(inventory: Inventory, clusters: Iterable[ClusterState] = (),
+                   placements: Iterable[Placement] = (), taken: Usage | None = None) -> Repository:
+    """The repository to place one service on: `placements` are its own (what runs now),
+    `taken` what every other service holds. A site's existing Kubernetes cluster is reused,
+    with the site's free capacity as its room until its allocatable is read."""
+    sites = free_capacity(inventory, taken or Usage())
+    given = list(clusters)
+    named = {(c.site, c.name) for c in given}
+    for state in sites:
+        existing = state.site.cluster
+        if existing is not None and (state.site.id, existing.name) not in named:
+            given.append(ClusterState(
+                name=existing.name, site=state.site.id, kind=WorkloadKind.CAF, free=state.free,
+                node=Capacity(cpu=0, memory=Quantity(0)), max_nodes_to_add=0))
+    return Repository(sites=sites, clusters=tuple(given), placements=tuple(placements))

@@ -29,7 +29,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import NullPool
 
 from tcra.errors import InvalidInputError, TcraError, problems_from
-from tcra.mco.model import ClusterState, Placement, Repository, SiteState
+from tcra.mco.model import (
+    ClusterState,
+    HostRole,
+    Placement,
+    Repository,
+    ServiceRequest,
+    SiteState,
+    Usage,
+)
 from tcra.mco.plan import Plan
 from tcra.model.base import Model
 
@@ -108,10 +116,28 @@ class PlacementRow(Base):
     site: Mapped[str] = mapped_column(String(63), index=True)
     cluster: Mapped[str | None] = mapped_column(String(63), index=True)
     position: Mapped[int]  # order in the repository; plans append new ones
+    kind: Mapped[str] = mapped_column(String(8), default="caf")
+    resources: Mapped[JsonObject | None]
+
+
+class HostRoleRow(Base):
+    """A host a service holds in a role (tcra.mco.hosts). A hypervisor may have a row per
+    service whose VMs it runs; a bare-metal host or cluster node has one."""
+
+    __tablename__ = "mco_host_roles"
+
+    host: Mapped[str] = mapped_column(String(253), primary_key=True)
+    service: Mapped[str] = mapped_column(String(63), primary_key=True, index=True)
+    site: Mapped[str] = mapped_column(String(63), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    workloads: Mapped[list[str]] = mapped_column(JSON)
+    cluster: Mapped[str | None] = mapped_column(String(63))
 
 
 class HostClaimRow(Base):
-    """A machine (its BMC and system) and the resource that consumes it (tcra.ownership)."""
+    """A machine (its BMC and system) and the resource that consumes it (tcra.ownership): the
+    claim a PhysicalHost makes when it is created, by its BMC address, under its Pulumi owner;
+    a HostRoleRow is the plan's, by inventory name, under the service."""
 
     __tablename__ = "mco_host_claims"
 
@@ -162,9 +188,10 @@ class Store:
                 raise StoreError(self.url, f"cannot migrate: {exc}") from exc
 
     def save_repository(self, repo: Repository) -> None:
-        """Replace the sites, clusters and placements with `repo`'s, in one transaction."""
+        """Replace the sites, clusters and placements with `repo`'s, in one transaction (and
+        drop the hosts held: they were held for placements no longer recorded)."""
         with self._session() as session:
-            for table in (PlacementRow, ClusterRow, SiteRow):
+            for table in (HostRoleRow, PlacementRow, ClusterRow, SiteRow):
                 session.execute(delete(table))
             session.add_all(SiteRow(id=state.site.id, position=i, **state.model_dump(mode="json"))
                             for i, state in enumerate(repo.sites))
@@ -185,17 +212,23 @@ class Store:
                               clusters=tuple(_model(ClusterState, row) for row in clusters),
                               placements=tuple(_model(Placement, row) for row in placements))
 
-    def record_plan(self, plan: Plan) -> None:
-        """Make the inventory of `plan.service` what the plan places, and only that.
+    def record_plan(self, plan: Plan, request: ServiceRequest | None = None) -> None:
+        """Make the inventory of `plan.service` what the plan places, and only that, and the
+        hosts it holds the plan's hosts.
 
         A workload's cluster is the one named by the plan's action at its site that lists it
-        (reuse, scale or create); none for claimed hosts.
+        (reuse, scale or create); none for claimed hosts. With the `request`, each placement
+        records its kind and resources: what other services' free capacity is less by.
+        A host another service holds in another role (or exclusively) is refused.
         """
         clusters = {(action.site, workload): action.cluster for action in plan.actions
                     if action.cluster for workload in action.workloads}
+        wanted_by = {w.name: w for w in request.workloads} if request else {}
         try:
             wanted = [Placement(service=plan.service, workload=a.workload, site=a.site,
-                                cluster=clusters.get((a.site, a.workload)))
+                                cluster=clusters.get((a.site, a.workload)),
+                                **({"kind": w.kind, "resources": w.resources}
+                                   if (w := wanted_by.get(a.workload)) else {}))
                       for a in plan.assignments]
         except ValidationError as exc:
             raise InvalidInputError(problems_from(exc, f"plan {plan.service}")) from exc
@@ -208,11 +241,27 @@ class Store:
                 select(func.coalesce(func.max(PlacementRow.position) + 1, 0))).scalar_one()
             for placement in wanted:
                 row = current.get(placement.workload)
+                fields = placement.model_dump(mode="json")
                 if row is None:
-                    session.add(PlacementRow(position=position, **placement.model_dump()))
+                    session.add(PlacementRow(position=position, **fields))
                     position += 1
                 else:
-                    row.site, row.cluster = placement.site, placement.cluster
+                    for key in ("site", "cluster", "kind", "resources"):
+                        setattr(row, key, fields[key])
+            self._hold(session, plan)
+
+    def _hold(self, session: Session, plan: Plan) -> None:
+        """The service's host rows become the plan's; a clash with another's is refused."""
+        hosts = [h.host for h in plan.hosts]
+        for row in session.scalars(select(HostRoleRow).where(
+                HostRoleRow.host.in_(hosts), HostRoleRow.service != plan.service)):
+            mine = next(h for h in plan.hosts if h.host == row.host)
+            if mine.exclusive or row.role != mine.role.value:
+                raise StoreError(self.url, f"host {row.host} is {row.role} of service"
+                                 f" {row.service}; plan {plan.service} wants it as"
+                                 f" {mine.role.value}")
+        session.execute(delete(HostRoleRow).where(HostRoleRow.service == plan.service))
+        session.add_all(HostRoleRow(**h.model_dump(mode="json")) for h in plan.hosts)
 
     def placements(self, service: str | None = None) -> tuple[Placement, ...]:
         """The workload inventory, of one service or all, sorted by service then workload."""
@@ -221,6 +270,16 @@ class Store:
             query = query.where(PlacementRow.service == service)
         with self._session() as session:
             return tuple(_model(Placement, row) for row in session.scalars(query))
+
+    def usage(self) -> Usage:
+        """What every service holds: its placements and its hosts (tcra.mco.repository)."""
+        with self._session() as session:
+            placements = session.scalars(select(PlacementRow).order_by(
+                PlacementRow.service, PlacementRow.workload))
+            hosts = session.scalars(select(HostRoleRow).order_by(
+                HostRoleRow.site, HostRoleRow.host, HostRoleRow.service))
+            return Usage(placements=tuple(_model(Placement, row) for row in placements),
+                         hosts=tuple(_model(HostRole, row) for row in hosts))
 
     def claim_host(self, machine: str, host: str, owner: str) -> str:
         """Record `owner` as the consumer of `machine` unless someone already is; returns the

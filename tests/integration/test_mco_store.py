@@ -101,7 +101,7 @@ def test_the_migration_builds_what_the_mapping_declares(store, url):
         with engine.connect() as connection:
             context = MigrationContext.configure(connection,
                                                  opts={"version_table": VERSION_TABLE})
-            assert context.get_current_revision() == "0003"
+            assert context.get_current_revision() == "0004"
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
@@ -156,6 +156,68 @@ def test_record_plan_moves_adds_and_removes_only_that_services_placements(store)
     )})
     store.record_plan(Plan(service="video", tenant="default", deferred=("upf",)))
     assert store.placements() == (placement("iot", "broker", "edge-muc", "muc-k8s"),)
+
+
+def test_plans_record_what_they_take_and_the_hosts_they_hold(store):
+    from tcra.mco.model import HostRole, Resources, Role, ServiceRequest
+
+    request = ServiceRequest.model_validate({"name": "video", "workloads": [
+        {"name": "encoder", "kind": "paf", "resources": {"cpu": 8, "memory": "32Gi"}},
+        {"name": "cache", "kind": "vaf", "resources": {"cpu": 2, "memory": "4Gi"}}]})
+    metal = HostRole(site="edge-muc", host="muc-01", role=Role.BARE_METAL, service="video",
+                     workloads=("encoder",))
+    vms = HostRole(site="edge-muc", host="muc-02", role=Role.HYPERVISOR, service="video",
+                   workloads=("cache",))
+    plan = Plan(service="video", tenant="default", hosts=(metal, vms),
+                assignments=(assign("encoder", "edge-muc"), assign("cache", "edge-muc")))
+    store.record_plan(plan, request)
+    used = store.usage()
+    assert used.hosts == (metal, vms)
+    assert {p.workload: (p.kind, p.resources) for p in used.placements} == {
+        "encoder": (WorkloadKind.PAF, Resources(cpu=8, memory=Quantity("32Gi"))),
+        "cache": (WorkloadKind.VAF, Resources(cpu=2, memory=Quantity("4Gi")))}
+    # another service may run VMs on the same hypervisor, never take the bare-metal host
+    shared = vms.model_copy(update={"service": "iot", "workloads": ("db",)})
+    store.record_plan(Plan(service="iot", tenant="default", hosts=(shared,)))
+    with pytest.raises(StoreError, match="host muc-01 is bare-metal of service video; plan"
+                       " iot wants it as kubernetes-node"):
+        store.record_plan(Plan(service="iot", tenant="default", hosts=(metal.model_copy(
+            update={"service": "iot", "role": Role.KUBERNETES_NODE, "workloads": ()}),)))
+    assert store.usage().hosts == (metal, shared, vms)
+    store.record_plan(Plan(service="video", tenant="default"))  # the service is gone
+    assert store.usage().hosts == (shared,)
+
+
+def test_two_services_share_the_inventory_through_the_store(store):
+    """The second service sees what the first holds: it goes elsewhere, or is refused with
+    the constraint that binds, never overbooks."""
+    from tcra.inventory import load
+    from tcra.mco.hosts import place_on_hosts
+    from tcra.mco.model import Policy, ServiceRequest
+    from tests.conftest import EXAMPLE
+
+    inventory = load(EXAMPLE)
+
+    def request(name):  # the whole of Frankfurt's two 64-core hosts, as bare metal
+        return ServiceRequest.model_validate({
+            "name": name, "areas": {"fra": {"lat": 50.11, "lon": 8.68}}, "workloads": [
+                {"name": f"render-{i}", "kind": "paf", "latency": [{"area": "fra",
+                                                                     "max_ms": 2}],
+                 "resources": {"cpu": 48, "memory": "256Gi", "gpus": 2}} for i in (1, 2)]})
+
+    for name in ("first", "second"):
+        wanted = request(name)
+        used = store.usage()
+        plan = place_on_hosts(wanted, Policy(), inventory, running=used.of(name), taken=used)
+        store.record_plan(plan, wanted)
+        if name == "first":
+            assert plan.feasible
+            assert {h.host for h in plan.hosts} == {"frankfurt-reg-01", "frankfurt-reg-02"}
+    assert {u.workload for u in plan.unplaced} == {"render-1", "render-2"}
+    assert ("within 2 ms but without room: regional_frankfurt (needs 48 cores, 0 free)"
+            in plan.unplaced[0].reason)
+    assert {(h.host, h.service) for h in store.usage().hosts} == {
+        ("frankfurt-reg-01", "first"), ("frankfurt-reg-02", "first")}
 
 
 def test_an_unmigrated_database_is_refused_with_its_url(url):

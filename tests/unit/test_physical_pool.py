@@ -97,3 +97,18 @@ def test_physical_host_password_is_a_secret_output():
         return host.power_state.apply(secrecy).apply(verify)
 
     check()
+
+
+def test_a_pool_of_named_hosts_takes_exactly_those_and_refuses_strangers():
+    from tcra.components.physical_pool import PhysicalPoolArgs, named_hosts
+
+    inventory = load(EXAMPLE)
+    chosen = named_hosts(inventory, "factory_munich", ("munich-edge-02",))
+    assert [h.name for h in chosen] == ["munich-edge-02"]
+    with pytest.raises(InvalidInputError) as caught:
+        named_hosts(inventory, "factory_munich", ("munich-edge-01", "lyon-edge-01"))
+    assert str(caught.value) == ("PhysicalPool: hosts.1: expected a host of site factory_munich"
+                                 " (munich-edge-01, munich-edge-02) (got 'lyon-edge-01')")
+    with pytest.raises(ValueError, match="give either hosts"):
+        PhysicalPoolArgs(inventory=inventory, site="factory_munich", hosts=("munich-edge-01",),
+                         count=1)

@@ -36,14 +36,23 @@ def test_pim_lab_program_claims_the_configured_hosts(bmc_password):
 def test_example_stack_declares_clusters_releases_vms_and_hosts(bmc_password, tmp_path,
                                                                    monkeypatch):
     """stacks/example as shipped (Pulumi.example.yaml) but for Munich alone (Lyon's BMC
-    passwords are files on the operator's machine), its kubeconfig a secret."""
+    passwords are files on the operator's machine), its kubeconfig a secret. Each host has
+    one owner: claimed as bare metal, a Metal3 BareMetalHost of the new cluster, or a
+    hypervisor of the VMs, never two of them."""
     import json
 
     import yaml
 
     from tests.unit.test_k8s_cluster import Mocks as ClusterMocks  # answers kubeconfig reads
 
-    pulumi.runtime.set_mocks(ClusterMocks(), project="tcra-example", stack="example",
+    declared: list[tuple[str, dict]] = []
+
+    class Recording(ClusterMocks):
+        def new_resource(self, args):
+            declared.append((args.typ, args.inputs))
+            return super().new_resource(args)
+
+    pulumi.runtime.set_mocks(Recording(), project="tcra-example", stack="example",
                              preview=False)
     shipped = yaml.safe_load((ROOT / "stacks/example/Pulumi.example.yaml").read_text())["config"]
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in shipped.items()}
@@ -59,7 +68,7 @@ def test_example_stack_declares_clusters_releases_vms_and_hosts(bmc_password, tm
         program = runpy.run_path(str(ROOT / "stacks" / "example" / "__main__.py"))
         factory = program["factory"]
 
-        def verify(args):
+        def verify(args, plan):
             endpoints, not_deployed = args
             forms = {w: e["form"] for w, e in endpoints.items()}
             assert forms["historian-db"] == "vm"
@@ -68,8 +77,25 @@ def test_example_stack_declares_clusters_releases_vms_and_hosts(bmc_password, tm
             assert forms["visual-inspection-factory_munich"] == "bare metal"
             assert not_deployed == {}
             assert endpoints["opcua-gateway-factory_munich"]["url"].startswith("http")
+            roles = {h["host"]: h["role"] for h in plan["hosts"]}
+            assert len(roles) == len(plan["hosts"])  # one role per host
+            metal = {i["host"] for t, i in declared if t.endswith("tcra:PhysicalHost")}
+            nodes = {i["metadata"]["name"] for t, i in declared
+                     if t.endswith(":BareMetalHost")}
+            vms = {i["uri"].split("@")[1].split(".")[0] for t, i in declared
+                   if t.endswith("tcra:VirtualMachine")}
+            assert metal == {h for h, r in roles.items() if r == "bare-metal"}
+            assert nodes == {h for h, r in roles.items() if r == "kubernetes-node"}
+            assert vms == {h for h, r in roles.items() if r == "hypervisor"}
+            assert not (metal & nodes or metal & vms or nodes & vms)
+            # the GPU host of Frankfurt for the inference, and a plant host that is a
+            # Kubernetes node only (the issue: it was bare metal and a node at once)
+            assert endpoints["visual-inspection-factory_munich"]["host"] == "frankfurt-reg-01"
+            assert roles == {"frankfurt-reg-01": "bare-metal", "frankfurt-reg-02": "hypervisor",
+                             "munich-edge-02": "kubernetes-node"}
 
-        return pulumi.Output.all(factory.endpoints, factory.not_deployed).apply(verify)
+        return pulumi.Output.all(factory.endpoints, factory.not_deployed,
+                                 factory.plan).apply(lambda args: verify(args[:2], args[2]))
 
     run()
 
