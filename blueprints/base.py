@@ -21,6 +21,7 @@ from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrche
 from tcra.components.physical_pool import PhysicalPool, PhysicalPoolArgs
 from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
 from tcra.providers.virtual_machine import VirtualMachine, VirtualMachineArgs
+from tcra.providers.workload_inventory import DeployedObject, WorkloadInventory
 
 from tcra.errors import InvalidInputError, Problem
 from tcra.mcm.chart import Chart
@@ -129,7 +130,8 @@ def site_problem(kind: str, field: str, value: str, inventory: Inventory) -> Pro
 
 class Blueprint(pulumi.ComponentResource):
     """Outputs: `plan`, `endpoints` (workload -> where and what runs it), `chain` (the path),
-    `not_deployed` (workload -> why), `diagram` (Graphviz DOT of what was deployed)."""
+    `not_deployed` (workload -> why), `diagram` (Graphviz DOT of what was deployed). With a
+    store, `workload_inventory` is the resource that records what was deployed at `up`."""
 
     kind = "tcra:blueprint:Blueprint"
     plan: pulumi.Output[dict[str, Any]]
@@ -164,6 +166,7 @@ class Blueprint(pulumi.ComponentResource):
         if args.blocks.kubernetes:
             endpoints |= self.containers(name, by_form[WorkloadKind.CAF], deployed)
         chain = self.connectivity(name, deployed) if args.blocks.connectivity else None
+        self.workload_inventory = self.record(deployed, chain)
         not_deployed = {w: self.why_not(self.entries[w].form) for _, pairs in by_form.items()
                         for w, _site in pairs if w not in endpoints}
         not_deployed |= {u.workload: f"not placed: {u.reason}" for u in placed.unplaced}
@@ -214,7 +217,8 @@ class Blueprint(pulumi.ComponentResource):
                 interfaces=(Interface(network=platform.network),),
                 cloud_init=CloudInit(ssh_authorized_keys=platform.ssh_authorized_keys),
                 shutdown_timeout=10), pulumi.ResourceOptions(parent=self))
-            deployed.add(workload, site, "vm", f"VM on {hypervisor.name}")
+            deployed.add(workload, site, "vm", f"VM on {hypervisor.name}",
+                         made=DeployedObject(workload=workload, vm_uuid=vm.uuid), by=vm)
             endpoints[workload] = pulumi.Output.all(vm.state, vm.addresses).apply(
                 partial(_vm_endpoint, site, hypervisor.name))
         return endpoints
@@ -234,7 +238,9 @@ class Blueprint(pulumi.ComponentResource):
                 hosts=tuple(hosts[w] for w in workloads), shutdown_timeout=10),
                 pulumi.ResourceOptions(parent=self))
             for index, workload in enumerate(workloads):
-                deployed.add(workload, site, "bare metal", f"host {hosts[workload]}")
+                serial = pool.serial_numbers.apply(partial(_at, index))
+                deployed.add(workload, site, "bare metal", f"host {hosts[workload]}",
+                             made=DeployedObject(workload=workload, host_serial=serial), by=pool)
                 endpoints[workload] = pool.hosts.apply(partial(_host_endpoint, site, index))
         return endpoints
 
@@ -256,6 +262,20 @@ class Blueprint(pulumi.ComponentResource):
                                      for w in (*intent.functions, intent.egress))]
         return chain
 
+    def record(self, deployed: Deployed,
+               chain: SRv6Chain | None) -> WorkloadInventory | None:
+        """The service's workload inventory (with a store): what each block made, and the
+        SIDs the chain programmed, written once all of it exists (MultiCloudOrchestrator)."""
+        placed = {a.workload for a in self.mco.result.assignments}
+        sids = {w: str(sid) for w, sid in (chain.plan.sids if chain else {}).items()
+                if w in placed}
+        objects = dict(deployed.objects)
+        for workload, sid in sids.items():
+            objects[workload] = objects.get(workload, DeployedObject(
+                workload=workload)).model_copy(update={"sid": sid})
+        return self.mco.record(list(objects.values()),
+                               [*deployed.makers, *([chain] if chain else [])])
+
     def default_ingress(self) -> str:
         raise InvalidInputError([Problem(self.kind, "chain.ingress", "expected the HBR where"
                                          " users attach", has_value=False)])
@@ -269,6 +289,10 @@ class Blueprint(pulumi.ComponentResource):
 def _vm_endpoint(site: str, host: str, live: list[Any]) -> dict[str, Any]:
     return {"site": site, "form": "vm", "host": host, "state": live[0],
             "addresses": live[1] or []}
+
+
+def _at(index: int, values: list[Any]) -> Any:
+    return values[index]
 
 
 def _host_endpoint(site: str, index: int, hosts: list[str]) -> dict[str, Any]:

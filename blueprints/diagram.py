@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pulumi
+from tcra.providers.workload_inventory import DeployedObject
+
 from tcra.mco.plan import Plan
 
 _STYLE = {"vm": "lightblue", "bare metal": "khaki", "kubernetes": "palegreen"}
@@ -12,15 +15,21 @@ _STYLE = {"vm": "lightblue", "bare metal": "khaki", "kubernetes": "palegreen"}
 
 @dataclass
 class Deployed:
-    """Filled in while a blueprint declares its resources."""
+    """Filled in while a blueprint declares its resources: the picture's nodes, and for the
+    workload inventory what was made for each workload and by which resources."""
 
     plan: Plan
     nodes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     chain: list[str] = field(default_factory=list)
     not_deployed: dict[str, str] = field(default_factory=dict)
+    objects: dict[str, DeployedObject] = field(default_factory=dict)
+    makers: list[pulumi.Resource] = field(default_factory=list)
 
-    def add(self, workload: str, site: str, form: str, detail: str) -> None:
+    def add(self, workload: str, site: str, form: str, detail: str, *,
+            made: DeployedObject, by: pulumi.Resource) -> None:
         self.nodes[workload] = (site, form, detail)
+        self.objects[workload] = made
+        self.makers.append(by)
 
 
 def _quote(text: str) -> str:

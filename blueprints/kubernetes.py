@@ -13,6 +13,7 @@ from pydantic import Field
 from tcra.blueprints.diagram import Deployed
 from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs
 from tcra.components.workload import Endpoint, Workload, WorkloadArgs
+from tcra.providers.workload_inventory import DeployedObject
 
 from tcra.capi.metal3 import Image
 from tcra.errors import TcraError
@@ -56,9 +57,11 @@ def declare(blueprint: Blueprint, name: str, placed: list[tuple[str, str]],
                 "registry_ca": existing.registry_ca,
                 "endpoint": Endpoint(kind="pod" if existing.pod_endpoints else "service")}
             cluster_name = existing.name
+            made_on: Any = existing.name
         else:
             cluster_name = f"{name}-{site}".replace("_", "-")
-            target = {"cluster": _new_cluster(blueprint, cluster_name, site, workloads)}
+            cluster = _new_cluster(blueprint, cluster_name, site, workloads)
+            target, made_on = {"cluster": cluster}, cluster.cluster_name
         for workload in workloads:
             chart = blueprint.entries[workload].chart
             assert chart is not None  # noqa: S101 - CatalogEntry demands one for caf
@@ -67,7 +70,10 @@ def declare(blueprint: Blueprint, name: str, placed: list[tuple[str, str]],
                 values=chart.values, namespace=chart.namespace,
                 release_name=chart.release_name or workload.replace("_", "-"), **target),
                 pulumi.ResourceOptions(parent=blueprint))
-            deployed.add(workload, site, "kubernetes", f"Helm on {cluster_name}")
+            deployed.add(workload, site, "kubernetes", f"Helm on {cluster_name}",
+                         made=DeployedObject(workload=workload, cluster=made_on,
+                                             release=release.release_name,
+                                             namespace=release.namespace), by=release)
             endpoints[workload] = release.endpoint.apply(partial(_endpoint, site, cluster_name))
     return endpoints
 

@@ -2,16 +2,23 @@
 
 A plan entry is plain data (site, cluster action, host roles), so components that land later
 consume it without this one changing. With a store, current placements and hosts make the plan
-sticky, other services' use is not offered, and `up` (never `preview`) records the new plan in
-the workload inventory.
+sticky and other services' use is not offered. The program writes nothing: `record` declares
+the service's WorkloadInventory, which the engine writes at `up` once what it names exists,
+and removes at `destroy`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
 from pydantic import Field
+from tcra.providers.workload_inventory import (
+    DeployedObject,
+    WorkloadInventory,
+    WorkloadInventoryArgs,
+)
 
 from tcra.errors import TcraError
 from tcra.mco.hosts import place_on_hosts
@@ -47,6 +54,7 @@ class MultiCloudOrchestrator(pulumi.ComponentResource):
     def __init__(self, name: str, args: MultiCloudOrchestratorArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tcra:mco:MultiCloudOrchestrator", name, None, opts)
+        self._name, self._args = name, args
         store = Store(args.store_url) if args.store_url else None
         if store:
             store.migrate()
@@ -57,11 +65,23 @@ class MultiCloudOrchestrator(pulumi.ComponentResource):
         if self.result.unplaced and not args.allow_partial:
             raise InfeasibleRequestError("\n".join(
                 f"cannot place {u.workload}: {u.reason}" for u in self.result.unplaced))
-        if store and not pulumi.runtime.is_dry_run():
-            store.record_plan(self.result, args.request)
         self.plan = pulumi.Output.from_input(self.result.model_dump(mode="json"))
         self.sites = pulumi.Output.from_input(
             {a.workload: a.site for a in self.result.assignments})
         self.unplaced = pulumi.Output.from_input([u.workload for u in self.result.unplaced])
         self.register_outputs({"plan": self.plan, "sites": self.sites,
                                "unplaced": self.unplaced})
+
+    def record(self, deployed: Sequence[DeployedObject] = (),
+               after: Sequence[pulumi.Resource] = ()) -> WorkloadInventory | None:
+        """Declare the service's record in the workload inventory: the plan's placements and
+        hosts, and `deployed`, what the program made for them. It is written once `after`
+        (the resources that made them) and the Outputs in `deployed` exist, so a preview or a
+        failed `up` writes nothing. Call it once, after the blocks; none without a store."""
+        if not self._args.store_url:
+            return None
+        return WorkloadInventory(f"{self._name}-inventory", WorkloadInventoryArgs(
+            store_url=self._args.store_url, service=self.result.service,
+            tenant=self.result.tenant, placements=self.result.placements(self._args.request),
+            hosts=self.result.hosts, deployed=tuple(deployed)),
+            pulumi.ResourceOptions(parent=self, depends_on=list(after)))

@@ -64,10 +64,13 @@ class PhysicalPoolArgs(Model):
 
 
 class PhysicalPool(pulumi.ComponentResource):
-    """Hosts claimed for one purpose at one site; children are PhysicalHost resources."""
+    """Hosts claimed for one purpose at one site; children are PhysicalHost resources.
+    Outputs, in the order of `hosts`: `system_ids` (Redfish) and `serial_numbers` (as each
+    BMC reports it; None where it reports none)."""
 
     hosts: pulumi.Output[list[str]]
     system_ids: pulumi.Output[list[str]]
+    serial_numbers: pulumi.Output[list[str | None]]
 
     def __init__(self, name: str, args: PhysicalPoolArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -88,4 +91,6 @@ class PhysicalPool(pulumi.ComponentResource):
         ]
         self.hosts = pulumi.Output.from_input([h.name for h in chosen])
         self.system_ids = pulumi.Output.all(*[c.redfish_id for c in children])
-        self.register_outputs({"hosts": self.hosts, "system_ids": self.system_ids})
+        self.serial_numbers = pulumi.Output.all(*[c.serial_number for c in children])
+        self.register_outputs({"hosts": self.hosts, "system_ids": self.system_ids,
+                               "serial_numbers": self.serial_numbers})

@@ -27,12 +27,27 @@ def owner_in(props: dict[str, Any]) -> str:
 
 def check_inputs(validate: Callable[[dict[str, Any]], object], news: dict[str, Any],
                  kind: str) -> CheckResult:
-    """`validate`'s problems, and the owner's once it is known: a new stack's preview cannot
-    know its identity yet (tcra.providers.stack_owner)."""
-    failures = _failures(validate, news, kind)
-    if not isinstance(news.get("owner"), Unknown):
+    """`validate`'s problems with the inputs known now, and the owner's once it is known: a
+    preview cannot know another resource's outputs, nor a new stack its identity
+    (tcra.providers.stack_owner); `up` checks them again, known."""
+    unknown = {key for key, value in news.items() if unknown_in(value)}
+    failures = [f for f in _failures(validate, {k: v for k, v in news.items()
+                                                if k not in unknown}, kind)
+                if f.property.split(".")[0] not in unknown]
+    if "owner" not in unknown:
         failures += _failures(owner_in, news, kind)
     return CheckResult(news, failures)
+
+
+def unknown_in(value: object) -> bool:
+    """Whether a preview left any part of an input unknown (an Output not resolved yet)."""
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, dict):
+        return any(unknown_in(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(unknown_in(v) for v in value)
+    return False
 
 
 def _failures(validate: Callable[[dict[str, Any]], object], news: dict[str, Any],

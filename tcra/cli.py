@@ -1,11 +1,12 @@
-"""The `tcra` command: validate inventories, print the schema, list hosts, run the lab."""
+"""The `tcra` command: validate inventories, print the schema, list hosts, place services,
+list the workload inventory, run the lab."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -18,6 +19,7 @@ from tcra.model import Inventory
 
 if TYPE_CHECKING:
     from tcra.lab.spec import LabSpec
+    from tcra.mco.model import Placement, ServiceRecord
 
 M = TypeVar("M", bound=BaseModel)
 app = typer.Typer(help="tcra: the Telco Cloud Reference Architecture as code.",
@@ -96,6 +98,52 @@ def _held(url: str) -> dict[str, list[dict[str, str]]]:
     for h in database.usage().hosts:
         held.setdefault(h.host, []).append({"role": h.role.value, "service": h.service})
     return held
+
+
+@app.command()
+def workloads(as_json: AsJson = False, store: Annotated[
+        str | None, typer.Option(help="MCO database URL (default: the SQLite file under"
+                                 " ~/.local/state/tcra).")] = None) -> None:
+    """List the workload inventory (TCWI): per workload of each recorded service, where it
+    runs, in which form, what was deployed for it, and the hosts its roles give it."""
+    from tcra.mco.store import Store  # SQLAlchemy and Alembic: only for the command that asks
+
+    database = Store(store)
+    database.migrate()
+    rows = [_workload_row(record, placement) for record in database.records()
+            for placement in record.placements]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("service", "tenant", "workload", "site", "form", "deployed", "SID", "hosts")
+    for row in rows:
+        table.add_row(row["service"], row["tenant"], row["workload"], row["site"], row["form"],
+                      _deployed_text(row["deployed"]), row["deployed"].get("sid") or "-",
+                      ", ".join(row["hosts"]) or "-")
+    out.print(table)
+
+
+def _workload_row(record: ServiceRecord, placement: Placement) -> dict[str, Any]:
+    made = next((d for d in record.deployed if d.workload == placement.workload), None)
+    return {"service": record.service, "tenant": record.tenant,
+            "workload": placement.workload, "site": placement.site,
+            "form": placement.kind.value,
+            "deployed": made.model_dump(mode="json", exclude={"workload"}, exclude_none=True)
+            if made else {}, "hosts": list(record.hosts_of(placement.workload))}
+
+
+def _deployed_text(made: dict[str, str]) -> str:
+    """One cell: the release in its namespace on its cluster, the VM or the host."""
+    parts = []
+    if "release" in made:
+        parts.append(f"release {made.get('namespace', '?')}/{made['release']}")
+    if "cluster" in made:
+        parts.append(f"on cluster {made['cluster']}")
+    if "vm_uuid" in made:
+        parts.append(f"VM {made['vm_uuid']}")
+    if "host_serial" in made:
+        parts.append(f"host serial {made['host_serial']}")
+    return " ".join(parts) or "-"
 
 
 @app.command()

@@ -128,8 +128,8 @@ class ClusterState(Model):
 
 
 class Placement(Model):
-    """The workload inventory (TCWI): where a workload of a service runs now, and what it
-    takes there (none: a placement given in a file, counted against no site)."""
+    """Where the plan put a workload of a service, and what it takes there (none: a
+    placement given in a file, counted against no site)."""
 
     service: Name
     workload: Name
@@ -179,6 +179,42 @@ class Usage(Model):
         """Every other service's use: what `service` cannot have."""
         return Usage(placements=tuple(p for p in self.placements if p.service != service),
                      hosts=tuple(h for h in self.hosts if h.service != service))
+
+
+class DeployedWorkload(Model):
+    """What was really made for one placed workload: read from the resources that made it,
+    so it names their cluster, VM and host, not what the plan called them."""
+
+    workload: Name
+    cluster: str | None = Field(default=None, max_length=63, description="The Kubernetes"
+                                " cluster its Helm release runs on (caf).")
+    release: str | None = Field(default=None, max_length=53, description="Helm release (caf).")
+    namespace: str | None = Field(default=None, max_length=63)
+    vm_uuid: str | None = Field(default=None, max_length=36, description="libvirt domain (vaf).")
+    host_serial: str | None = Field(default=None, max_length=253, description="The claimed"
+                                    " host's serial number, as its BMC reports it (paf).")
+    sid: str | None = Field(default=None, max_length=39, description="Its SRv6 SID in the"
+                            " service chain.")
+
+
+class ServiceRecord(Model):
+    """The workload inventory (TCWI) of one service, as its WorkloadInventory resource wrote
+    it at `up`: the plan's placements and hosts, and what was deployed for them."""
+
+    service: Name
+    tenant: Name
+    owner: str = Field(min_length=1, max_length=512, description="The resource that wrote"
+                       " it (tcra.ownership); another one's record is left alone.")
+    placements: tuple[Placement, ...] = ()
+    hosts: tuple[HostRole, ...] = ()
+    deployed: tuple[DeployedWorkload, ...] = ()
+
+    def hosts_of(self, workload: str) -> tuple[str, ...]:
+        """The hosts its roles give the workload: its bare-metal host or hypervisor, or the
+        nodes of the cluster the plan made for it."""
+        cluster = next((p.cluster for p in self.placements if p.workload == workload), None)
+        return tuple(sorted({h.host for h in self.hosts if workload in h.workloads
+                             or (cluster is not None and h.cluster == cluster)}))
 
 
 class Repository(Model):

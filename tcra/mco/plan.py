@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from tcra.mco.model import HostRole, Role, WorkloadKind
+from tcra.mco.model import HostRole, Placement, Role, ServiceRequest, WorkloadKind
 from tcra.model.base import Model
 
 
@@ -69,3 +69,17 @@ class Plan(Model):
 
     def hosts_in(self, role: Role, site: str) -> tuple[HostRole, ...]:
         return tuple(h for h in self.hosts if h.role is role and h.site == site)
+
+    def placements(self, request: ServiceRequest | None = None) -> tuple[Placement, ...]:
+        """What the store holds of this plan, per placed workload. Its cluster is the one the
+        action at its site that lists it names (reuse, scale or create); none for claimed
+        hosts. With the `request`, each records its kind and resources: what other services'
+        free capacity is less by."""
+        clusters = {(action.site, workload): action.cluster for action in self.actions
+                    if action.cluster for workload in action.workloads}
+        wanted_by = {w.name: w for w in request.workloads} if request else {}
+        return tuple(Placement(service=self.service, workload=a.workload, site=a.site,
+                               cluster=clusters.get((a.site, a.workload)),
+                               **({"kind": w.kind, "resources": w.resources}
+                                  if (w := wanted_by.get(a.workload)) else {}))
+                     for a in self.assignments)

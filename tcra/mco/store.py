@@ -31,15 +31,18 @@ from sqlalchemy.pool import NullPool
 from tcra.errors import InvalidInputError, TcraError, problems_from
 from tcra.mco.model import (
     ClusterState,
+    DeployedWorkload,
     HostRole,
     Placement,
     Repository,
+    ServiceRecord,
     ServiceRequest,
     SiteState,
     Usage,
 )
 from tcra.mco.plan import Plan
 from tcra.model.base import Model
+from tcra.ownership import OwnedElsewhereError
 
 VERSION_TABLE = "mco_alembic_version"
 """Alembic's bookkeeping table, named so a shared PostgreSQL database has room for others."""
@@ -146,6 +149,31 @@ class HostClaimRow(Base):
     owner: Mapped[str] = mapped_column(String(512))
 
 
+class ServiceRow(Base):
+    """A service whose workload inventory a resource recorded at `up` (ServiceRecord)."""
+
+    __tablename__ = "mco_services"
+
+    service: Mapped[str] = mapped_column(String(63), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(63), index=True)
+    owner: Mapped[str] = mapped_column(String(512))
+
+
+class DeployedRow(Base):
+    """What was made for one placed workload (DeployedWorkload): the TCWI's own columns."""
+
+    __tablename__ = "mco_deployed"
+
+    service: Mapped[str] = mapped_column(String(63), primary_key=True, index=True)
+    workload: Mapped[str] = mapped_column(String(63), primary_key=True)
+    cluster: Mapped[str | None] = mapped_column(String(63))
+    release: Mapped[str | None] = mapped_column(String(53))
+    namespace: Mapped[str | None] = mapped_column(String(63))
+    vm_uuid: Mapped[str | None] = mapped_column(String(36))
+    host_serial: Mapped[str | None] = mapped_column(String(253))
+    sid: Mapped[str | None] = mapped_column(String(39))
+
+
 def default_url() -> str:
     """A SQLite file next to the lab's state, so a fresh machine needs no database server."""
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
@@ -189,9 +217,11 @@ class Store:
 
     def save_repository(self, repo: Repository) -> None:
         """Replace the sites, clusters and placements with `repo`'s, in one transaction (and
-        drop the hosts held: they were held for placements no longer recorded)."""
+        drop the hosts held and what was deployed: they were for placements no longer
+        recorded)."""
         with self._session() as session:
-            for table in (HostRoleRow, PlacementRow, ClusterRow, SiteRow):
+            for table in (DeployedRow, ServiceRow, HostRoleRow, PlacementRow, ClusterRow,
+                          SiteRow):
                 session.execute(delete(table))
             session.add_all(SiteRow(id=state.site.id, position=i, **state.model_dump(mode="json"))
                             for i, state in enumerate(repo.sites))
@@ -213,58 +243,101 @@ class Store:
                               placements=tuple(_model(Placement, row) for row in placements))
 
     def record_plan(self, plan: Plan, request: ServiceRequest | None = None) -> None:
-        """Make the inventory of `plan.service` what the plan places, and only that, and the
-        hosts it holds the plan's hosts.
-
-        A workload's cluster is the one named by the plan's action at its site that lists it
-        (reuse, scale or create); none for claimed hosts. With the `request`, each placement
-        records its kind and resources: what other services' free capacity is less by.
-        A host another service holds in another role (or exclusively) is refused.
-        """
-        clusters = {(action.site, workload): action.cluster for action in plan.actions
-                    if action.cluster for workload in action.workloads}
-        wanted_by = {w.name: w for w in request.workloads} if request else {}
+        """Make the placements of `plan.service` the plan's (Plan.placements), and only those,
+        and the hosts it holds the plan's hosts; a host another service holds in another role
+        (or exclusively) is refused. What `tcra place --store` keeps; a stack's `up` writes
+        the whole ServiceRecord instead (`record`)."""
         try:
-            wanted = [Placement(service=plan.service, workload=a.workload, site=a.site,
-                                cluster=clusters.get((a.site, a.workload)),
-                                **({"kind": w.kind, "resources": w.resources}
-                                   if (w := wanted_by.get(a.workload)) else {}))
-                      for a in plan.assignments]
+            placements = plan.placements(request)
         except ValidationError as exc:
             raise InvalidInputError(problems_from(exc, f"plan {plan.service}")) from exc
         with self._session() as session:
-            current = {row.workload: row for row in session.scalars(
-                select(PlacementRow).where(PlacementRow.service == plan.service))}
-            for gone in current.keys() - {placement.workload for placement in wanted}:
-                session.delete(current[gone])
-            position = session.execute(
-                select(func.coalesce(func.max(PlacementRow.position) + 1, 0))).scalar_one()
-            for placement in wanted:
-                row = current.get(placement.workload)
-                fields = placement.model_dump(mode="json")
-                if row is None:
-                    session.add(PlacementRow(position=position, **fields))
-                    position += 1
-                else:
-                    for key in ("site", "cluster", "kind", "resources"):
-                        setattr(row, key, fields[key])
-            self._hold(session, plan)
+            self._place(session, plan.service, placements)
+            self._hold(session, plan.service, plan.hosts)
 
-    def _hold(self, session: Session, plan: Plan) -> None:
-        """The service's host rows become the plan's; a clash with another's is refused."""
-        hosts = [h.host for h in plan.hosts]
+    def record(self, record: ServiceRecord) -> None:
+        """Make the service's placements, hosts and deployed workloads the record's, in one
+        transaction. A service another owner recorded is refused, and so is a host clash."""
+        with self._session() as session:
+            row = session.get(ServiceRow, record.service)
+            if row is not None and row.owner != record.owner:
+                raise OwnedElsewhereError(f"the workload inventory of service"
+                                          f" {record.service}", self.url, row.owner)
+            self._place(session, record.service, record.placements)
+            self._hold(session, record.service, record.hosts)
+            session.execute(delete(DeployedRow).where(DeployedRow.service == record.service))
+            session.add_all(DeployedRow(service=record.service, **d.model_dump(mode="json"))
+                            for d in record.deployed)
+            session.merge(ServiceRow(service=record.service, tenant=record.tenant,
+                                     owner=record.owner))
+
+    def recorded(self, service: str) -> ServiceRecord | None:
+        """The service's record as the store holds it now; none when no resource wrote one."""
+        with self._session() as session:
+            row = session.get(ServiceRow, service)
+            return self._record(session, row) if row is not None else None
+
+    def records(self) -> tuple[ServiceRecord, ...]:
+        """Every recorded service's, by service name: the whole TCWI."""
+        with self._session() as session:
+            return tuple(self._record(session, row) for row in session.scalars(
+                select(ServiceRow).order_by(ServiceRow.service)))
+
+    def forget(self, service: str, owner: str) -> None:
+        """Remove the service's placements, hosts and deployed workloads, and nothing of any
+        other service; a record another owner wrote, or none, is left as it is."""
+        with self._session() as session:
+            row = session.get(ServiceRow, service)
+            if row is None or row.owner != owner:
+                return
+            for table in (DeployedRow, HostRoleRow, PlacementRow, ServiceRow):
+                session.execute(delete(table).where(table.service == service))
+
+    def _record(self, session: Session, row: ServiceRow) -> ServiceRecord:
+        of = row.service
+        placements = session.scalars(select(PlacementRow).where(
+            PlacementRow.service == of).order_by(PlacementRow.workload))
+        hosts = session.scalars(select(HostRoleRow).where(HostRoleRow.service == of).order_by(
+            HostRoleRow.site, HostRoleRow.host))
+        deployed = session.scalars(select(DeployedRow).where(
+            DeployedRow.service == of).order_by(DeployedRow.workload))
+        return ServiceRecord(service=of, tenant=row.tenant, owner=row.owner,
+                             placements=tuple(_model(Placement, r) for r in placements),
+                             hosts=tuple(_model(HostRole, r) for r in hosts),
+                             deployed=tuple(_model(DeployedWorkload, r) for r in deployed))
+
+    def _place(self, session: Session, service: str, wanted: tuple[Placement, ...]) -> None:
+        """The service's placement rows become `wanted`; a kept one keeps its position."""
+        current = {row.workload: row for row in session.scalars(
+            select(PlacementRow).where(PlacementRow.service == service))}
+        for gone in current.keys() - {placement.workload for placement in wanted}:
+            session.delete(current[gone])
+        position = session.execute(
+            select(func.coalesce(func.max(PlacementRow.position) + 1, 0))).scalar_one()
+        for placement in wanted:
+            row = current.get(placement.workload)
+            fields = placement.model_dump(mode="json")
+            if row is None:
+                session.add(PlacementRow(position=position, **fields))
+                position += 1
+            else:
+                for key in ("site", "cluster", "kind", "resources"):
+                    setattr(row, key, fields[key])
+
+    def _hold(self, session: Session, service: str, hosts: tuple[HostRole, ...]) -> None:
+        """The service's host rows become `hosts`; a clash with another's is refused."""
         for row in session.scalars(select(HostRoleRow).where(
-                HostRoleRow.host.in_(hosts), HostRoleRow.service != plan.service)):
-            mine = next(h for h in plan.hosts if h.host == row.host)
+                HostRoleRow.host.in_([h.host for h in hosts]), HostRoleRow.service != service)):
+            mine = next(h for h in hosts if h.host == row.host)
             if mine.exclusive or row.role != mine.role.value:
                 raise StoreError(self.url, f"host {row.host} is {row.role} of service"
-                                 f" {row.service}; plan {plan.service} wants it as"
+                                 f" {row.service}; plan {service} wants it as"
                                  f" {mine.role.value}")
-        session.execute(delete(HostRoleRow).where(HostRoleRow.service == plan.service))
-        session.add_all(HostRoleRow(**h.model_dump(mode="json")) for h in plan.hosts)
+        session.execute(delete(HostRoleRow).where(HostRoleRow.service == service))
+        session.add_all(HostRoleRow(**h.model_dump(mode="json")) for h in hosts)
 
     def placements(self, service: str | None = None) -> tuple[Placement, ...]:
-        """The workload inventory, of one service or all, sorted by service then workload."""
+        """The placements, of one service or all, sorted by service then workload."""
         query = select(PlacementRow).order_by(PlacementRow.service, PlacementRow.workload)
         if service is not None:
             query = query.where(PlacementRow.service == service)

@@ -29,19 +29,21 @@ def engine() -> str:
 
 @contextmanager
 def pulumi_project(root: Path, name: str, config: dict[str, str],
-                   env: dict[str, str] | None = None) -> Iterator[Runner]:
-    """stacks/NAME copied under root (its virtualenv made absolute), a stack "lab" on a local
-    backend with the config given (keys may be paths: "chain.destination") and `env` added to
-    every run's environment; yields a runner, and destroys the stack at the end."""
+                   env: dict[str, str] | None = None,
+                   programs: Path = ROOT / "stacks") -> Iterator[Runner]:
+    """programs/NAME (a stack by default) copied under root (its virtualenv made absolute), a
+    stack "lab" on a local backend with the config given (keys may be paths:
+    "chain.destination") and `env` added to every run's environment; yields a runner, and
+    destroys the stack at the end."""
     project = root / name
     project.mkdir()
-    shutil.copy(ROOT / "stacks" / name / "__main__.py", project)
-    shipped_config = ROOT / "stacks" / name / "Pulumi.lab.yaml"
+    shutil.copy(programs / name / "__main__.py", project)
+    shipped_config = programs / name / "Pulumi.lab.yaml"
     if shipped_config.exists():  # keys given below override it; a user's salt is not ours
         (project / "Pulumi.lab.yaml").write_text("".join(
             line for line in shipped_config.read_text().splitlines(keepends=True)
             if not line.startswith("encryptionsalt:")))
-    shipped = (ROOT / "stacks" / name / "Pulumi.yaml").read_text()
+    shipped = (programs / name / "Pulumi.yaml").read_text()
     (project / "Pulumi.yaml").write_text(shipped.replace("../../.venv", str(ROOT / ".venv")))
     (root / "pulumi-state").mkdir()
     # The venv first: the language host finds the project's Python only through PATH.

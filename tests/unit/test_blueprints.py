@@ -20,6 +20,7 @@ from tcra.blueprints.manufacturing import (
 from tcra.errors import InvalidInputError
 from tcra.inventory import load
 from tcra.mco.model import Resources, WorkloadKind
+from tcra.mco.store import Store
 from tcra.model import Quantity
 from tests.conftest import EXAMPLE
 from tests.unit.test_k8s_cluster import Mocks as KubernetesMocks
@@ -157,10 +158,12 @@ class DeclaredMocks(KubernetesMocks):
         return super().new_resource(args)
 
 
-def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_password):
+def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_password,
+                                                                        tmp_path):
     """The shipped catalog's chart, released onto a Cluster API cluster the block makes at the
-    app's site. The app is kept within 2 ms of the campus, in Munich: Lyon's BMC passwords
-    are files on the operator's machine."""
+    app's site, and recorded in the workload inventory with the cluster and release made. The
+    app is kept within 2 ms of the campus, in Munich: Lyon's BMC passwords are files on the
+    operator's machine."""
     import pulumi_kubernetes as k8s
 
     mocks = DeclaredMocks()
@@ -174,6 +177,7 @@ def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_pas
             inventory=inventory, campus_site="faredge_munich", vm_platform=PLATFORM,
             catalog=(*CAMPUS_CATALOG[:2], app),
             blocks=Blocks(kubernetes=True, connectivity=False),
+            store_url=f"sqlite:///{tmp_path / 'mco.db'}",
             kubernetes=ClusterTemplate(
                 kubernetes_version="v1.30.4", endpoints={
                     s.id: {"host": "192.0.2.100"} for s in inventory.sites},
@@ -183,7 +187,7 @@ def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_pas
             management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
 
         def verify(args):
-            plan, endpoints, not_deployed = args
+            plan, endpoints, not_deployed, _ = args
             site = {a["workload"]: a["site"] for a in plan["assignments"]}["app"]
             cluster = f"campus-{site}".replace("_", "-")
             assert not_deployed == {}
@@ -196,8 +200,17 @@ def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_pas
                                               "18.2.4", "app", "default")
             assert "repositoryOpts" not in release  # an oci:// chart names its own source
             assert mocks.created[cluster][0] == "tcra:mcm:K8sCluster"
+            kind, record = mocks.created["campus-mco-inventory"]
+            assert kind == "pulumi-python:dynamic/tcra:WorkloadInventory"
+            deployed = {d["workload"]: d for d in record["deployed"]}
+            assert deployed["app"] == {"workload": "app", "cluster": cluster,
+                                       "release": "app", "namespace": "default"}
+            assert set(deployed) == {"upf", "fw", "app"}  # the VMs' UUIDs: none under mocks
+            assert not (tmp_path / "mco.db").exists() or not Store(
+                f"sqlite:///{tmp_path / 'mco.db'}").placements()  # the program wrote nothing
 
-        return outputs_of(campus.plan, campus.endpoints, campus.not_deployed).apply(verify)
+        return outputs_of(campus.plan, campus.endpoints, campus.not_deployed,
+                          campus.workload_inventory.id).apply(verify)
 
     run()
 

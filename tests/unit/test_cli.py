@@ -143,3 +143,40 @@ def test_place_refuses_non_finite_cpus_and_excerpts_a_huge_name(tmp_path):
         f" starting with a letter, at most 63 characters (got '{'n' * 80}'..."
         " (5,000,000 characters))",
         f"{bad}: request.workloads.0.resources.cpu: Input should be a finite number (got inf)"]
+
+
+def test_workloads_lists_the_inventory_as_deployed_per_workload(tmp_path):
+    from tcra.providers.workload_inventory import WorkloadInventoryProvider
+
+    from tcra.mco.plan import Plan
+    from tcra.mco.store import Store
+    from tests.unit.test_workload_inventory import OTHER, OWNER, props
+
+    store = f"sqlite:///{tmp_path / 'mco.db'}"
+    WorkloadInventoryProvider().create(props(store))
+    other = props(store, service="lab", owner=OTHER, mqtt=None, vision=None)
+    other["hosts"] = []
+    WorkloadInventoryProvider().create(other)
+    Store(store).record_plan(Plan(service="planned-only", tenant="default"))  # not deployed
+    listed = run("workloads", "--json", "--store", store)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [(r["service"], r["workload"]) for r in rows] == [
+        ("lab", "historian"), ("lab", "mqtt"), ("lab", "vision"),
+        ("plant", "historian"), ("plant", "mqtt"), ("plant", "vision")]
+    assert rows[4] == {"service": "plant", "tenant": "ot", "workload": "mqtt",
+                       "site": "factory_munich", "form": "caf",
+                       "deployed": {"cluster": "plant-munich", "release": "mqtt",
+                                    "namespace": "ot", "sid": "fcbb:bb00:1::e"},
+                       "hosts": ["munich-edge-01"]}
+    assert rows[1]["deployed"] == {} and rows[1]["hosts"] == []  # placed, nothing made
+    assert OWNER not in listed.stdout
+    table = run("workloads", "--store", store)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert any("plant" in line and "release ot/mqtt on cluster plant-munich" in line
+               and "fcbb:bb00:1::e" in line and "munich-edge-01" in line for line in lines)
+    assert any("vision" in line and "host serial SN-LYON-01" in line and "lyon-edge-01" in line
+               for line in lines)
+    assert any("historian" in line and "VM 0b7f5a54-49a1-4b4e-9d4e-2f1b3f0c0001" in line
+               and "munich-hv-01" in line for line in lines)

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from tcra.inventory import load
-from tcra.mco.model import PlacementInput
+from tcra.mco.model import HostRole, PlacementInput
 from tests.conftest import EXAMPLE, ROOT
 from tests.unit.test_physical_pool import Mocks
 
@@ -16,8 +16,9 @@ def given():
     return PlacementInput.model_validate(yaml.safe_load(REQUEST.read_text()))
 
 
-def test_plan_is_exposed_as_outputs_and_recorded_on_up(bmc_password, tmp_path):
-    pulumi.runtime.set_mocks(Mocks(), preview=False)
+def test_the_plan_becomes_outputs_and_only_a_resource_records_it(bmc_password, tmp_path):
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, preview=False)
     from tcra import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
     from tcra.mco.store import Store
 
@@ -29,18 +30,33 @@ def test_plan_is_exposed_as_outputs_and_recorded_on_up(bmc_password, tmp_path):
         mco = MultiCloudOrchestrator("mco", MultiCloudOrchestratorArgs(
             inventory=load(EXAMPLE), request=placement.request, policy=placement.policy,
             store_url=url))
+        declared = mco.record()
 
         def verify(args):
-            sites, unplaced, plan = args
+            sites, unplaced, plan, _ = args
             assert sites["opcua-gateway-munich"] == sites["mqtt-munich"] == "factory_munich"
             assert unplaced == []
             assert plan["service"] == "plant-ot"
-            recorded = {p.workload: p.site for p in Store(url).placements("plant-ot")}
-            assert recorded == sites
+            assert Store(url).placements() == ()  # the program wrote nothing
+            record = mocks.created["mco-inventory"]
+            assert {p["workload"]: p["site"] for p in record["placements"]} == sites
+            assert (record["service"], record["tenant"], record["deployed"]) == (
+                "plant-ot", placement.request.tenant, [])
+            assert tuple(HostRole.model_validate(h) for h in record["hosts"]) == mco.result.hosts
 
-        return pulumi.Output.all(mco.sites, mco.unplaced, mco.plan).apply(verify)
+        return pulumi.Output.all(mco.sites, mco.unplaced, mco.plan, declared.id).apply(verify)
 
     check()
+
+
+def test_without_a_store_there_is_nothing_to_record(bmc_password):
+    pulumi.runtime.set_mocks(Mocks(), preview=False)
+    from tcra import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
+
+    placement = given()
+    mco = MultiCloudOrchestrator("mco", MultiCloudOrchestratorArgs(
+        inventory=load(EXAMPLE), request=placement.request, policy=placement.policy))
+    assert mco.record() is None
 
 
 def test_infeasible_request_fails_the_program_with_reasons(bmc_password):
