@@ -21,7 +21,8 @@ TCRA = str(Path(sys.executable).parent / "tcra")
 
 
 @pytest.fixture
-def spec(tmp_path) -> Iterator[LabSpec]:
+def spec(tmp_path, kubernetes_lab) -> Iterator[LabSpec]:
+    kubernetes_lab.release()  # the tests' shared lab runs a libvirtd of its own
     if hypervisor.daemon_pid() is not None:
         pytest.skip("a libvirtd already runs here: this test needs the lab to start its own")
     spec = LabSpec(name="citrestart", nodes=1, hugepages=2, state_root=tmp_path / "state",
