@@ -56,7 +56,7 @@ class _Machine:
         used = self.vms
         return (need.cpu <= self.caps.cores - sum(r.cpu for r in used) + 1e-9
                 and need.memory.bytes <= self.caps.memory.bytes - sum(r.memory.bytes for r in used)
-                and need.hugepages.bytes <= _hugepages(self.caps) - sum(r.hugepages.bytes
+                and need.hugepages.bytes <= self.caps.hugepage_bytes - sum(r.hugepages.bytes
                                                                        for r in used)
                 and need.gpus <= self.caps.gpu_count - sum(r.gpus for r in used)
                 and need.sriov_vfs <= self.caps.sriov_vfs - sum(r.sriov_vfs for r in used)
@@ -210,7 +210,7 @@ def _cover(free: list[_Machine], needs: list[Resources]) -> list[_Machine] | Non
         dims = {d for d, have in (
             ("cpu", sum(c.cores for c in caps) < total.cpu - 1e-9),
             ("memory", sum(c.memory.bytes for c in caps) < total.memory.bytes),
-            ("hugepages", sum(_hugepages(c) for c in caps) < total.hugepages.bytes),
+            ("hugepages", sum(c.hugepage_bytes for c in caps) < total.hugepages.bytes),
             ("gpus", sum(c.gpu_count for c in caps) < total.gpus),
             ("sriov_vfs", sum(c.sriov_vfs for c in caps) < total.sriov_vfs)) if have}
         return dims, [n for n in needs if not any(_fits(c, n) for c in caps)]
@@ -220,7 +220,7 @@ def _cover(free: list[_Machine], needs: list[Resources]) -> list[_Machine] | Non
         if not dims and not homeless:
             break
         caps = machine.caps
-        gives = {"cpu": True, "memory": True, "hugepages": _hugepages(caps) > 0,
+        gives = {"cpu": True, "memory": True, "hugepages": caps.hugepage_bytes > 0,
                  "gpus": caps.gpu_count > 0, "sriov_vfs": caps.sriov_vfs > 0}
         if any(gives[d] for d in dims) or any(_fits(caps, n) for n in homeless):
             chosen.append(machine)
@@ -248,12 +248,8 @@ def _without(plan: Plan, failed: Failures) -> Plan:
 
 def _fits(caps: Capabilities, need: Resources) -> bool:
     return (need.cpu <= caps.cores + 1e-9 and need.memory.bytes <= caps.memory.bytes
-            and need.hugepages.bytes <= _hugepages(caps) and need.gpus <= caps.gpu_count
+            and need.hugepages.bytes <= caps.hugepage_bytes and need.gpus <= caps.gpu_count
             and need.sriov_vfs <= caps.sriov_vfs and (caps.ptp or not need.ptp))
-
-
-def _hugepages(caps: Capabilities) -> int:
-    return sum(p.size.bytes * p.count for p in caps.hugepages)
 
 
 def _sum(needs: list[Resources]) -> Resources:

@@ -64,8 +64,7 @@ def free_capacity(inventory: Inventory, taken: Usage) -> tuple[SiteState, ...]:
                 cpu=max(0.0, sum(c.cores for c in caps) - sum(r.cpu for r in used)),
                 memory=Quantity(max(0, sum(c.memory.bytes for c in caps)
                                     - sum(r.memory.bytes for r in used))),
-                hugepages=Quantity(max(0, sum(p.size.bytes * p.count for c in caps
-                                              for p in c.hugepages)
+                hugepages=Quantity(max(0, sum(c.hugepage_bytes for c in caps)
                                        - sum(r.hugepages.bytes for r in used))),
                 gpus=max(0, sum(c.gpu_count for c in caps) - sum(r.gpus for r in used)),
                 sriov_vfs=max(0, sum(c.sriov_vfs for c in caps) - sum(r.sriov_vfs for r in used)),

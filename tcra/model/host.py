@@ -123,6 +123,11 @@ class Capabilities(Model):
     def sriov_vfs(self) -> int:
         return sum(nic.vfs for nic in self.sriov_nics)
 
+    @property
+    def hugepage_bytes(self) -> int:
+        """All reserved hugepages, whatever their size."""
+        return sum(pool.size.bytes * pool.count for pool in self.hugepages)
+
 
 class Host(Model):
     name: HostName
