@@ -8,7 +8,6 @@ step by overriding one method (`request`, `virtual_machines`, `bare_metal`, `con
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from functools import partial
 from typing import Any
@@ -39,6 +38,7 @@ from tcra.model.base import Model
 from tcra.model.fabric import Chain
 from tcra.model.types import IPv6Prefix, Name
 from tcra.vip.model import CloudInit, Disk, Interface
+from tcra.vip.share import VmShare, share
 
 
 class CatalogEntry(Model):
@@ -59,6 +59,8 @@ class CatalogEntry(Model):
     def _chart_for_containers(self) -> CatalogEntry:
         if self.form is WorkloadKind.CAF and self.chart is None:
             raise ValueError(f"chart: a container workload ({self.name}) needs a Helm chart")
+        if problems := self.resources.vm_problems(self.form):
+            raise ValueError(f"resources: {'; '.join(problems)}")
         return self
 
 
@@ -199,22 +201,30 @@ class Blueprint(pulumi.ComponentResource):
 
     def virtual_machines(self, name: str, placed: list[tuple[str, str]],
                          deployed: Deployed) -> dict[str, Any]:
-        """One VM per vaf workload, on the hypervisor the plan gives it."""
+        """One VM per vaf workload, on the hypervisor the plan gives it, with its share of
+        that host (`tcra.vip.share`): pinned CPUs, NUMA node, hugepages, VF NICs."""
         platform = self.args.vm_platform
         assert platform is not None  # noqa: S101 - BlueprintArgs.problems saw to it
         endpoints: dict[str, Any] = {}
+        shares: dict[str, VmShare] = {}
+        for site in sorted({site for _, site in placed}):
+            for held in self.mco.result.hosts_in(Role.HYPERVISOR, site):
+                caps = self.args.inventory.hypervisor(held.host).capabilities
+                shares |= share(held.host, caps,
+                                {w: self.entries[w].resources for w in held.workloads})
         for workload, site in placed:
             (held,) = (h for h in self.mco.result.hosts_in(Role.HYPERVISOR, site)
                        if workload in h.workloads)
             hypervisor = self.args.inventory.hypervisor(held.host)
-            resources = self.entries[workload].resources
+            given = shares[workload]
             vm = VirtualMachine(f"{name}-{workload}", VirtualMachineArgs(
                 name=workload.replace("_", "-"), uri=hypervisor.libvirt_uri,
-                vcpus=max(1, math.ceil(resources.cpu)), memory=resources.memory,
-                hugepages=Quantity("2Mi") if resources.hugepages.bytes else None,
+                vcpus=given.vcpus, memory=self.entries[workload].resources.memory,
+                pinning=given.pinning, numa_node=given.numa_node, hugepages=given.hugepages,
                 disks=(Disk(pool=platform.pool, size=platform.disk,
                             base_image=platform.base_image),),
-                interfaces=(Interface(network=platform.network),),
+                interfaces=(Interface(network=platform.network),
+                            *(Interface(vf_network=n) for n in given.vf_networks)),
                 cloud_init=CloudInit(ssh_authorized_keys=platform.ssh_authorized_keys),
                 shutdown_timeout=10), pulumi.ResourceOptions(parent=self))
             deployed.add(workload, site, "vm", f"VM on {hypervisor.name}",

@@ -22,8 +22,8 @@ from tcra.model.types import Name
 
 CATALOG = (
     CatalogEntry(name="upf", form=WorkloadKind.VAF, max_latency_ms=2,
-                 resources=Resources(cpu=4, memory=Quantity("8Gi"),
-                                     hugepages=Quantity("4Gi"), sriov_vfs=2),
+                 resources=Resources(cpu=4, memory=Quantity("8Gi"), hugepages=Quantity("8Gi"),
+                                     sriov_vfs=2, dedicated_cpus=True, single_numa_node=True),
                  description="5G user plane function: GTP-U in, IPv6 out, on hugepages."),
     CatalogEntry(name="fw", form=WorkloadKind.VAF, max_latency_ms=5,
                  resources=Resources(cpu=2, memory=Quantity("4Gi")),

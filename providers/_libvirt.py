@@ -73,6 +73,8 @@ def _host_problems(conn: libvirt.virConnect, spec: VirtualMachineSpec,
             problems.append(Problem(where, "pinning", f"the host has online CPUs"
                                     f" {_ranges([c for c in range(cpus) if online[c]])}",
                                     absent))
+        if spec.pinning.dedicated:
+            problems += _pinned_by_peers(conn, spec, where)
     capabilities = ET.fromstring(conn.getCapabilities())  # noqa: S314 - libvirtd's XML
     cells = capabilities.findall("host/topology/cells/cell")
     if spec.numa_node is not None and spec.numa_node >= max(len(cells), 1):
@@ -87,6 +89,9 @@ def _host_problems(conn: libvirt.virConnect, spec: VirtualMachineSpec,
             problems.append(Problem(where, f"interfaces.{index}.network",
                                     f"expected a network of the host ({known})",
                                     interface.network))
+        if interface.vf_network:
+            problems += _vf_network_problems(conn, interface.vf_network,
+                                             f"interfaces.{index}.vf_network", where)
         device = "pci_" + str(interface.vf).replace(":", "_").replace(".", "_")
         if interface.vf and find(partial(conn.nodeDeviceLookupByName, device)) is None:
             problems.append(Problem(where, f"interfaces.{index}.vf", "expected a PCI device"
@@ -94,6 +99,67 @@ def _host_problems(conn: libvirt.virConnect, spec: VirtualMachineSpec,
     for index, disk in enumerate(spec.disks):
         problems += _disk_problems(conn, disk, f"disks.{index}", where)
     return problems
+
+
+def _pinned_by_peers(conn: libvirt.virConnect, spec: VirtualMachineSpec,
+                     where: str) -> list[Problem]:
+    """Dedicated CPUs that a running domain (not this VM's own) pins its vCPUs to."""
+    assert spec.pinning is not None  # noqa: S101 - checked by the caller
+    wanted = set(spec.pinning.cpus)
+    taken: dict[int, list[str]] = {}
+    for domain in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+        if domain.name() == spec.name:
+            continue
+        for cpuset in domain_xml.facts(domain.XMLDesc(0)).vcpu_pins.values():
+            for cpu in wanted & _cpus(cpuset):
+                taken.setdefault(cpu, []).append(domain.name())
+    if not taken:
+        return []
+    peers = "; ".join(f"CPU {cpu} by {', '.join(sorted(set(names)))}"
+                      for cpu, names in sorted(taken.items()))
+    return [Problem(where, "pinning.cpus", f"expected host CPUs no running domain pins its"
+                    f" vCPUs to (dedicated), pinned already: {peers}", sorted(taken))]
+
+
+def _cpus(cpuset: str) -> set[int]:
+    """A libvirt cpuset ("0-3,^2,8") as CPU numbers."""
+    cpus: set[int] = set()
+    for part in filter(None, cpuset.split(",")):
+        first, _, last = part.lstrip("^").partition("-")
+        span = set(range(int(first), int(last or first) + 1))
+        cpus = cpus - span if part.startswith("^") else cpus | span
+    return cpus
+
+
+def _vf_network_problems(conn: libvirt.virConnect, name: str, field: str,
+                         where: str) -> list[Problem]:
+    """A VF NIC needs a libvirt network that hands out VFs of a physical function that has
+    some; a host without (the lab's machine has no SR-IOV NIC) is refused, never ignored."""
+    vfs = _vf_count(conn)
+    network = find(partial(conn.networkLookupByName, name))
+    if network is None:
+        known = ", ".join(conn.listNetworks() + conn.listDefinedNetworks()) or "none"
+        return [Problem(where, field, "expected a libvirt network of SR-IOV VFs (forward"
+                        f" mode='hostdev' over a physical function); the host's networks:"
+                        f" {known}; its SR-IOV VFs: {vfs}", name)]
+    forward = ET.fromstring(network.XMLDesc(0)).find("forward")  # noqa: S314 - libvirtd's XML
+    mode = forward.get("mode", "nat") if forward is not None else "none"
+    if mode != "hostdev":
+        return [Problem(where, field, f"expected a network of forward mode 'hostdev' (SR-IOV"
+                        f" VFs), its mode is '{mode}'; the host's SR-IOV VFs: {vfs}", name)]
+    if vfs == 0:
+        return [Problem(where, field, "the host has no SR-IOV VFs for the network to hand"
+                        " out", name)]
+    return []
+
+
+def _vf_count(conn: libvirt.virConnect) -> int:
+    """SR-IOV VFs the host's PCI devices expose."""
+    count = 0
+    for device in conn.listAllDevices(libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV):
+        root = ET.fromstring(device.XMLDesc(0))  # noqa: S314 - libvirtd's XML
+        count += len(root.findall("capability/capability[@type='virt_functions']/address"))
+    return count
 
 
 def _hugepage_problems(conn: libvirt.virConnect, spec: VirtualMachineSpec,

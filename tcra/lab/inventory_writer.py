@@ -23,11 +23,13 @@ from tcra.model import (
     HugepagePool,
     Location,
     ManagementCluster,
+    NumaNode,
     Quantity,
     Site,
     SiteCluster,
     Tier,
 )
+from tcra.model.host import HUGEPAGE_SIZES
 
 MARKER = ".tcra-lab"
 HEADER = "# Written by `tcra lab up`; `tcra lab down` removes it. Edit the lab, not this file.\n"
@@ -46,6 +48,7 @@ _SITES = {
 }
 HYPERVISOR = "lab-hypervisor"
 HYPERVISOR_SITE = "lab_factory"
+NODES = Path("/sys/devices/system/node")
 # Ansible reaches the lab's own machine and its routers' namespaces without SSH.
 _LOCAL = {"ansible_connection": "local",
           "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
@@ -122,11 +125,39 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
 
 
 def _this_machine(hugepages: Hugepages) -> Capabilities:
+    """This machine as a hypervisor: its CPUs (all but CPU 0 may be pinned to, CPU 0 keeps
+    the host and QEMU's threads), memory, NUMA nodes and the hugepages reserved on each."""
     memory_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text()
                       .splitlines() if line.startswith("MemTotal:"))
-    pools = (HugepagePool(size=Quantity("2Mi"), count=hugepages.total),) if hugepages.total else ()
-    return Capabilities(cores=os.cpu_count() or 1, memory=Quantity(f"{memory_kib}Ki"),
-                        hugepages=pools)
+    cores = os.cpu_count() or 1
+    nodes = _numa_nodes()
+    if nodes:
+        pools = tuple(HugepagePool(size=size, count=count) for size in HUGEPAGE_SIZES
+                      if (count := sum(p.count for n in nodes for p in n.hugepages
+                                       if p.size == size)))
+    else:
+        pools = ((HugepagePool(size=Quantity("2Mi"), count=hugepages.total),)
+                 if hugepages.total else ())
+    return Capabilities(cores=cores, memory=Quantity(f"{memory_kib}Ki"), hugepages=pools,
+                        pinnable_cpus=tuple(range(1, cores)), numa_nodes=nodes)
+
+
+def _numa_nodes() -> tuple[NumaNode, ...]:
+    """The kernel's NUMA nodes with their CPUs and reserved hugepages; none without sysfs."""
+    nodes = []
+    for folder in sorted(NODES.glob("node[0-9]*"), key=lambda f: int(f.name[4:])):
+        cpus = (folder / "cpulist").read_text().strip()
+        if not cpus:  # a node of memory only
+            continue
+        pools = tuple(HugepagePool(size=size, count=count) for size in HUGEPAGE_SIZES
+                      if (count := _node_pages(folder, size)))
+        nodes.append(NumaNode(id=int(folder.name[4:]), cpus=cpus, hugepages=pools))
+    return tuple(nodes)
+
+
+def _node_pages(folder: Path, size: Quantity) -> int:
+    pages = folder / "hugepages" / f"hugepages-{size.bytes // 1024}kB" / "nr_hugepages"
+    return int(pages.read_text()) if pages.exists() else 0
 
 
 def remove(path: Path) -> None:

@@ -12,10 +12,12 @@ host is unplaced, with the site and the reason.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from tcra.errors import InvalidInputError
 from tcra.mco.engine import Mode, place
 from tcra.mco.model import (
     ClusterState,
@@ -33,6 +35,7 @@ from tcra.mco.plan import ClusterAction, Plan, SiteAction, Unplaced
 from tcra.mco.repository import from_inventory, machines, vm_use
 from tcra.model import Inventory, Quantity
 from tcra.model.host import Capabilities
+from tcra.vip.share import share
 
 ROUNDS = 8
 """Placements tried before workloads still without a host are left unplaced."""
@@ -60,7 +63,15 @@ class _Machine:
                                                                        for r in used)
                 and need.gpus <= self.caps.gpu_count - sum(r.gpus for r in used)
                 and need.sriov_vfs <= self.caps.sriov_vfs - sum(r.sriov_vfs for r in used)
-                and (self.caps.ptp or not need.ptp))
+                and (self.caps.ptp or not need.ptp) and self._shared(need))
+
+    def _shared(self, need: Resources) -> bool:
+        """Each VM here, `need` too, gets its dedicated CPUs, NUMA node, hugepages and VFs."""
+        try:
+            share(self.name, self.caps, {f"vm-{i}": r for i, r in enumerate([*self.vms, need])})
+        except InvalidInputError:
+            return False
+        return True
 
 
 def place_on_hosts(request: ServiceRequest, policy: Policy, inventory: Inventory, *,
@@ -261,7 +272,10 @@ def _sum(needs: list[Resources]) -> Resources:
 
 
 def _needs(need: Resources) -> str:
-    parts = [f"{need.cpu:g} cores", str(need.memory)]
+    parts = [f"{need.cpu:g} {'dedicated ' if need.dedicated_cpus else ''}cores",
+             str(need.memory)]
+    if need.single_numa_node:
+        parts.append("one NUMA node")
     if need.hugepages.bytes:
         parts.append(f"{need.hugepages} hugepages")
     if need.gpus:
@@ -281,7 +295,12 @@ def _why_not(pool: dict[str, _Machine], need: Resources | None, vm: bool = False
             notes.append(f"{m.name} is no hypervisor")
         elif vm and m.role in (None, Role.HYPERVISOR):
             memory = Quantity(m.caps.memory.bytes - sum(r.memory.bytes for r in m.vms))
+            pinnable = len(m.caps.pinnable_cpus) - sum(math.ceil(r.cpu) for r in m.vms
+                                                       if r.dedicated_cpus)
             notes.append(f"{m.name} has {m.caps.cores - sum(r.cpu for r in m.vms):g} cores"
+                         f" ({pinnable} of them pinnable) and {memory} free for VMs"
+                         if need is not None and need.dedicated_cpus else
+                         f"{m.name} has {m.caps.cores - sum(r.cpu for r in m.vms):g} cores"
                          f" and {memory} free for VMs")
         elif m.role is not None:
             notes.append(f"{m.name} is {m.role.value}"

@@ -27,6 +27,11 @@ class Resources(Model):
     gpus: Count = Field(default=0, ge=0)
     sriov_vfs: Count = Field(default=0, ge=0)
     ptp: bool = False
+    dedicated_cpus: bool = Field(default=False, description="Each vCPU pinned to a host CPU"
+                                 " of its own that no other VM is pinned to (vaf); cpu must"
+                                 " then be whole.")
+    single_numa_node: bool = Field(default=False, description="CPUs, memory and hugepages"
+                                   " from one host NUMA node (vaf).")
 
     @field_validator("memory")
     @classmethod
@@ -34,6 +39,26 @@ class Resources(Model):
         if memory.bytes <= 0:
             raise ValueError("expected more than 0 bytes of memory")
         return memory
+
+    @model_validator(mode="after")
+    def _whole_cpus(self) -> Resources:
+        if self.dedicated_cpus and self.cpu != int(self.cpu):
+            raise ValueError(f"cpu: dedicated CPUs are whole, expected a whole number, got"
+                             f" {self.cpu:g}")
+        return self
+
+    def vm_problems(self, kind: WorkloadKind) -> list[str]:
+        """What a workload of this kind cannot be given: a VM's memory is backed by hugepages
+        whole or not at all; CPU and NUMA placement is made for VMs only."""
+        problems = []
+        if (kind is WorkloadKind.VAF and self.hugepages.bytes
+                and self.hugepages != self.memory):
+            problems.append(f"hugepages: a VM's memory is backed by hugepages whole, expected 0"
+                            f" or its memory ({self.memory}), got {self.hugepages}")
+        if kind is WorkloadKind.CAF and (self.dedicated_cpus or self.single_numa_node):
+            problems.append("dedicated_cpus, single_numa_node: given to VM workloads (vaf)"
+                            " only; a container workload gets neither")
+        return problems
 
 
 class LatencyBudget(Model):
@@ -51,6 +76,12 @@ class WorkloadRequest(Model):
     jurisdictions: tuple[CountryCode, ...] = Field(
         default=(), description="Allowed jurisdictions; empty means any.")
     deferred: bool = Field(default=False, description="May wait for capacity (not placed now).")
+
+    @model_validator(mode="after")
+    def _resources_fit_the_kind(self) -> WorkloadRequest:
+        if problems := self.resources.vm_problems(self.kind):
+            raise ValueError(f"resources: {'; '.join(problems)}")
+        return self
 
 
 class WorkloadPair(Model):

@@ -9,6 +9,7 @@ from tcra.model.host import (
     Host,
     HugepagePool,
     Hypervisor,
+    NumaNode,
     SriovNic,
 )
 from tcra.model.inventory import Inventory
@@ -43,6 +44,7 @@ __all__ = [
     "Location",
     "ManagementCluster",
     "Name",
+    "NumaNode",
     "Quantity",
     "Site",
     "SiteCluster",

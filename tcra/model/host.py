@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from tcra.model.base import Model
-from tcra.model.types import Count, Name, Quantity
+from tcra.model.types import Count, CpuSet, Name, Quantity, cpuset_text
 
 _SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$")
@@ -104,6 +104,17 @@ class SriovNic(Model):
     name: str = Field(min_length=1, description="Interface name of the physical function.")
     vfs: int = Field(ge=0, le=256)
     model: str | None = None
+    network: str | None = Field(default=None, min_length=1, description="libvirt network"
+                                " that hands out this PF's VFs (forward mode='hostdev'):"
+                                " what a VM's VF NICs name.")
+
+
+class NumaNode(Model):
+    """One NUMA node of a host: its CPUs and the hugepages reserved on it."""
+
+    id: int = Field(ge=0, le=1023)
+    cpus: CpuSet = Field(min_length=1)
+    hugepages: tuple[HugepagePool, ...] = ()
 
 
 class Capabilities(Model):
@@ -114,6 +125,43 @@ class Capabilities(Model):
     sriov_nics: tuple[SriovNic, ...] = ()
     ptp: bool = False
     fpga: Count = Field(default=0, ge=0, description="Number of FPGA accelerator cards.")
+    pinnable_cpus: CpuSet = Field(default=(), description="Host CPUs (0 to cores-1) a VM's"
+                                  " vCPUs may be pinned to, each one VM's (usually the isolcpus"
+                                  " set); the others run the host and QEMU's emulator threads."
+                                  " Empty: no VM gets dedicated CPUs here.")
+    numa_nodes: tuple[NumaNode, ...] = Field(default=(), description="The NUMA layout, for"
+                                             " VMs that ask for one node; their hugepages add"
+                                             " up to `hugepages`.")
+
+    @model_validator(mode="after")
+    def _layout(self) -> Capabilities:
+        problems = []
+        if outside := [c for c in self.pinnable_cpus if c >= self.cores]:
+            problems.append(f"pinnable_cpus: expected CPUs 0 to {self.cores - 1} (cores),"
+                            f" got {cpuset_text(tuple(outside))}")
+        seen: set[int] = set()
+        for index, node in enumerate(self.numa_nodes):
+            if outside := [c for c in node.cpus if c >= self.cores]:
+                problems.append(f"numa_nodes.{index}.cpus: expected CPUs 0 to {self.cores - 1}"
+                                f" (cores), got {cpuset_text(tuple(outside))}")
+            if twice := seen & set(node.cpus):
+                problems.append(f"numa_nodes.{index}.cpus: CPUs {cpuset_text(tuple(twice))}"
+                                " are on another node too")
+            seen |= set(node.cpus)
+        if len({n.id for n in self.numa_nodes}) != len(self.numa_nodes):
+            problems.append("numa_nodes: expected distinct node ids")
+        if self.numa_nodes:
+            host = {size: sum(p.count for p in self.hugepages if p.size == size)
+                    for size in HUGEPAGE_SIZES}
+            nodes = {size: sum(p.count for n in self.numa_nodes for p in n.hugepages
+                               if p.size == size) for size in HUGEPAGE_SIZES}
+            if host != nodes:
+                problems.append("numa_nodes: expected the nodes' hugepages to add up to the"
+                                f" host's ({', '.join(f'{c} x {s}' for s, c in host.items())}),"
+                                f" got {', '.join(f'{c} x {s}' for s, c in nodes.items())}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def gpu_count(self) -> int:

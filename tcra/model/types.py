@@ -160,3 +160,40 @@ Name = Annotated[str, AfterValidator(_name)]
 
 Count = Annotated[int, Field(le=2**31 - 1)]
 """How many of something (cores, pages, devices): at most what a signed 32-bit integer holds."""
+
+_CPU_RANGE = re.compile(r"^(\d{1,4})(?:-(\d{1,4}))?$")
+CPUSET_EXPECTED = 'a Linux cpuset like "2-15,18-31" or a list of CPU numbers'
+
+
+def _cpuset(value: object) -> tuple[int, ...]:
+    if isinstance(value, str):
+        cpus: set[int] = set()
+        for part in value.replace(" ", "").split(",") if value.strip() else ():
+            match = _CPU_RANGE.match(part)
+            if match is None or int(match[2] or match[1]) < int(match[1]):
+                raise ValueError(f"expected {CPUSET_EXPECTED}")
+            cpus.update(range(int(match[1]), int(match[2] or match[1]) + 1))
+        return tuple(sorted(cpus))
+    if isinstance(value, list | tuple) and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 10_000 for c in value):
+        return tuple(sorted(set(value)))
+    raise ValueError(f"expected {CPUSET_EXPECTED}")
+
+
+def cpuset_text(cpus: tuple[int, ...]) -> str:
+    """CPU numbers as a Linux cpuset: runs of neighbours as ranges ("0-3,8")."""
+    runs: list[list[int]] = []
+    for cpu in sorted(set(cpus)):
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+CpuSet = Annotated[
+    tuple[int, ...],
+    BeforeValidator(_cpuset, json_schema_input_type=str | list[int]),
+    PlainSerializer(cpuset_text, return_type=str),
+]
+"""Host CPU numbers, as Linux writes them (isolcpus, cpulist): kept sorted, each once."""

@@ -90,6 +90,10 @@ def _interface(devices: ET.Element, interface: Interface) -> None:
                       function=f"0x{function}")
         if interface.vlan is not None:
             ET.SubElement(ET.SubElement(element, "vlan"), "tag", id=str(interface.vlan))
+    elif interface.vf_network:  # libvirt picks a free VF of the network's PF at start
+        ET.SubElement(element, "source", network=interface.vf_network)
+        if interface.vlan is not None:
+            ET.SubElement(ET.SubElement(element, "vlan"), "tag", id=str(interface.vlan))
     else:
         source = ET.SubElement(element, "source")
         source.set(interface.kind, str(interface.network or interface.bridge))

@@ -70,27 +70,32 @@ class Disk(Model):
 
 
 class Interface(Model):
-    """One NIC: a libvirt network, a host bridge, or an SR-IOV VF passed through."""
+    """One NIC: a libvirt network, a host bridge, or an SR-IOV VF passed through, by its PCI
+    address or handed out at start by a libvirt network of VFs."""
 
     network: str | None = Field(default=None, description="libvirt network name.")
     bridge: str | None = Field(default=None, max_length=15, description="Host bridge name.")
     vf: PciAddress | None = Field(default=None, description="PCI address of an SR-IOV VF.")
+    vf_network: str | None = Field(default=None, min_length=1, description="libvirt network"
+                                   " of SR-IOV VFs (forward mode='hostdev' over a physical"
+                                   " function): a free VF of it, passed through at start.")
     mac: MacAddress | None = None
     vlan: int | None = Field(default=None, ge=1, le=4094, description="VF VLAN tag.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Interface:
-        given = [k for k in ("network", "bridge", "vf") if getattr(self, k)]
+        given = [k for k in ("network", "bridge", "vf", "vf_network") if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError(f"expected exactly one of network, bridge or vf; got"
+            raise ValueError(f"expected exactly one of network, bridge, vf or vf_network; got"
                              f" {', '.join(given) or 'none'}")
-        if self.vlan is not None and self.vf is None:
-            raise ValueError("vlan is set on SR-IOV VFs (vf) only")
+        if self.vlan is not None and self.vf is None and self.vf_network is None:
+            raise ValueError("vlan is set on SR-IOV VFs (vf, vf_network) only")
         return self
 
     @property
     def kind(self) -> Literal["network", "bridge", "hostdev"]:
-        return "network" if self.network else "bridge" if self.bridge else "hostdev"
+        return "network" if self.network or self.vf_network else \
+            "bridge" if self.bridge else "hostdev"
 
 
 class Pinning(Model):
@@ -99,6 +104,8 @@ class Pinning(Model):
     cpus: tuple[int, ...] = Field(min_length=1, description="One host CPU per vCPU, in order.")
     emulator_cpus: tuple[int, ...] = Field(default=(), description="Host CPUs for the emulator"
                                            " threads; none: not pinned.")
+    dedicated: bool = Field(default=False, description="The vCPUs' host CPUs are this VM's"
+                            " alone: check refuses CPUs a running domain pins vCPUs to.")
 
     @model_validator(mode="after")
     def _non_negative(self) -> Pinning:

@@ -136,12 +136,22 @@ def test_campus_5g_places_upf_firewall_and_app_near_the_campus(bmc_password):
             vm_platform=PLATFORM))
 
         def verify(args):
-            plan, not_deployed = args
+            plan, not_deployed, _vms_declared = args
             sites = {a["workload"]: a["site"] for a in plan["assignments"]}
             assert set(sites) == {"upf", "fw", "app"}
             assert not_deployed == {"app": "placed, not deployed: blocks.kubernetes is off"}
+            # the UPF asked for dedicated CPUs, one NUMA node, hugepages and 2 VFs: its VM
+            # gets them from its hypervisor (munich-edge-01: 1Gi pages, CPUs 2-15 on node 0)
+            upf, fw = mocks.created["campus-upf"], mocks.created["campus-fw"]
+            assert upf["uri"].startswith("qemu+ssh://root@munich-edge-01.")
+            assert upf["pinning"] == {"cpus": [2, 3, 4, 5], "emulator_cpus": [0, 1],
+                                      "dedicated": True}
+            assert (upf["numa_node"], upf["hugepages"], upf["vcpus"]) == (0, "1Gi", 4)
+            assert [i.get("vf_network") for i in upf["interfaces"]] == [
+                None, "vf-ens1f0", "vf-ens1f0"]
+            assert {"pinning", "numa_node", "hugepages"}.isdisjoint(fw)  # none: not declared
 
-        return outputs_of(campus.plan, campus.not_deployed).apply(verify)
+        return outputs_of(campus.plan, campus.not_deployed, campus.endpoints).apply(verify)
 
     run()
 

@@ -104,6 +104,27 @@ def test_each_host_gets_one_role_the_gpu_host_as_bare_metal():
     assert create.nodes == 1
 
 
+def test_a_vm_goes_to_a_hypervisor_that_can_give_it_its_dedicated_cpus():
+    """hv-01 lists no pinnable CPUs; hv-02 has 2: the plan puts the pinned VM there, and a
+    second one finds no hypervisor left, named with the site."""
+    hv1 = a_host("hv-01", "plant", cores=32, memory="128Gi", index=2)
+    hv2 = a_host("hv-02", "plant", cores=4, memory="16Gi", index=3)
+    hv2 = hv2.model_copy(update={"capabilities": hv2.capabilities.model_copy(
+        update={"pinnable_cpus": (2, 3)})})
+    inventory = Inventory(sites=(a_site("plant"),), hosts=(hv1, hv2),
+                          hypervisors=(a_hypervisor(hv1), a_hypervisor(hv2)))
+    pinned = ("vaf", 2, "2Gi", {"dedicated_cpus": True})
+    plan = place_on_hosts(service("rt", ("ctl", *pinned)), Policy(), inventory)
+    assert roles(plan) == {"hv-02": (Role.HYPERVISOR, ("ctl",))}
+    plan = place_on_hosts(service("rt", ("ctl", *pinned), ("ctl2", *pinned)), Policy(),
+                          inventory)
+    assert [u.workload for u in plan.unplaced] == ["ctl2"]
+    assert plan.unplaced[0].reason.endswith(
+        "site plant: no hypervisor with room for ctl2's VM (2 dedicated cores, 2Gi): hv-01 has"
+        " 32 cores (0 of them pinnable) and 128Gi free for VMs; hv-02 has 2 cores (0 of them"
+        " pinnable) and 14Gi free for VMs")
+
+
 def test_a_service_keeps_its_hosts_when_placed_again():
     job = service("ot", ("job", "paf", 4, "16Gi", {}))
     first = place_on_hosts(job, Policy(), plant())

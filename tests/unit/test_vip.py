@@ -41,8 +41,10 @@ def test_bad_input_names_the_field_the_value_and_what_was_expected():
     assert "pinning.cpus: expected one host CPU for each of the 2 vCPUs, got 1" in errors(
         vcpus=2, pinning={"cpus": [0]})
     assert "expected a domain name" in errors(name="Web_1")
-    assert "expected exactly one of network, bridge or vf; got network, bridge" in errors(
-        interfaces=[{"network": "a", "bridge": "b"}])
+    assert ("expected exactly one of network, bridge, vf or vf_network; got network, bridge"
+            in errors(interfaces=[{"network": "a", "bridge": "b"}]))
+    assert "vlan is set on SR-IOV VFs (vf, vf_network) only" in errors(
+        interfaces=[{"network": "a", "vlan": 7}])
     assert 'expected a PCI address like "0000:3b:02.1"' in errors(interfaces=[{"vf": "3b:02.1"}])
     assert "max_vcpus: expected at least vcpus (4), got 2" in errors(vcpus=4, max_vcpus=2)
     assert "cloud_init: the seed is stored in the first disk's pool" in errors(
@@ -71,7 +73,7 @@ def test_every_device_kind_is_rendered_from_the_spec():
     spec = VirtualMachineSpec.model_validate({
         "name": "vm1", **SHAPE,
         "interfaces": [*SHAPE["interfaces"], {"bridge": "br0"},
-                       {"vf": "0000:3b:02.1", "vlan": 100}],
+                       {"vf": "0000:3b:02.1", "vlan": 100}, {"vf_network": "vf-ens1f0"}],
         "cloud_init": {"ssh_authorized_keys": ["ssh-ed25519 AAAA x"]}})
     xml = domain_xml.render(spec, {"vm1-root": "qcow2"}, OWNER)
     assert '<page size="2048" unit="KiB" />' in xml
@@ -82,6 +84,8 @@ def test_every_device_kind_is_rendered_from_the_spec():
     assert ('<address type="pci" domain="0x0000" bus="0x3b" slot="0x02" function="0x1" />'
             in xml)
     assert '<tag id="100" />' in xml
+    # a VF the network hands out: type network, no virtio model (the VF is the device)
+    assert '<interface type="network"><source network="vf-ens1f0" /></interface>' in xml
     assert domain_xml.facts(xml).macs == ("52:54:00:00:00:01",)
 
 
