@@ -146,6 +146,16 @@ def test_campus_5g_places_upf_firewall_and_app_near_the_campus(bmc_password):
     run()
 
 
+def cluster_template(inventory):
+    """Every site's new cluster: Metal3 writes one image; each site an API address."""
+    return ClusterTemplate(
+        kubernetes_version="v1.30.4",
+        endpoints={s.id: {"host": "192.0.2.100"} for s in inventory.sites},
+        image={"url": "https://images.example.net/kube.qcow2",
+               "checksum": "https://images.example.net/kube.qcow2.sha256sum",
+               "checksum_type": "sha256", "format": "qcow2"})
+
+
 class DeclaredMocks(KubernetesMocks):
     """Answers kubeconfig reads as a management cluster would, and keeps what was declared."""
 
@@ -178,12 +188,7 @@ def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_pas
             catalog=(*CAMPUS_CATALOG[:2], app),
             blocks=Blocks(kubernetes=True, connectivity=False),
             store_url=f"sqlite:///{tmp_path / 'mco.db'}",
-            kubernetes=ClusterTemplate(
-                kubernetes_version="v1.30.4", endpoints={
-                    s.id: {"host": "192.0.2.100"} for s in inventory.sites},
-                image={"url": "https://images.example.net/kube.qcow2",
-                       "checksum": "https://images.example.net/kube.qcow2.sha256sum",
-                       "checksum_type": "sha256", "format": "qcow2"}),
+            kubernetes=cluster_template(inventory),
             management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
 
         def verify(args):
@@ -319,12 +324,7 @@ def campus_with_kubernetes(catalog, store_url, name="campus"):
             catalog=catalog, blocks=Blocks(kubernetes=True, connectivity=False,
                                            virtual_machines=False),
             store_url=store_url,
-            kubernetes=ClusterTemplate(
-                kubernetes_version="v1.30.4", endpoints={
-                    s.id: {"host": "192.0.2.100"} for s in inventory.sites},
-                image={"url": "https://images.example.net/kube.qcow2",
-                       "checksum": "https://images.example.net/kube.qcow2.sha256sum",
-                       "checksum_type": "sha256", "format": "qcow2"}),
+            kubernetes=cluster_template(inventory),
             management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
         return outputs_of(campus.plan, campus.workload_inventory.id).apply(
             lambda args: seen.update(plan=args[0]))
