@@ -1,6 +1,9 @@
-"""A blueprint's kubernetes block: a Helm release per container workload, on its site's
-existing cluster (the inventory's `cluster`), or on a Cluster API cluster the block makes for
-the site from the hosts the plan makes its Kubernetes nodes (provisioned by Metal3)."""
+"""A blueprint's kubernetes block: a Helm release per container workload, on the cluster the
+plan's action at its site names. Reuse: the site's cluster in the inventory, or one the store
+records (another service's, its kubeconfig read from the management cluster). Create and
+scale: a Cluster API cluster the block declares from the hosts the plan makes its nodes
+(provisioned by Metal3); a scale is the same cluster with more workers, so `up` raises its
+MachineDeployment's replicas."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 from pydantic import Field
 from tcra.blueprints.diagram import Deployed
-from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs
+from tcra.components.k8s_cluster import K8sCluster, K8sClusterArgs, read_kubeconfig
 from tcra.components.workload import Endpoint, Workload, WorkloadArgs
 from tcra.providers.workload_inventory import DeployedObject
 
@@ -20,7 +23,7 @@ from tcra.errors import TcraError
 from tcra.mcm.infrastructure import ControlPlaneEndpoint, Metal3Infrastructure
 from tcra.mcm.machines import machines_from_hosts
 from tcra.mcm.spec import ControlPlane, Distribution, NodePool
-from tcra.mco.model import Role
+from tcra.mco.model import Role, WorkloadKind
 from tcra.model.base import Model
 
 if TYPE_CHECKING:
@@ -41,27 +44,13 @@ class ClusterTemplate(Model):
 
 def declare(blueprint: Blueprint, name: str, placed: list[tuple[str, str]],
             deployed: Deployed) -> dict[str, Any]:
-    """A Helm release per placed workload: onto the site's existing cluster when the
-    inventory records one, else onto a cluster this block makes from the template."""
+    """A Helm release per placed workload, onto the cluster its site's action names."""
     by_site: dict[str, list[str]] = defaultdict(list)
     for workload, site in placed:
         by_site[site].append(workload)
     endpoints: dict[str, Any] = {}
     for site, workloads in sorted(by_site.items()):
-        existing = blueprint.args.inventory.site(site).cluster
-        if existing is not None:
-            # The kubeconfig as text (Workload keeps it secret): the cluster and the chart's
-            # source are asked before anything is declared.
-            target: dict[str, Any] = {
-                "kubeconfig": existing.kubeconfig.read_text(), "cluster_name": existing.name,
-                "registry_ca": existing.registry_ca,
-                "endpoint": Endpoint(kind="pod" if existing.pod_endpoints else "service")}
-            cluster_name = existing.name
-            made_on: Any = existing.name
-        else:
-            cluster_name = f"{name}-{site}".replace("_", "-")
-            cluster = _new_cluster(blueprint, cluster_name, site, workloads)
-            target, made_on = {"cluster": cluster}, cluster.cluster_name
+        cluster_name, target, made_on = _target(blueprint, name, site, workloads)
         for workload in workloads:
             chart = blueprint.entries[workload].chart
             assert chart is not None  # noqa: S101 - CatalogEntry demands one for caf
@@ -78,18 +67,53 @@ def declare(blueprint: Blueprint, name: str, placed: list[tuple[str, str]],
     return endpoints
 
 
-def _new_cluster(blueprint: Blueprint, cluster_name: str, site: str,
-                 workloads: list[str]) -> K8sCluster:
-    template = blueprint.args.kubernetes
-    if template is None or blueprint.args.management is None:
+def _target(blueprint: Blueprint, name: str, site: str,
+            workloads: list[str]) -> tuple[str, dict[str, Any], Any]:
+    """The cluster's name, the Workload arguments that release onto it, and its name as the
+    workload inventory records it (an Output for a cluster this program makes)."""
+    plan = blueprint.mco.result
+    (action,) = (a for a in plan.actions if a.site == site and a.kind is WorkloadKind.CAF)
+    assert action.cluster is not None  # noqa: S101 - every caf action names its cluster
+    existing = blueprint.args.inventory.site(site).cluster
+    if existing is not None and existing.name == action.cluster:
+        # The kubeconfig as text (Workload keeps it secret): the cluster and the chart's
+        # source are asked before anything is declared.
+        return existing.name, {
+            "kubeconfig": existing.kubeconfig.read_text(), "cluster_name": existing.name,
+            "registry_ca": existing.registry_ca,
+            "endpoint": Endpoint(kind="pod" if existing.pod_endpoints else "service")
+        }, existing.name
+    template, management = _template(blueprint, site, workloads)
+    if any(h.cluster == action.cluster for h in plan.hosts_in(Role.KUBERNETES_NODE, site)):
+        cluster = _new_cluster(blueprint, action.cluster, site, workloads, template, management)
+        return action.cluster, {"cluster": cluster}, cluster.cluster_name
+    # Another service's cluster, recorded in the store: reused as it is.
+    kubeconfig = read_kubeconfig(f"{name}-{action.cluster}", template.namespace,
+                                 action.cluster, management,
+                                 pulumi.ResourceOptions(parent=blueprint))
+    return action.cluster, {"kubeconfig": kubeconfig,
+                            "cluster_name": action.cluster}, action.cluster
+
+
+def _template(blueprint: Blueprint, site: str,
+              workloads: list[str]) -> tuple[ClusterTemplate, Any]:
+    template, management = blueprint.args.kubernetes, blueprint.args.management
+    if template is None or management is None:
         raise TcraError(f"{blueprint.kind}: site {site} has no cluster in the inventory, so the"
-                        " kubernetes block makes one: it needs `kubernetes` (a ClusterTemplate)"
-                        f" and the management cluster, for {', '.join(workloads)}")
+                        " kubernetes block makes or reuses a Cluster API one: it needs"
+                        " `kubernetes` (a ClusterTemplate) and the management cluster, for"
+                        f" {', '.join(workloads)}")
+    return template, management
+
+
+def _new_cluster(blueprint: Blueprint, cluster_name: str, site: str, workloads: list[str],
+                 template: ClusterTemplate, management: Any) -> K8sCluster:
     if site not in template.endpoints:
         raise TcraError(f"{blueprint.kind}: kubernetes.endpoints has no API address for"
                         f" site {site}, where {', '.join(workloads)} run")
     inventory = blueprint.args.inventory
-    nodes = {h.host for h in blueprint.mco.result.hosts_in(Role.KUBERNETES_NODE, site)}
+    nodes = {h.host for h in blueprint.mco.result.hosts_in(Role.KUBERNETES_NODE, site)
+             if h.cluster == cluster_name}
     machines = machines_from_hosts(tuple(h for h in inventory.hosts_at(site) if h.name in nodes))
     if len(machines) < template.control_plane_replicas:
         raise TcraError(f"{blueprint.kind}: the plan gives site {site}'s new cluster"
@@ -103,7 +127,7 @@ def _new_cluster(blueprint: Blueprint, cluster_name: str, site: str,
                                             image=template.image, machines=machines),
         control_plane=ControlPlane(replicas=template.control_plane_replicas),
         pools=(NodePool(name="workers", replicas=workers),) if workers > 0 else (),
-        management=blueprint.args.management), pulumi.ResourceOptions(parent=blueprint))
+        management=management), pulumi.ResourceOptions(parent=blueprint))
 
 
 def _endpoint(site: str, cluster: str, url: str) -> dict[str, Any]:

@@ -109,7 +109,8 @@ class K8sCluster(pulumi.ComponentResource):
                           depends_on=[cluster, machines[pool.name], bootstrap[pool.name],
                                       *hosts_of.get(pool.name, [])])
 
-        self.kubeconfig = self._read_kubeconfig(name, args, control_plane)
+        self.kubeconfig = read_kubeconfig(name, args.namespace, args.name, args.management,
+                                          pulumi.ResourceOptions(parent=self), control_plane)
         self.provider = k8s.Provider(f"{name}-workload", kubeconfig=self.kubeconfig,
                                      opts=pulumi.ResourceOptions(parent=self))
         self.addons = self._release_addons(name, args.addons)
@@ -169,19 +170,6 @@ class K8sCluster(pulumi.ComponentResource):
         self.objects[f"{obj.kind}/{obj.metadata.name}"] = resource
         return resource
 
-    def _read_kubeconfig(self, name: str, args: K8sClusterArgs,
-                         control_plane: pulumi.CustomResource) -> pulumi.Output[str]:
-        """Cluster API's `<cluster>-kubeconfig` Secret, read once the control plane is up. Its
-        id waits on the control plane's, so a preview of a new cluster skips the read."""
-        secret_id = control_plane.id.apply(
-            lambda _: f"{args.namespace}/{args.name}{KUBECONFIG_SUFFIX}")
-        secret = k8s.core.v1.Secret.get(
-            f"{name}-kubeconfig", secret_id,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.management,
-                                        depends_on=[control_plane]))
-        return pulumi.Output.secret(secret.data.apply(
-            lambda data: _decode_kubeconfig(data, args.namespace, args.name)))
-
     def _release_addons(self, name: str, addons: AddOns) -> dict[str, k8s.helm.v3.Release]:
         """CNI first; Multus after it; the SR-IOV device plugin after Multus, whose
         meta-plugin attaches its networks."""
@@ -193,6 +181,23 @@ class K8sCluster(pulumi.ComponentResource):
                                             provider=self.provider, parent=self,
                                             depends_on=after)
         return releases
+
+
+def read_kubeconfig(name: str, namespace: str, cluster: str, management: k8s.Provider,
+                    opts: pulumi.ResourceOptions,
+                    after: pulumi.CustomResource | None = None) -> pulumi.Output[str]:
+    """Cluster API's `<cluster>-kubeconfig` Secret on the management cluster, kept secret.
+    After `after` (the control plane of a cluster being made) its id waits on that one's, so
+    a preview of a new cluster skips the read."""
+    secret_id: Any = f"{namespace}/{cluster}{KUBECONFIG_SUFFIX}"
+    if after is not None:
+        secret_id = after.id.apply(lambda _: f"{namespace}/{cluster}{KUBECONFIG_SUFFIX}")
+    secret = k8s.core.v1.Secret.get(
+        f"{name}-kubeconfig", secret_id, opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(provider=management,
+                                         depends_on=[after] if after is not None else [])))
+    return pulumi.Output.secret(secret.data.apply(
+        lambda data: _decode_kubeconfig(data, namespace, cluster)))
 
 
 def _decode_kubeconfig(data: Mapping[str, str] | None, namespace: str, cluster: str) -> str:
@@ -218,4 +223,4 @@ def _server(kubeconfig: str, namespace: str, cluster: str) -> str:
     return server
 
 
-__all__ = ["K8sCluster", "K8sClusterArgs", "KubeconfigMissingError"]
+__all__ = ["K8sCluster", "K8sClusterArgs", "KubeconfigMissingError", "read_kubeconfig"]

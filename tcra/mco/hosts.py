@@ -32,7 +32,7 @@ from tcra.mco.model import (
     WorkloadRequest,
 )
 from tcra.mco.plan import ClusterAction, Plan, SiteAction, Unplaced
-from tcra.mco.repository import from_inventory, machines, vm_use
+from tcra.mco.repository import from_inventory, machines, recorded_clusters, vm_use
 from tcra.model import Inventory, Quantity
 from tcra.model.host import Capabilities
 from tcra.vip.share import share
@@ -81,6 +81,7 @@ def place_on_hosts(request: ServiceRequest, policy: Policy, inventory: Inventory
     """The plan for `request` on `inventory`, with hosts. `running`: where its workloads run
     now; `taken`: what the store records for every service (this one's hosts stay its own)."""
     taken = taken or Usage()
+    clusters = (*clusters, *recorded_clusters(inventory, taken, request.name))
     repository = from_inventory(inventory, clusters, running, taken.besides(request.name))
     excluded: Failures = {}
     for _ in range(ROUNDS):
@@ -179,35 +180,43 @@ def _hypervisor(service: str, site: str, workload: str, need: Resources,
 def _nodes(service: str, action: SiteAction, wanted: dict[str, WorkloadRequest],
            pool: dict[str, _Machine], own: list[HostRole], given: dict[str, HostRole],
            failed: Failures) -> SiteAction:
-    """Hosts a new cluster is made of, or `nodes` more for a scaled one; none for a reuse."""
-    if action.action not in (ClusterAction.CREATE, ClusterAction.SCALE):
-        return action
+    """The hosts of a cluster the service makes: all of a new one's; a scaled or reused one
+    keeps the nodes it has, and a scaled one gets `nodes` more. A cluster the service does
+    not make (the inventory's, another service's) gets none."""
     site = action.site
     before = _previous(own, Role.KUBERNETES_NODE, site, cluster=action.cluster)
+    keep = [m for m in pool.values() if m.name in before and m.role is None]
+    if action.action is ClusterAction.REUSE:
+        _give(service, action, keep, given)
+        return action
     needs = [wanted[w].resources for w in action.workloads]
     gpus = any(n.gpus for n in needs)
-    # Hosts it held first; then those no VM or GPU workload would miss.
-    free = sorted((m for m in pool.values() if m.bmc and m.role is None),
-                  key=lambda m: (m.name not in before, m.libvirt,
-                                 not gpus and m.caps.gpu_count > 0, m.name))
+    # Hosts no VM or GPU workload would miss first.
+    free = sorted((m for m in pool.values() if m.bmc and m.role is None and m.name not in before),
+                  key=lambda m: (m.libvirt, not gpus and m.caps.gpu_count > 0, m.name))
     chosen: list[_Machine] | None
     if action.action is ClusterAction.SCALE:
-        chosen = free[:action.nodes] if len(free) >= action.nodes else None
+        chosen = keep + free[:action.nodes] if len(free) >= action.nodes else None
         missing = f"{action.nodes} more node(s) for cluster {action.cluster}"
     else:
-        chosen = _cover(free, needs)
+        chosen = _cover(keep + free, needs)
         missing = f"hosts for a new cluster ({_needs(_sum(needs))}, each workload on one host)"
     if chosen is None:
         for w in action.workloads:
             failed[(w, site)] = f"site {site}: no free {missing}: {_why_not(pool, None)}"
         return action
-    for m in chosen:
-        m.role = Role.KUBERNETES_NODE
-        given[m.name] = HostRole(site=site, host=m.name, role=Role.KUBERNETES_NODE,
-                                 service=service, cluster=action.cluster)
+    _give(service, action, chosen, given)
     if action.action is ClusterAction.CREATE:
         return action.model_copy(update={"nodes": len(chosen)})
     return action
+
+
+def _give(service: str, action: SiteAction, machines: list[_Machine],
+          given: dict[str, HostRole]) -> None:
+    for m in machines:
+        m.role = Role.KUBERNETES_NODE
+        given[m.name] = HostRole(site=action.site, host=m.name, role=Role.KUBERNETES_NODE,
+                                 service=service, cluster=action.cluster)
 
 
 def _cover(free: list[_Machine], needs: list[Resources]) -> list[_Machine] | None:

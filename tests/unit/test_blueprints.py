@@ -156,6 +156,16 @@ def test_campus_5g_places_upf_firewall_and_app_near_the_campus(bmc_password):
     run()
 
 
+def cluster_template(inventory):
+    """Every site's new cluster: Metal3 writes one image; each site an API address."""
+    return ClusterTemplate(
+        kubernetes_version="v1.30.4",
+        endpoints={s.id: {"host": "192.0.2.100"} for s in inventory.sites},
+        image={"url": "https://images.example.net/kube.qcow2",
+               "checksum": "https://images.example.net/kube.qcow2.sha256sum",
+               "checksum_type": "sha256", "format": "qcow2"})
+
+
 class DeclaredMocks(KubernetesMocks):
     """Answers kubeconfig reads as a management cluster would, and keeps what was declared."""
 
@@ -188,18 +198,14 @@ def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_pas
             catalog=(*CAMPUS_CATALOG[:2], app),
             blocks=Blocks(kubernetes=True, connectivity=False),
             store_url=f"sqlite:///{tmp_path / 'mco.db'}",
-            kubernetes=ClusterTemplate(
-                kubernetes_version="v1.30.4", endpoints={
-                    s.id: {"host": "192.0.2.100"} for s in inventory.sites},
-                image={"url": "https://images.example.net/kube.qcow2",
-                       "checksum": "https://images.example.net/kube.qcow2.sha256sum",
-                       "checksum_type": "sha256", "format": "qcow2"}),
+            kubernetes=cluster_template(inventory),
             management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
 
         def verify(args):
             plan, endpoints, not_deployed, _ = args
             site = {a["workload"]: a["site"] for a in plan["assignments"]}["app"]
-            cluster = f"campus-{site}".replace("_", "-")
+            (cluster,) = (a["cluster"] for a in plan["actions"] if a["kind"] == "caf")
+            assert cluster == f"campus-{site}-caf".replace("_", "-")  # the plan's name for it
             assert not_deployed == {}
             assert endpoints["app"] == {"site": site, "form": "kubernetes", "cluster": cluster,
                                         "url": "http://203.0.113.10:80"}
@@ -309,3 +315,86 @@ def test_report_says_whether_each_endpoint_answers_in_its_protocol():
     assert f"http://127.0.0.1:{server.server_address[1]}: answers" in text
     assert f"mqtt://127.0.0.1:{gone}: DOES NOT ANSWER" in text
     assert "at s: form vm, host h\n" in text  # no URL: nothing to ask
+
+
+def campus_with_kubernetes(catalog, store_url, name="campus"):
+    """The campus blueprint, Kubernetes on, run once under mocks: its plan and what it
+    declared, the workload inventory's inputs among them."""
+    import pulumi_kubernetes as k8s
+
+    mocks = DeclaredMocks()
+    pulumi.runtime.set_mocks(mocks, preview=False)
+    seen = {}
+
+    @pulumi.runtime.test
+    def run():
+        inventory = load(EXAMPLE)
+        campus = Campus5gBlueprint(name, Campus5gArgs(
+            inventory=inventory, campus_site="faredge_munich", vm_platform=PLATFORM,
+            catalog=catalog, blocks=Blocks(kubernetes=True, connectivity=False,
+                                           virtual_machines=False),
+            store_url=store_url,
+            kubernetes=cluster_template(inventory),
+            management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
+        return outputs_of(campus.plan, campus.workload_inventory.id).apply(
+            lambda args: seen.update(plan=args[0]))
+
+    run()
+    return seen["plan"], mocks.created
+
+
+SECRET = "4dabf18193072939515e22adb298388d"  # Pulumi's mark of a secret value
+
+
+def up(created, name="campus"):
+    """What the engine's `up` does with the declared workload inventory: the provider's
+    create, with the inputs the program gave it."""
+    from tcra.providers.workload_inventory import WorkloadInventoryProvider
+
+    _kind, inputs = created[f"{name}-mco-inventory"]
+    WorkloadInventoryProvider().create({  # secrets reach it unwrapped
+        key: value["value"] if isinstance(value, dict) and SECRET in value else value
+        for key, value in inputs.items()})
+
+
+def caf_action(plan):
+    (action,) = (a for a in plan["actions"] if a["kind"] == "caf")
+    return action["action"], action["cluster"]
+
+
+def app_entry(name, cpu):
+    return CAMPUS_CATALOG[2].model_copy(update={
+        "name": name, "max_latency_ms": 2,
+        "resources": Resources(cpu=cpu, memory=Quantity("4Gi"))})
+
+
+def test_a_second_up_with_more_workloads_scales_the_cluster_the_first_made(bmc_password,
+                                                                          tmp_path):
+    """The store holds what the first `up` recorded; the second, with one more container
+    workload than the cluster has room for, declares the same cluster with another worker:
+    its MachineDeployment's replicas rise, no parallel cluster."""
+    store = f"sqlite:///{tmp_path / 'mco.db'}"
+    plan, created = campus_with_kubernetes((app_entry("app", 20),), store)
+    assert caf_action(plan) == ("create", "campus-factory-munich-caf")
+    assert "campus-factory-munich-caf-workers" not in created  # one node: the control plane
+    up(created)
+    plan, created = campus_with_kubernetes((app_entry("app", 20), app_entry("gateway", 20)),
+                                           store)
+    assert caf_action(plan) == ("scale", "campus-factory-munich-caf")
+    clusters = [n for n, (kind, _) in created.items() if kind == "tcra:mcm:K8sCluster"]
+    assert clusters == ["campus-factory-munich-caf"]
+    _kind, workers = created["campus-factory-munich-caf-workers"]
+    assert workers["spec"]["replicas"] == 1
+
+
+def test_another_service_reuses_the_first_service_s_cluster_without_declaring_it(
+        bmc_password, tmp_path):
+    store = f"sqlite:///{tmp_path / 'mco.db'}"
+    _plan, created = campus_with_kubernetes((app_entry("app", 4),), store)
+    up(created)
+    plan, created = campus_with_kubernetes((app_entry("portal", 2),), store, name="visitors")
+    assert caf_action(plan) == ("reuse", "campus-factory-munich-caf")
+    assert not [n for n, (kind, _) in created.items() if kind == "tcra:mcm:K8sCluster"]
+    kind, release = created["visitors-portal-release"]
+    assert (kind, release["name"]) == ("kubernetes:helm.sh/v3:Release", "portal")
+    assert "visitors-campus-factory-munich-caf-kubeconfig" in created  # read, not declared

@@ -19,6 +19,7 @@ from tcra.mco.model import (
     Usage,
     WorkloadKind,
 )
+from tcra.mco.plan import ClusterAction
 from tcra.mco.repository import free_capacity
 from tcra.model import Inventory, Quantity
 from tcra.model.host import (
@@ -147,9 +148,10 @@ def test_another_service_s_hosts_are_not_offered_and_its_capacity_is_taken():
     assert roles(plan) == {"hv-01": (Role.HYPERVISOR, ("cache",))}
     unplaced = {u.workload: u.reason for u in plan.unplaced}
     assert unplaced["encoder"].endswith("rejected: 1 site(s): needs 1 GPU(s), 0 free")
-    assert ("site plant: no free hosts for a new cluster (2 cores, 4Gi, each workload on one"
-            " host): gpu-01 is bare-metal of service ot; hv-01 is hypervisor of service ot;"
-            " small-01 is kubernetes-node of service ot") in unplaced["app"]
+    # the first service's cluster has room left: reused, with no host of its own
+    assert "app" not in unplaced
+    assert [(a.action, a.cluster) for a in plan.actions if a.kind is WorkloadKind.CAF] == [
+        (ClusterAction.REUSE, "ot-plant-caf")]
     (site,) = free_capacity(plant(), taken)
     assert (site.free.cpu, site.free.gpus, site.free.hosts) == (32 - 4, 0, 0)
 
@@ -196,6 +198,47 @@ def test_a_scaled_cluster_claims_as_many_hosts_as_nodes_it_adds():
                           clusters=(cluster,))
     assert [(a.action.value, a.nodes) for a in plan.actions] == [("scale", 1)]
     assert roles(plan) == {"small-01": (Role.KUBERNETES_NODE, ("plant-k8s",))}
+
+
+def line():
+    """One site of three plain hosts, 4 cores each."""
+    return Inventory(sites=(a_site("line"),), hosts=tuple(
+        a_host(f"node-0{i}", "line", cores=4, memory="16Gi", index=i) for i in (1, 2, 3)))
+
+
+def caf(name, *workloads):
+    return service(name, *((w, "caf", 3, "4Gi", {}) for w in workloads))
+
+
+def test_a_second_up_with_more_workloads_scales_the_service_s_cluster_keeping_its_nodes():
+    first_request = caf("ot", "broker")
+    first = place_on_hosts(first_request, Policy(), line())
+    assert [(a.action, a.cluster, a.nodes) for a in first.actions] == [
+        (ClusterAction.CREATE, "ot-line-caf", 1)]
+    taken = recorded((first, first_request))
+    same = place_on_hosts(first_request, Policy(), line(), running=taken.of("ot"), taken=taken)
+    assert [(a.action, a.cluster) for a in same.actions] == [(ClusterAction.REUSE, "ot-line-caf")]
+    assert same.hosts == first.hosts  # reused: its node stays its own
+    more = caf("ot", "broker", "gateway")
+    scaled = place_on_hosts(more, Policy(), line(), running=taken.of("ot"), taken=taken)
+    assert [(a.action, a.cluster, a.nodes) for a in scaled.actions] == [
+        (ClusterAction.SCALE, "ot-line-caf", 1)]
+    assert roles(scaled) == {"node-01": (Role.KUBERNETES_NODE, ("ot-line-caf",)),
+                             "node-02": (Role.KUBERNETES_NODE, ("ot-line-caf",))}
+
+
+def test_another_service_reuses_a_cluster_with_room_but_never_scales_it():
+    ot = caf("ot", "broker")
+    taken = recorded((place_on_hosts(ot, Policy(), line()), ot))
+    small = place_on_hosts(service("video", ("app", "caf", 1, "2Gi", {})), Policy(), line(),
+                           taken=taken)
+    assert [(a.action, a.cluster) for a in small.actions] == [
+        (ClusterAction.REUSE, "ot-line-caf")]
+    assert small.hosts == ()
+    big = place_on_hosts(caf("video", "app"), Policy(), line(), taken=taken)
+    assert [(a.action, a.cluster) for a in big.actions] == [
+        (ClusterAction.CREATE, "video-line-caf")]
+    assert set(roles(big)) == {"node-02"}
 
 
 SIZES = st.tuples(st.sampled_from([8, 16, 32]), st.sampled_from(["32Gi", "64Gi"]),
@@ -247,10 +290,10 @@ def test_two_services_never_share_a_host_s_role_nor_overbook_a_site(hosts, first
         if held.role is Role.HYPERVISOR:
             assert sum(p.resources.cpu for p in both.placements
                        if p.workload in on_it) <= caps[held.host].cores
-    for p in both.placements:
-        if p.kind is WorkloadKind.CAF:
-            nodes = [h.host for h in both.hosts if h.cluster == p.cluster]
-            assert sum(caps[n].cores for n in nodes) >= p.resources.cpu
+    for cluster in {p.cluster for p in both.placements if p.kind is WorkloadKind.CAF}:
+        nodes = {h.host for h in both.hosts if h.cluster == cluster}  # both services' use
+        assert sum(caps[n].cores for n in nodes) >= sum(
+            p.resources.cpu for p in both.placements if p.cluster == cluster)
 
 
 def test_tcra_hosts_shows_each_host_s_role_and_owner(tmp_path, monkeypatch):
