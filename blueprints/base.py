@@ -37,6 +37,7 @@ from tcra.model import Inventory, Quantity
 from tcra.model.base import Model
 from tcra.model.fabric import Chain
 from tcra.model.types import IPv6Prefix, Name
+from tcra.tcm.compute import check
 from tcra.vip.model import CloudInit, Disk, Interface
 from tcra.vip.share import VmShare, share
 
@@ -85,12 +86,14 @@ class VmPlatform(Model):
 
 
 class ChainIntent(Model):
-    """The service chain users' traffic crosses; workloads are the fabric's endpoints."""
+    """The service chain users' traffic crosses, through workloads of the request: each is
+    steered to the HBR of the site the plan puts it at."""
 
     destination: IPv6Prefix = Field(description="Service prefix users reach.")
-    functions: tuple[Name, ...] = ()
-    egress: Name
-    ingress: Name | None = Field(default=None, description="HBR (site) where users attach.")
+    functions: tuple[Name, ...] = Field(default=(), description="Workloads, in order.")
+    egress: Name = Field(description="The workload that receives the traffic.")
+    ingress: Name | None = Field(default=None, description="Site where users attach; its HBR"
+                                 " encapsulates.")
 
 
 class BlueprintArgs(Model):
@@ -155,6 +158,8 @@ class Blueprint(pulumi.ComponentResource):
             store_url=args.store_url, allow_partial=args.allow_partial),
             pulumi.ResourceOptions(parent=self))
         placed = self.mco.result
+        self.chain_made: Chain | None = (self.placed_chain(name) if args.blocks.connectivity
+                                         else None)
         deployed = Deployed(plan=placed)
         by_form: dict[WorkloadKind, list[tuple[str, str]]] = defaultdict(list)
         for assignment in placed.assignments:
@@ -260,34 +265,78 @@ class Blueprint(pulumi.ComponentResource):
         return declare(self, name, placed, deployed)
 
     def connectivity(self, name: str, deployed: Deployed) -> SRv6Chain | None:
+        """The SRv6 chain through the placed workloads (`placed_chain`)."""
+        fabric = self.args.inventory.fabric
+        if self.chain_made is None or fabric is None:
+            return None
+        chain = SRv6Chain(f"{name}-chain", SRv6ChainArgs(fabric=fabric, chain=self.chain_made),
+                          pulumi.ResourceOptions(parent=self))
+        deployed.ingress = self.chain_made.ingress
+        deployed.chain = {w: str(chain.plan.sids[w]) for w in chain.plan.hops}
+        return chain
+
+    def placed_chain(self, name: str) -> Chain | None:
+        """The chain's workloads where the plan put them: each behind the HBR that serves its
+        site, at the fabric's endpoint for it there. Refused, naming the chain's field, before
+        any block is declared."""
         intent, fabric = self.args.chain, self.args.inventory.fabric
         if intent is None or fabric is None:
             return None
-        ingress = intent.ingress or self.default_ingress()
-        chain = SRv6Chain(f"{name}-chain", SRv6ChainArgs(fabric=fabric, chain=Chain(
-            name=f"{name}-chain", ingress=ingress, destination=intent.destination,
-            functions=intent.functions, egress=intent.egress)),
-            pulumi.ResourceOptions(parent=self))
-        deployed.chain = [ingress, *(f"{w} @ {fabric.endpoint(w).hbr}"
-                                     for w in (*intent.functions, intent.egress))]
+        kind = self.kind.rsplit(":", 1)[-1]
+        sites = {a.workload: a.site for a in self.mco.result.assignments}
+        unplaced = {u.workload: u.reason for u in self.mco.result.unplaced}
+        served = sorted(h.site for h in fabric.hbrs if h.site)
+        problems: list[Problem] = []
+        ingress_site = intent.ingress or self.default_ingress()
+        ingress = fabric.serving(ingress_site)
+        if ingress is None:
+            problems.append(Problem(kind, "chain.ingress", "expected a site an HBR of the"
+                                    f" fabric serves ({', '.join(served) or 'none'})",
+                                    ingress_site))
+        placement: dict[str, str] = {}
+        for field, workload in [*((f"chain.functions.{i}", w)
+                                  for i, w in enumerate(intent.functions)),
+                                ("chain.egress", intent.egress)]:
+            site = sites.get(workload)
+            hbr = fabric.serving(site) if site else None
+            if site is None and workload in unplaced:
+                problems.append(Problem(kind, field, f"expected a workload the plan placed;"
+                                        f" this one is not placed: {unplaced[workload]}",
+                                        workload))
+            elif site is None:
+                problems.append(Problem(kind, field, "expected a workload the plan placed"
+                                        f" ({', '.join(sorted(sites))})", workload))
+            elif hbr is None:
+                problems.append(Problem(kind, field, f"placed at site {site}, which no HBR"
+                                        " of the fabric serves; expected one of"
+                                        f" {', '.join(served) or 'none'}", workload))
+            elif fabric.endpoint(workload, hbr.name) is None:
+                problems.append(Problem(kind, field, f"placed at site {site}: expected an"
+                                        f" endpoint of it behind HBR {hbr.name} in the"
+                                        " fabric", workload))
+            else:
+                placement[workload] = hbr.name
+        if problems:
+            raise InvalidInputError(problems)
+        assert ingress is not None  # noqa: S101 - a problem otherwise
+        chain = Chain(name=f"{name}-chain", ingress=ingress.name, destination=intent.destination,
+                      functions=intent.functions, egress=intent.egress, placement=placement)
+        check(fabric, chain)  # the route computation's own refusals, before any block too
         return chain
 
     def record(self, deployed: Deployed,
                chain: SRv6Chain | None) -> WorkloadInventory | None:
         """The service's workload inventory (with a store): what each block made, and the
         SIDs the chain programmed, written once all of it exists (MultiCloudOrchestrator)."""
-        placed = {a.workload for a in self.mco.result.assignments}
-        sids = {w: str(sid) for w, sid in (chain.plan.sids if chain else {}).items()
-                if w in placed}
         objects = dict(deployed.objects)
-        for workload, sid in sids.items():
+        for workload, sid in (chain.plan.sids if chain else {}).items():
             objects[workload] = objects.get(workload, DeployedObject(
-                workload=workload)).model_copy(update={"sid": sid})
+                workload=workload)).model_copy(update={"sid": str(sid)})
         return self.mco.record(list(objects.values()),
                                [*deployed.makers, *([chain] if chain else [])])
 
     def default_ingress(self) -> str:
-        raise InvalidInputError([Problem(self.kind, "chain.ingress", "expected the HBR where"
+        raise InvalidInputError([Problem(self.kind, "chain.ingress", "expected the site where"
                                          " users attach", has_value=False)])
 
     def why_not(self, form: WorkloadKind) -> str:

@@ -1,5 +1,6 @@
 """A picture of what a blueprint deployed: sites as boxes, workloads in them by form, the
-chain as arrows. Graphviz DOT, rendered to SVG by `dot` (scripts/deploy-lab does)."""
+chain as arrows from users through the workloads it crosses. Graphviz DOT, rendered to SVG by
+`dot` (scripts/deploy-lab does)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ class Deployed:
 
     plan: Plan
     nodes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    chain: list[str] = field(default_factory=list)
+    ingress: str | None = None
+    """The HBR where users attach, with a chain."""
+    chain: dict[str, str] = field(default_factory=dict)
+    """The chain's workloads in travel order, each with its SID."""
     not_deployed: dict[str, str] = field(default_factory=dict)
     objects: dict[str, DeployedObject] = field(default_factory=dict)
     makers: list[pulumi.Resource] = field(default_factory=list)
@@ -58,14 +62,15 @@ def graphviz(name: str, deployed: Deployed) -> str:
             lines.append(f"    {_quote(workload)} [label={_quote(label)},"
                          f" fillcolor={colour}];")
         lines.append("  }")
-    hops = deployed.chain
-    if hops:
+    if deployed.chain:  # through the workloads' own nodes, where the plan put them
+        ingress = f"HBR {deployed.ingress}"
         lines.append('  users [shape=ellipse, fillcolor=white, label="users"];')
-        previous = "users"
-        for hop in hops:
-            node = f"chain {hop}"
-            lines.append(f"  {_quote(node)} [shape=cds, fillcolor=orange, label={_quote(hop)}];")
-            lines.append(f"  {_quote(previous)} -> {_quote(node)} [label=SRv6];")
-            previous = node
+        lines.append(f"  {_quote(ingress)} [shape=cds, fillcolor=orange];")
+        lines.append(f'  users -> {_quote(ingress)} [label="H.Encaps"];')
+        previous = ingress
+        for workload, sid in deployed.chain.items():
+            lines.append(f"  {_quote(previous)} -> {_quote(workload)}"
+                         f" [label={_quote('SID ' + sid)}, color=orange];")
+            previous = workload
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -36,14 +36,14 @@ class SRv6Chain(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self))
         self.segments = pulumi.Output.from_input([str(s) for s in self.plan.segments])
         self.sids = pulumi.Output.from_input({w: str(s) for w, s in self.plan.sids.items()})
-        self.path = pulumi.Output.from_input(describe(args.fabric, args.chain, self.plan))
+        self.path = pulumi.Output.from_input(describe(args.chain, self.plan))
         self.diagram = pulumi.Output.from_input(mermaid(args.fabric, args.chain, self.plan))
         self.register_outputs({"segments": self.segments, "sids": self.sids, "path": self.path,
                                "diagram": self.diagram})
 
 
-def describe(fabric: Fabric, chain: Chain, plan: ChainPlan) -> str:
+def describe(chain: Chain, plan: ChainPlan) -> str:
     """One line a person reads: users -> ingress HBR -> function @ HBR (SID) -> ... -> egress."""
-    hops = [f"{w} @ {fabric.endpoint(w).hbr} ({plan.sids[w]})" for w in plan.hops]
+    hops = [f"{w} @ {plan.placement[w]} ({plan.sids[w]})" for w in plan.hops]
     return " -> ".join([f"users {chain.source or 'any'} to {chain.destination}",
                         f"{chain.ingress} (H.Encaps)", *hops])

@@ -1,5 +1,5 @@
 """The `tcra` command: validate inventories, print the schema, list hosts, place services,
-list the workload inventory, run the lab."""
+list the workload inventory, give remote HBRs a chain's routes, run the lab."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ app.add_typer(lab_app, name="lab")
 continuum_app = typer.Typer(help="Synthetic continuums for tests and benchmarks.",
                             no_args_is_help=True)
 app.add_typer(continuum_app, name="continuum")
+chain_app = typer.Typer(help="SRv6 service chains on host-based routers (HBRs).",
+                        no_args_is_help=True)
+app.add_typer(chain_app, name="chain")
 # Piped output keeps whole lines (rich would otherwise wrap tables at 80 columns).
 out = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
@@ -208,6 +211,64 @@ def place(
         render(plan, sys.stdout, explain=explain)
     if plan.unplaced:
         raise typer.Exit(3)
+
+
+VARS_HEADER = "# Written by `tcra chain vars`: the tcra.telco.hbr role's variables for chain {}\n"
+
+
+@chain_app.command("vars")
+def chain_vars(
+    inventory: InventoryPath,
+    chain: Annotated[Path, typer.Argument(help="A YAML file of one chain (tcra.model.Chain).")],
+    host: Annotated[str | None, typer.Option(help="Only this HBR host's variables.")] = None,
+    folder: Annotated[Path | None, typer.Option(
+        "--out", help="Write <host>.yml files into this folder (e.g. a playbook's host_vars)"
+        " instead of printing.")] = None,
+    owner: Annotated[str | None, typer.Option(help="hbr_owner: who programs the routes"
+                                              " (<project>/<stack>/<resource>@<identity>).")
+                     ] = None,
+) -> None:
+    """Print the tcra.telco.hbr role's variables for each HBR the chain uses, from the same
+    route computation SRv6Chain applies: for HBRs on remote hosts, programmed by Ansible."""
+    import yaml
+
+    from tcra.model.fabric import Chain
+    from tcra.tcm.compute import compute
+    from tcra.tcm.role_vars import role_vars
+
+    loaded = _load(inventory)
+    given = _load_yaml_model(Chain, chain)
+    if loaded.fabric is None:
+        print(f"tcra chain vars: {inventory}: tcra_fabric: missing; expected the HBRs and"
+              " workload endpoints (variable tcra_fabric of group all)")
+        raise typer.Exit(1)
+    try:
+        hosts = role_vars(loaded.fabric, compute(loaded.fabric, given), owner=owner)
+    except InvalidInputError as exc:
+        print("\n".join(exc.lines()))
+        raise typer.Exit(1) from None
+    if host is not None:
+        if host not in hosts:
+            print(f"tcra chain vars: --host: expected the host of an HBR chain {given.name}"
+                  f" uses ({', '.join(hosts)}) (got {host!r})")
+            raise typer.Exit(2)
+        hosts = {host: hosts[host]}
+    header = VARS_HEADER.format(given.name)
+    if folder is None:
+        text = yaml.safe_dump(hosts[host] if host else hosts, sort_keys=False)
+        sys.stdout.write(header + text)
+        return
+    files = {folder / f"{name}.yml": values for name, values in hosts.items()}
+    ours = VARS_HEADER.split(":")[0]
+    theirs = [f for f in files if f.exists() and not f.read_text().startswith(ours)]
+    if theirs:
+        print(f"tcra chain vars: --out: {', '.join(map(str, theirs))} exist and were not"
+              " written by tcra chain vars; expected a folder for its files")
+        raise typer.Exit(2)
+    folder.mkdir(parents=True, exist_ok=True)
+    for file, values in files.items():
+        file.write_text(header + yaml.safe_dump(values, sort_keys=False))
+        print(f"wrote {file}")
 
 
 @continuum_app.command("generate")

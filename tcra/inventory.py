@@ -75,6 +75,12 @@ def _load(source: Path) -> Inventory:
         hypervisors += [hypervisor] if hypervisor else []
     problems += [_renamed(p) for p in cross_check(site_names, sites, hosts)]
     fabric = _fabric(manager, problems)
+    if fabric is not None:
+        problems += [Problem("fabric", f"tcra_fabric.hbrs.{i}.site", "expected one of the"
+                             f" inventory's sites ({', '.join(sorted(site_names)) or 'none'})",
+                             hbr.site)
+                     for i, hbr in enumerate(fabric.hbrs)
+                     if hbr.site is not None and hbr.site not in site_names]
     raise_if_any(problems)
     return Inventory(sites=tuple(sites), hosts=tuple(hosts), hypervisors=tuple(hypervisors),
                      fabric=fabric)

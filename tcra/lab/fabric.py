@@ -41,7 +41,8 @@ def plan(spec: LabSpec) -> FabricState:
                                         dev=f"{name}0"))
         workload_ns[name] = f"{spec.prefix}wl-{name}"
     hbrs = tuple(
-        Hbr(name=site, locator=subnet(0x100 * (i + 1)), namespace=ns[site], uplink=ULINK,
+        Hbr(name=site, site=site, host=ns[site], locator=subnet(0x100 * (i + 1)),
+            namespace=ns[site], uplink=ULINK,
             interfaces=(ULINK, *(f"{w}0" for w, at in WORKLOADS if at == site)))
         for i, site in enumerate(SITES))
     service = subnet(0x4000)

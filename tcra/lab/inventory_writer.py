@@ -66,7 +66,7 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
     (root / MARKER).write_text(f"{spec.state_dir}\n")
     sites = {site: [n.name for n in nodes if n.site == site] for site in _SITES}
     sites[HYPERVISOR_SITE].append(HYPERVISOR)
-    routers = {hbr.namespace or hbr.name: hbr for hbr in fabric.fabric.hbrs}
+    routers = {hbr.inventory_host: hbr for hbr in fabric.fabric.hbrs}
     _dump(root / "hosts.yml", {"all": {"children": {
         "sites": {"children": {site: {"hosts": dict.fromkeys(names)}
                                for site, names in sites.items()}},

@@ -24,6 +24,15 @@ class Hbr(Model):
                                   " the host's own.")
     interfaces: tuple[str, ...] = Field(default=(), description="Interfaces that receive SRv6.")
     uplink: str = Field(description="Interface towards the underlay (H.Encaps leaves here).")
+    site: Name | None = Field(default=None, description="The site whose workloads this HBR"
+                              " serves: a chain steers to a workload through the HBR of the"
+                              " site it was placed at. None: it serves no placed workloads.")
+    host: Name | None = Field(default=None, description="The Ansible inventory host that runs"
+                              " it (the tcra.telco.hbr role's target); none: its name.")
+
+    @property
+    def inventory_host(self) -> str:
+        return self.host or self.name
 
     @model_validator(mode="after")
     def _room_for_functions(self) -> Hbr:
@@ -35,7 +44,8 @@ class Hbr(Model):
 
 
 class FabricEndpoint(Model):
-    """A workload's address behind an HBR, and the HBR interface that reaches it."""
+    """A workload's address behind an HBR, and the HBR interface that reaches it. A workload
+    that may run at several sites has one endpoint behind each of their HBRs."""
 
     workload: Name
     hbr: Name
@@ -58,17 +68,34 @@ class Fabric(Model):
                 if a.locator.overlaps(b.locator):
                     raise ValueError(f"locators of {a.name} ({a.locator}) and {b.name}"
                                      f" ({b.locator}) overlap")
+        serving: dict[str, str] = {}
+        for h in self.hbrs:
+            if h.site is not None and serving.setdefault(h.site, h.name) != h.name:
+                raise ValueError(f"HBRs {serving[h.site]} and {h.name} both serve site"
+                                 f" {h.site}; expected one HBR per site")
+        seen: set[tuple[str, str]] = set()
         for e in self.endpoints:
             if e.hbr not in names:
                 raise ValueError(f"endpoint {e.workload}: unknown HBR {e.hbr!r}"
                                  f" (HBRs: {', '.join(names)})")
+            if (e.workload, e.hbr) in seen:
+                raise ValueError(f"endpoint {e.workload}: given twice behind HBR {e.hbr}")
+            seen.add((e.workload, e.hbr))
         return self
 
     def hbr(self, name: str) -> Hbr:
         return next(h for h in self.hbrs if h.name == name)
 
-    def endpoint(self, workload: str) -> FabricEndpoint:
-        return next(e for e in self.endpoints if e.workload == workload)
+    def serving(self, site: str) -> Hbr | None:
+        """The HBR that serves a site's workloads, if the fabric has one."""
+        return next((h for h in self.hbrs if h.site == site), None)
+
+    def endpoints_of(self, workload: str) -> tuple[FabricEndpoint, ...]:
+        return tuple(e for e in self.endpoints if e.workload == workload)
+
+    def endpoint(self, workload: str, hbr: str) -> FabricEndpoint | None:
+        return next((e for e in self.endpoints if e.workload == workload and e.hbr == hbr),
+                    None)
 
 
 class Chain(Model):
@@ -84,6 +111,9 @@ class Chain(Model):
     latency_ms: float | None = Field(default=None, gt=0, description="QoS intent (reported).")
     sids: dict[Name, IPv6Address] = Field(default_factory=dict,
                                           description="Pinned SIDs; others are allocated.")
+    placement: dict[Name, Name] = Field(default_factory=dict, description="Workload -> the HBR"
+                                        " behind which it runs; needed for a workload the"
+                                        " fabric has behind several HBRs.")
 
 
 def allocate_sid(hbr: Hbr, chain: str, workload: str, taken: set[Address]) -> Address:

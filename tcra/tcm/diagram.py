@@ -12,13 +12,13 @@ from tcra.tcm.compute import ChainPlan
 def mermaid(fabric: Fabric, chain: Chain, plan: ChainPlan) -> str:
     source = f" from {chain.source}" if chain.source else ""
     lines = ["flowchart LR", f'  users(["users{source} to {chain.destination}"])']
-    hbrs = {fabric.endpoint(w).hbr for w in plan.hops} | {chain.ingress}
+    hbrs = set(plan.placement.values()) | {chain.ingress}
     for hbr in sorted(hbrs):
         lines.append(f"  subgraph {hbr}[HBR {hbr} · locator {fabric.hbr(hbr).locator}]")
         if hbr == chain.ingress:
             lines.append(f"    ingress[H.Encaps: {len(plan.segments)} segments]")
         for w in plan.hops:
-            if fabric.endpoint(w).hbr == hbr:
+            if plan.placement[w] == hbr:
                 behaviour = "End.DX6" if w == chain.egress else "End.X"
                 lines.append(f'    {w}["{w}<br/>{behaviour} {plan.sids[w]}"]')
         lines.append("  end")

@@ -2,6 +2,7 @@
 blueprint, a team's subclass, and bad arguments refused before anything is declared."""
 
 import json
+from ipaddress import IPv6Address
 
 import pulumi
 import pytest
@@ -398,3 +399,148 @@ def test_another_service_reuses_the_first_service_s_cluster_without_declaring_it
     kind, release = created["visitors-portal-release"]
     assert (kind, release["name"]) == ("kubernetes:helm.sh/v3:Release", "portal")
     assert "visitors-campus-factory-munich-caf-kubeconfig" in created  # read, not declared
+
+
+SITES = ("factory_munich", "factory_lyon", "faredge_munich", "regional_frankfurt",
+         "core_stockholm")
+
+
+def with_fabric(inventory):
+    """The example continuum with one HBR per site, and `fw` and `app` reachable behind each:
+    wherever the plan puts them, the fabric knows their address there."""
+    from tcra.model.fabric import Fabric
+
+    fabric = Fabric.model_validate({
+        "hbrs": [{"name": f"hbr-{i}", "site": site, "locator": f"fd00:{i + 1}::/48",
+                  "uplink": "up0"} for i, site in enumerate(SITES)],
+        "endpoints": [{"workload": w, "hbr": f"hbr-{i}", "address": f"fd00:{i + 1}:{n}::2",
+                       "dev": f"{w}0"} for i in range(len(SITES))
+                      for n, w in enumerate(("fw", "app"), start=1)]})
+    return inventory.model_copy(update={"fabric": fabric})
+
+
+def campus_chain(campus_site, functions=("fw",)):
+    """fw (a VM) and app near the campus; users attach in Stockholm, where neither runs."""
+    from tcra.blueprints.base import ChainIntent
+
+    return Campus5gArgs(
+        inventory=with_fabric(load(EXAMPLE)), campus_site=campus_site, vm_platform=PLATFORM,
+        catalog=CAMPUS_CATALOG[1:], blocks=Blocks(kubernetes=False),
+        chain=ChainIntent(destination="fd00:40::/64", functions=functions, egress="app",
+                          ingress="core_stockholm"))
+
+
+def test_the_chain_follows_the_workloads_to_where_the_plan_puts_them(bmc_password):
+    """The same chain, the campus moved from Munich to Frankfurt: fw is placed elsewhere, and
+    its SID moves to the locator of the HBR serving its new site, with the route there."""
+    fw_at = {}
+    for campus_site in ("faredge_munich", "regional_frankfurt"):
+        mocks = Mocks()
+        pulumi.runtime.set_mocks(mocks, preview=False)
+        seen = {}
+
+        @pulumi.runtime.test
+        def run(campus_site=campus_site, seen=seen):
+            campus = Campus5gBlueprint("campus", campus_chain(campus_site))
+            seen["fabric"] = campus.args.inventory.fabric
+
+            def verify(args):
+                plan, seen["path"], seen["diagram"] = args
+                seen["site"] = {a["workload"]: a["site"] for a in plan["assignments"]}["fw"]
+
+            return outputs_of(campus.plan, campus.chain, campus.diagram).apply(verify)
+
+        run()
+        fabric, site = seen["fabric"], seen["site"]
+        hbr = fabric.serving(site)
+        (end_x,) = [r for r in mocks.created[f"campus-chain-{hbr.name}"]["routes"]
+                    if r.get("behaviour") == "End.X"]
+        sid = IPv6Address(end_x["dst"].removesuffix("/128"))
+        assert sid in hbr.locator  # fw's SID is the serving HBR's
+        assert end_x["nh6"] == str(fabric.endpoint("fw", hbr.name).address)
+        (encap,) = [r for r in mocks.created["campus-chain-hbr-4"]["routes"]
+                    if r.get("segments")]
+        assert encap["segments"][0] == str(sid)  # users' HBR (Stockholm) steers to it
+        assert f"fw @ {hbr.name} ({sid})" in seen["path"]
+        # the picture draws the chain through the placed workloads' own nodes
+        assert f'"HBR hbr-4" -> "fw" [label="SID {sid}"' in seen["diagram"]
+        assert '"fw" -> "app"' in seen["diagram"]
+        fw_at[campus_site] = (site, hbr.name)
+    assert fw_at == {"faredge_munich": ("factory_munich", "hbr-0"),
+                     "regional_frankfurt": ("regional_frankfurt", "hbr-3")}
+
+
+def test_a_chain_through_workloads_the_plan_did_not_place_is_refused(bmc_password):
+    pulumi.runtime.set_mocks(Mocks(), preview=False)
+    with pytest.raises(InvalidInputError) as caught:
+        Campus5gBlueprint("campus", campus_chain("faredge_munich", functions=("ids", "fw")))
+    assert str(caught.value) == (
+        "Campus5gBlueprint: chain.functions.0: expected a workload the plan placed (app, fw)"
+        " (got 'ids')")
+    args = campus_chain("faredge_munich")
+    fabric = args.inventory.fabric
+    alone = fabric.model_copy(update={"endpoints": tuple(
+        e for e in fabric.endpoints if e.workload != "fw" or e.hbr == "hbr-4")})
+    with pytest.raises(InvalidInputError, match=r"chain\.functions\.0: placed at site"
+                       r" factory_munich: expected an endpoint of it behind HBR hbr-0 in the"
+                       r" fabric \(got 'fw'\)"):
+        Campus5gBlueprint("campus", args.model_copy(update={
+            "inventory": args.inventory.model_copy(update={"fabric": alone})}))
+
+
+def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path):
+    """stacks/lab's configuration on an inventory as `tcra lab up` writes it: fw and app are
+    catalog workloads, placed at the hypervisor's site, and the chain reaches them through
+    that site's HBR (what the e2e test pings through)."""
+    import yaml
+
+    from tcra.lab import fabric as lab_fabric
+    from tcra.lab import inventory_writer
+    from tcra.lab.bmc import password_file
+    from tcra.lab.spec import Bmc, Hugepages, LabSpec, Node, Process
+    from tests.conftest import ROOT
+
+    spec = LabSpec(state_root=tmp_path / "state", inventory=tmp_path / "inventory")
+    password_file(spec).parent.mkdir(parents=True)
+    password_file(spec).write_text("not-a-real-password")
+    nodes = tuple(Node(name=f"tcra-lab-node-{i}", uuid=f"uuid-{i}", site=site)
+                  for i, site in enumerate(("lab_factory", "lab_faredge")))
+    inventory = inventory_writer.write(spec, Bmc(process=Process(pid=1, program="sushy"),
+                                                 port=8000, username="tcra"),
+                                       nodes, lab_fabric.plan(spec), Hugepages(count=0, total=0))
+    shipped = yaml.safe_load((ROOT / "stacks/lab/Pulumi.lab.yaml").read_text())["config"]
+    config = {key.removeprefix("tcra-lab:"): value for key, value in shipped.items()}
+    config |= {"inventory": str(inventory), "blocks": {**config["blocks"], "kubernetes": False}}
+    pulumi.runtime.set_mocks(Mocks(), preview=False)
+
+    @pulumi.runtime.test
+    def run():
+        plant = ManufacturingBlueprint(
+            "plant", ManufacturingStack.model_validate(config).blueprint_args())
+
+        def verify(args):
+            plan, path = args
+            sites = {a["workload"]: a["site"] for a in plan["assignments"]}
+            assert (sites["fw"], sites["app"]) == ("lab_factory", "lab_factory")
+            assert path.startswith("users any to fda5:1146:d380:4000::/64 -> lab_faredge"
+                                   " (H.Encaps) -> fw @ lab_factory (")
+            assert " -> app @ lab_factory (" in path
+
+        return outputs_of(plant.plan, plant.chain).apply(verify)
+
+    run()
+
+
+def test_the_route_computation_s_refusals_come_before_any_block(bmc_password):
+    """Users attached at the site fw runs at: refused while only the plan exists."""
+    from tcra.blueprints.base import ChainIntent
+
+    args = campus_chain("faredge_munich")
+    args = args.model_copy(update={"chain": ChainIntent(
+        destination="fd00:40::/64", functions=("fw",), egress="app", ingress="factory_munich")})
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, preview=False)
+    with pytest.raises(InvalidInputError, match="chain campus-chain: functions: the first hop"
+                       " runs on the ingress HBR hbr-0"):
+        Campus5gBlueprint("campus", args)
+    assert not any(name.startswith("campus-fw") for name in mocks.created)

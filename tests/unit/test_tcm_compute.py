@@ -82,3 +82,42 @@ def test_overlapping_locators_and_ipv4_are_refused_by_the_model():
     with pytest.raises(ValidationError, match="expected an IPv6 address"):
         Fabric.model_validate({"hbrs": HBRS, "endpoints": [{**ENDPOINTS[0],
                                                               "address": "10.0.0.2"}]})
+
+
+def two_sites():
+    """fw may run at either site: the fabric has an endpoint for it behind each HBR."""
+    return fabric(endpoints=[*ENDPOINTS, {"workload": "fw", "hbr": "edge",
+                                          "address": "fd00:f4::2", "dev": "fw0"}])
+
+
+def test_the_chain_s_placement_picks_the_endpoint_of_a_workload_behind_several_hbrs():
+    two = two_sites()
+    at_core = compute(two, chain("upf", "fw", ingress="core", placement={"fw": "core"}))
+    at_edge = compute(two, chain("upf", "fw", ingress="core", placement={"fw": "edge"}))
+    assert at_core.sids["fw"] in two.hbr("core").locator
+    assert at_edge.sids["fw"] in two.hbr("edge").locator
+    assert (at_core.placement["fw"], at_edge.placement["fw"]) == ("core", "edge")
+    (end_x,) = [r for h in at_edge.hbrs if h.hbr == "edge" for r in h.routes
+                if r.dst.network_address == at_edge.sids["fw"]]
+    assert (str(end_x.nh6), end_x.dev) == ("fd00:f4::2", "fw0")
+
+
+def test_a_workload_behind_several_hbrs_needs_its_placement():
+    with pytest.raises(InvalidInputError) as caught:
+        compute(two_sites(), chain("fw", "upf", ingress="core"))
+    assert str(caught.value) == ("chain web: functions: the fabric has it behind several HBRs"
+                                 " (core, edge); expected its placement (got 'fw')")
+    with pytest.raises(InvalidInputError) as caught:
+        compute(fabric(), chain("fw", placement={"fw": "edge", "ids": "core"}))
+    assert str(caught.value).splitlines() == [
+        "chain web: placement.fw: expected an HBR the fabric has fw behind (core) (got 'edge')",
+        "chain web: placement.ids: expected a workload of the chain (got 'core')"]
+
+
+def test_one_hbr_per_site_and_one_endpoint_per_workload_and_hbr():
+    with pytest.raises(ValidationError, match="HBRs edge and core both serve site muc"):
+        Fabric.model_validate({"hbrs": [{**h, "site": "muc"} for h in HBRS]})
+    with pytest.raises(ValidationError, match="endpoint fw: given twice behind HBR core"):
+        fabric(endpoints=[*ENDPOINTS, ENDPOINTS[0]])
+    served = Fabric.model_validate({"hbrs": [{**HBRS[0], "site": "muc"}, HBRS[1]]})
+    assert served.serving("muc").name == "edge" and served.serving("lyon") is None
