@@ -42,6 +42,9 @@ class MultiCloudOrchestratorArgs(Model):
                                   " history, every run places from scratch.")
     allow_partial: bool = Field(default=False,
                                 description="Deploy what fits instead of failing the run.")
+    new_clusters: bool = Field(default=True, description="The Kubernetes block can make"
+                               " clusters; without, container workloads go only to sites"
+                               " with one.")
 
 
 class MultiCloudOrchestrator(pulumi.ComponentResource):
@@ -61,7 +64,7 @@ class MultiCloudOrchestrator(pulumi.ComponentResource):
         taken = store.usage() if store else Usage()
         self.result: Plan = place_on_hosts(
             args.request, args.policy, args.inventory, clusters=args.clusters,
-            running=taken.of(args.request.name), taken=taken)
+            running=taken.of(args.request.name), taken=taken, new_clusters=args.new_clusters)
         if self.result.unplaced and not args.allow_partial:
             raise InfeasibleRequestError("\n".join(
                 f"cannot place {u.workload}: {u.reason}" for u in self.result.unplaced))

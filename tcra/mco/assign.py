@@ -129,7 +129,8 @@ def _hardware_class(problem: PlacementProblem) -> Ints:
     d = problem.demand
     bits: Ints = ((d[:, 3] > 0) * 1 + problem.needs_ptp * 2 + (d[:, 4] > 0) * 4
                   + (d[:, 2] > 0) * 8 + (d[:, 5] > 0) * 16
-                  + problem.needs_hypervisor * 32).astype(np.int64)
+                  + problem.needs_hypervisor * 32 + problem.needs_cluster * 64
+                  ).astype(np.int64)
     return bits
 
 
@@ -143,6 +144,8 @@ def _capable(problem: PlacementProblem, hardware: int) -> Bools:
         ok &= problem.site_ptp
     if hardware & 32:
         ok &= problem.site_hypervisor
+    if hardware & 64:
+        ok &= problem.site_cluster
     return ok
 
 

@@ -181,6 +181,8 @@ def _resource_reason(problem: PlacementProblem, w: int, s: int) -> str | None:
         return "no PTP-capable host"
     if problem.needs_hypervisor[w] and not problem.site_hypervisor[s]:
         return "no hypervisor for VMs"
+    if problem.needs_cluster[w] and not problem.site_cluster[s]:
+        return "no Kubernetes cluster, and none can be made (no Cluster API)"
     need, free = problem.demand[w], problem.capacity[s]
     for d, dim in enumerate(DIMS):
         if need[d] > free[d] + 1e-9:

@@ -76,13 +76,14 @@ class _Machine:
 
 def place_on_hosts(request: ServiceRequest, policy: Policy, inventory: Inventory, *,
                    clusters: Iterable[ClusterState] = (), running: Iterable[Placement] = (),
-                   taken: Usage | None = None, mode: Mode = "auto",
-                   explain: bool = False) -> Plan:
+                   taken: Usage | None = None, new_clusters: bool = True,
+                   mode: Mode = "auto", explain: bool = False) -> Plan:
     """The plan for `request` on `inventory`, with hosts. `running`: where its workloads run
     now; `taken`: what the store records for every service (this one's hosts stay its own)."""
     taken = taken or Usage()
     clusters = (*clusters, *recorded_clusters(inventory, taken, request.name))
-    repository = from_inventory(inventory, clusters, running, taken.besides(request.name))
+    repository = from_inventory(inventory, clusters, running, taken.besides(request.name),
+                                new_clusters)
     excluded: Failures = {}
     for _ in range(ROUNDS):
         plan = place(request, policy, repository, mode=mode, explain=explain, excluded=excluded)

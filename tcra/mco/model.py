@@ -252,6 +252,9 @@ class Repository(Model):
     sites: tuple[SiteState, ...]
     clusters: tuple[ClusterState, ...] = ()
     placements: tuple[Placement, ...] = ()
+    new_clusters: bool = Field(default=True, description="A Kubernetes cluster can be made"
+                               " where none runs (Cluster API); without, container workloads"
+                               " (caf) go only to sites with a cluster.")
 
 
 class PlacementInput(Model):

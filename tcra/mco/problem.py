@@ -85,6 +85,12 @@ class PlacementProblem:
         return np.array([s.hypervisor for s in self.repository.sites], dtype=bool)
 
     @cached_property
+    def site_cluster(self) -> Bools:
+        """A Kubernetes cluster runs here (only asked when none can be made)."""
+        at = {c.site for c in self.repository.clusters if c.kind is WorkloadKind.CAF}
+        return np.array([s.site.id in at for s in self.repository.sites], dtype=bool)
+
+    @cached_property
     def jurisdictions(self) -> list[str]:
         return sorted({s.site.jurisdiction for s in self.repository.sites}
                       | {j for w in self.request.workloads for j in w.jurisdictions})
@@ -185,6 +191,12 @@ class PlacementProblem:
     def needs_hypervisor(self) -> Bools:
         return np.array([w.kind is WorkloadKind.VAF for w in self.request.workloads],
                         dtype=bool)
+
+    @cached_property
+    def needs_cluster(self) -> Bools:
+        """Container workloads, when no cluster can be made: they need a site with one."""
+        return np.array([w.kind is WorkloadKind.CAF and not self.repository.new_clusters
+                         for w in self.request.workloads], dtype=bool)
 
     @cached_property
     def physical(self) -> Bools:
@@ -311,7 +323,8 @@ class PlacementProblem:
                                          ).any(axis=-1)
         ok: Bools = (at(self.policy_allowed) & (ratio <= 1.0 + 1e-9) & in_jurisdiction
                      & (~self.needs_ptp[w] | at(self.site_ptp))
-                     & (~self.needs_hypervisor[w] | at(self.site_hypervisor)) & fits
+                     & (~self.needs_hypervisor[w] | at(self.site_hypervisor))
+                     & (~self.needs_cluster[w] | at(self.site_cluster)) & fits
                      & on_one_host)
         if self.excluded:
             ok &= ~np.isin(w * len(self.site_ids) + at(self._site_index), self._excluded_codes)

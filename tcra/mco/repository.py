@@ -117,7 +117,8 @@ def _less(have: Capacity, used: Iterable[Resources]) -> Capacity:
 
 
 def from_inventory(inventory: Inventory, clusters: Iterable[ClusterState] = (),
-                   placements: Iterable[Placement] = (), taken: Usage | None = None) -> Repository:
+                   placements: Iterable[Placement] = (), taken: Usage | None = None,
+                   new_clusters: bool = True) -> Repository:
     """The repository to place one service on: `placements` are its own (what runs now),
     `taken` what every other service holds. A site's existing Kubernetes cluster is reused,
     with the site's free capacity as its room until its allocatable is read."""
@@ -130,4 +131,5 @@ def from_inventory(inventory: Inventory, clusters: Iterable[ClusterState] = (),
             given.append(ClusterState(
                 name=existing.name, site=state.site.id, kind=WorkloadKind.CAF, free=state.free,
                 node=Capacity(cpu=0, memory=Quantity(0)), max_nodes_to_add=0))
-    return Repository(sites=sites, clusters=tuple(given), placements=tuple(placements))
+    return Repository(sites=sites, clusters=tuple(given), placements=tuple(placements),
+                      new_clusters=new_clusters)

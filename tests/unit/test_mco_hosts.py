@@ -190,6 +190,25 @@ def test_a_reused_cluster_claims_no_host():
     assert plan.hosts == ()
 
 
+def test_without_cluster_api_containers_go_only_where_a_cluster_runs():
+    """A stack with no ClusterTemplate cannot make a cluster: the nearer site without one is
+    not chosen, and with no cluster anywhere the workload is unplaced, saying why."""
+    near, far = a_site("near", 48.1), a_site("far", 48.3)
+    far = far.model_copy(update={"cluster": SiteCluster(name="far-k8s", kubeconfig=__file__)})
+    inventory = Inventory(sites=(near, far), hosts=(
+        a_host("host-near", "near", index=1), a_host("host-far", "far", index=2)))
+    app = service("app", ("web", "caf", 2, "4Gi", {}))
+    anywhere = place_on_hosts(app, Policy(), inventory)
+    assert [(a.site, a.action.value) for a in anywhere.actions] == [("near", "create")]
+    plan = place_on_hosts(app, Policy(), inventory, new_clusters=False)
+    assert [(a.site, a.action.value, a.cluster) for a in plan.actions] == [
+        ("far", "reuse", "far-k8s")]
+    nowhere = inventory.model_copy(update={"sites": (near,), "hosts": inventory.hosts[:1]})
+    (unplaced,) = place_on_hosts(app, Policy(), nowhere, new_clusters=False,
+                                 explain=True).unplaced
+    assert "no Kubernetes cluster, and none can be made (no Cluster API)" in unplaced.reason
+
+
 def test_a_scaled_cluster_claims_as_many_hosts_as_nodes_it_adds():
     cluster = ClusterState(name="plant-k8s", site="plant", kind=WorkloadKind.CAF,
                            free=Capacity(cpu=1, memory=Quantity("1Gi")),
