@@ -1,5 +1,6 @@
 """stacks/lab (the manufacturing blueprint) through a real Pulumi engine on the lab: preview
-and up create real lab resources; a second up changes nothing; a host powered off, an SRv6
+and up create real lab resources (a VM with the dedicated CPU, NUMA node and hugepages its
+workload asked for); a second up changes nothing; a host powered off, an SRv6
 route deleted and a VM destroyed by hand are refreshed and repaired; destroy leaves the lab as
 it was. A wrong stack config and a missing passphrase fail before anything is touched."""
 
@@ -16,6 +17,7 @@ from tcra.lab.nodes import pool_name
 from tcra.lab.spec import load_state
 from tcra.mcm.chart import trust_env
 from tcra.tcm import kernel
+from tcra.vip.domain_xml import LiveFacts, facts
 from tests.e2e.test_chain_stack import reachable
 from tests.e2e.test_pim_stack import pulumi_project
 from tests.e2e.test_pim_stack import state_of as active
@@ -47,6 +49,15 @@ def stack_config(spec, state) -> dict[str, str]:
 
 
 # Tests run in random order: each one first brings the stack to the state it starts from.
+
+
+def domain(name: str) -> tuple[LiveFacts, str]:
+    conn = libvirt.open(URI)
+    try:
+        xml = conn.lookupByName(name).XMLDesc(0)
+    finally:
+        conn.close()
+    return facts(xml), xml
 
 
 def lab_snapshot(spec, state) -> dict:
@@ -109,6 +120,10 @@ def test_up_deploys_the_blueprint_and_a_second_up_changes_nothing(lab_and_stack,
     host = endpoints["visual-inspection-lab_factory"]["host"]
     assert host.startswith(f"tcra-{_spec.name}-node-") and active(host)
     assert active("historian-db")
+    # what the workload asked (dedicated CPU, one NUMA node, hugepages) is in its domain
+    live, xml = domain("historian-db")
+    assert live.vcpu_pins == {"0": "1"} and live.emulator_pin == "0"  # CPU 0 keeps the host
+    assert live.hugepage_kib == 2048 and "<memory mode='strict' nodeset='0'/>" in xml
     assert reachable(state)  # far-edge users reach the app through the firewall
     assert "fw @ lab_factory" in outputs["chain"]
     assert outputs["not_deployed"] == {}

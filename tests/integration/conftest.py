@@ -58,7 +58,7 @@ class KubernetesLab:
                 f"TCRA_TEST_LAB={self.given}: that lab is not up with Kubernetes"
             return state.spec.model_copy(update={"inventory": state.inventory})
         if self.spec is None:
-            spec = LabSpec(name="citk8s", nodes=2, hugepages=0, state_root=self.root / "state",
+            spec = LabSpec(name="citk8s", nodes=2, hugepages=64, state_root=self.root / "state",
                            inventory=self.root / "inventory", kubernetes=True)
             self.spec = up_or_clean(spec)
         return self.spec

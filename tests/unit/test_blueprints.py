@@ -488,7 +488,7 @@ def test_a_chain_through_workloads_the_plan_did_not_place_is_refused(bmc_passwor
             "inventory": args.inventory.model_copy(update={"fabric": alone})}))
 
 
-def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path):
+def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path, monkeypatch):
     """stacks/lab's configuration on an inventory as `tcra lab up` writes it: fw and app are
     catalog workloads, placed at the hypervisor's site, and the chain reaches them through
     that site's HBR (what the e2e test pings through)."""
@@ -501,13 +501,19 @@ def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path):
     from tests.conftest import ROOT
 
     spec = LabSpec(state_root=tmp_path / "state", inventory=tmp_path / "inventory")
+    # this machine as the lab sees it: one NUMA node with the hugepages `lab up` reserves
+    pages = tmp_path / "sys" / "node0" / "hugepages" / "hugepages-2048kB"
+    pages.mkdir(parents=True)
+    (pages / "nr_hugepages").write_text("32\n")
+    (tmp_path / "sys" / "node0" / "cpulist").write_text("0-1\n")
+    monkeypatch.setattr(inventory_writer, "NODES", tmp_path / "sys")
     password_file(spec).parent.mkdir(parents=True)
     password_file(spec).write_text("not-a-real-password")
     nodes = tuple(Node(name=f"tcra-lab-node-{i}", uuid=f"uuid-{i}", site=site)
                   for i, site in enumerate(("lab_factory", "lab_faredge")))
     inventory = inventory_writer.write(spec, Bmc(process=Process(pid=1, program="sushy"),
                                                  port=8000, username="tcra"),
-                                       nodes, lab_fabric.plan(spec), Hugepages(count=0, total=0))
+                                       nodes, lab_fabric.plan(spec), Hugepages(count=32, total=32))
     shipped = yaml.safe_load((ROOT / "stacks/lab/Pulumi.lab.yaml").read_text())["config"]
     config = {key.removeprefix("tcra-lab:"): value for key, value in shipped.items()}
     config |= {"inventory": str(inventory), "blocks": {**config["blocks"], "kubernetes": False}}
