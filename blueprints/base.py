@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 from pydantic import ConfigDict, Field, model_validator
 from tcra.blueprints.diagram import Deployed, graphviz
-from tcra.blueprints.kubernetes import ClusterTemplate, declare
+from tcra.blueprints.kubernetes import ClusterTemplate, declare, made_clusters
 from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
 from tcra.components.physical_pool import PhysicalPool, PhysicalPoolArgs
 from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
@@ -162,6 +162,7 @@ class Blueprint(pulumi.ComponentResource):
         placed = self.mco.result
         self.chain_made: Chain | None = (self.placed_chain(name) if args.blocks.connectivity
                                          else None)
+        self.clusters = made_clusters(self) if args.blocks.kubernetes else {}
         deployed = Deployed(plan=placed)
         by_form: dict[WorkloadKind, list[tuple[str, str]]] = defaultdict(list)
         for assignment in placed.assignments:

@@ -3,11 +3,15 @@ plan's action at its site names. Reuse: the site's cluster in the inventory, or 
 records (another service's, its kubeconfig read from the management cluster). Create and
 scale: a Cluster API cluster the block declares from the hosts the plan makes its nodes
 (provisioned by Metal3); a scale is the same cluster with more workers, so `up` raises its
-MachineDeployment's replicas."""
+MachineDeployment's replicas. What the block makes is shaped by the workloads the plan puts on
+it: their add-ons (a CNI always, Multus and the SR-IOV device plugin for VFs, the linuxptp daemon
+for PTP) and their kubelet settings (dedicated CPUs, one NUMA node, hugepages), all checked
+before any block is declared."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +23,23 @@ from tcra.components.workload import Endpoint, Workload, WorkloadArgs
 from tcra.providers.workload_inventory import DeployedObject
 
 from tcra.capi.metal3 import Image
-from tcra.errors import TcraError
+from tcra.errors import InvalidInputError, Problem, TcraError
+from tcra.mcm.check import check
 from tcra.mcm.infrastructure import ControlPlaneEndpoint, Metal3Infrastructure
-from tcra.mcm.machines import machines_from_hosts
-from tcra.mcm.spec import ControlPlane, Distribution, NodePool
-from tcra.mco.model import Role, WorkloadKind
+from tcra.mcm.machines import Machine, machines_from_hosts
+from tcra.mcm.spec import (
+    AddOns,
+    ControlPlane,
+    Distribution,
+    K8sClusterSpec,
+    NodeFeatures,
+    NodePool,
+)
+from tcra.mco.model import Resources, Role, WorkloadKind
+from tcra.mco.plan import SiteAction
 from tcra.model.base import Model
+from tcra.model.host import HugepagePool
+from tcra.model.types import cpuset_text
 
 if TYPE_CHECKING:
     from tcra.blueprints.base import Blueprint
@@ -40,6 +55,92 @@ class ClusterTemplate(Model):
                                                        " address (a VIP or load balancer).")
     namespace: str = "default"
     control_plane_replicas: int = Field(default=1, ge=1)
+    addons: AddOns = Field(default=AddOns(), description="Charts a cluster gets as its"
+                           " workloads need them: `cni` always (kubeadm has none of its own),"
+                           " `multus` and `sriov` for VFs, `ptp` for PTP, `extra` always."
+                           " Point them at your own registry.")
+
+
+ADDONS = {"cni": "the primary CNI (a kubeadm cluster has none of its own)",
+          "multus": "Multus, which attaches VFs to pods as secondary networks",
+          "sriov": "the SR-IOV device plugin, which hands VFs out to pods",
+          "ptp": "the linuxptp daemon"}
+"""The add-ons a cluster's workloads may need, and what each is for."""
+
+
+def addons_for(template: ClusterTemplate, needs: Mapping[str, Resources]) -> AddOns:
+    """The template's charts a cluster running `needs` (workload -> resources) gets."""
+    wanted = {feature for need in needs.values() for feature in need.cluster_features}
+    return template.addons.model_copy(update={key: None for key in ("multus", "sriov", "ptp")
+                                              if key not in wanted})
+
+
+def addon_problems(where: str, template: ClusterTemplate, cluster: str,
+                   needs: Mapping[str, Resources]) -> list[Problem]:
+    """Each add-on the cluster's workloads need that the template has no chart for."""
+    asked: dict[str, list[str]] = {}
+    if template.distribution == "kubeadm":
+        asked["cni"] = sorted(needs)
+    for workload, need in sorted(needs.items()):
+        for feature in need.cluster_features:
+            if feature in ADDONS:
+                asked.setdefault(feature, []).append(workload)
+    return [Problem(where, f"kubernetes.addons.{key}", f"expected a chart for {ADDONS[key]}:"
+                    f" cluster {cluster} needs it for {', '.join(who)}", has_value=False)
+            for key, who in asked.items() if getattr(template.addons, key) is None]
+
+
+def node_features(needs: Sequence[Resources], machines: Sequence[Machine]) -> NodeFeatures:
+    """The kubelet and kernel settings the workloads need on these machines: whole CPUs of
+    their own (the static CPU manager; the CPUs outside a machine's pinnable set stay the
+    system's, CPU 0 where it declares none), one NUMA node (the topology manager), and the
+    hugepages every machine declares, reserved again at boot since Metal3 writes a fresh
+    image."""
+    caps = [m.capabilities for m in machines if m.capabilities is not None]
+    dedicated = any(n.dedicated_cpus for n in needs)
+    numa = any(n.single_numa_node for n in needs)
+    reserved = None
+    if dedicated or numa:
+        kept = {0} if not caps else set().union(*(
+            set(range(c.cores)) - set(c.pinnable_cpus) if c.pinnable_cpus else {0}
+            for c in caps))
+        reserved = cpuset_text(tuple(sorted(kept)))
+    hugepages: tuple[HugepagePool, ...] = ()
+    if any(n.hugepages.bytes for n in needs) and caps:
+        sizes = sorted({p.size for c in caps for p in c.hugepages}, key=lambda q: q.bytes)
+        counts = {size: min(sum(p.count for p in c.hugepages if p.size == size) for c in caps)
+                  for size in sizes}
+        hugepages = tuple(HugepagePool(size=size, count=count)
+                          for size, count in counts.items() if count)
+    return NodeFeatures(
+        cpu_manager_policy="static" if reserved is not None else "none",
+        topology_manager_policy=("single-numa-node" if numa
+                                 else "best-effort" if dedicated else "none"),
+        reserved_cpus=reserved, hugepages=hugepages)
+
+
+def made_clusters(blueprint: Blueprint) -> dict[str, K8sClusterSpec]:
+    """Each cluster the plan makes or scales, by name, shaped by the workloads it puts there;
+    every problem with them (a chart missing, an address, a check of tcra.mcm) is reported at
+    once, before any block is declared."""
+    plan = blueprint.mco.result
+    where = blueprint.kind.rsplit(":", 1)[-1]
+    specs: dict[str, K8sClusterSpec] = {}
+    problems: list[Problem] = []
+    for action in plan.actions:
+        if action.kind is not WorkloadKind.CAF or not _makes(blueprint, action):
+            continue
+        assert action.cluster is not None  # noqa: S101 - every caf action names its cluster
+        needs = {w: blueprint.entries[w].resources for w in action.workloads}
+        template, _ = _template(blueprint, action.site, list(needs))
+        spec, found = _spec(blueprint, action.cluster, action.site, needs, template)
+        problems += found + addon_problems(where, template, action.cluster, needs)
+        if spec is not None:
+            problems += check(spec)[1]
+            specs[action.cluster] = spec
+    if problems:
+        raise InvalidInputError(problems)
+    return specs
 
 
 def declare(blueprint: Blueprint, name: str, placed: list[tuple[str, str]],
@@ -84,8 +185,10 @@ def _target(blueprint: Blueprint, name: str, site: str,
             "endpoint": Endpoint(kind="pod" if existing.pod_endpoints else "service")
         }, existing.name
     template, management = _template(blueprint, site, workloads)
-    if any(h.cluster == action.cluster for h in plan.hosts_in(Role.KUBERNETES_NODE, site)):
-        cluster = _new_cluster(blueprint, action.cluster, site, workloads, template, management)
+    if action.cluster in blueprint.clusters:
+        spec = blueprint.clusters[action.cluster]
+        cluster = K8sCluster(action.cluster, K8sClusterArgs(**dict(spec), management=management),
+                             pulumi.ResourceOptions(parent=blueprint))
         return action.cluster, {"cluster": cluster}, cluster.cluster_name
     # Another service's cluster, recorded in the store: reused as it is.
     kubeconfig = read_kubeconfig(f"{name}-{action.cluster}", template.namespace,
@@ -106,28 +209,45 @@ def _template(blueprint: Blueprint, site: str,
     return template, management
 
 
-def _new_cluster(blueprint: Blueprint, cluster_name: str, site: str, workloads: list[str],
-                 template: ClusterTemplate, management: Any) -> K8sCluster:
+def _makes(blueprint: Blueprint, action: SiteAction) -> bool:
+    """The plan gives the cluster hosts: this program declares it (a new one, or its own
+    scaled); not the site's cluster in the inventory, nor another service's."""
+    existing = blueprint.args.inventory.site(action.site).cluster
+    return (existing is None or existing.name != action.cluster) and any(
+        h.cluster == action.cluster
+        for h in blueprint.mco.result.hosts_in(Role.KUBERNETES_NODE, action.site))
+
+
+def _spec(blueprint: Blueprint, cluster_name: str, site: str, needs: Mapping[str, Resources],
+          template: ClusterTemplate) -> tuple[K8sClusterSpec | None, list[Problem]]:
+    """The cluster on the hosts the plan gives it: the first machines by name its control
+    plane, the rest its workers, which get the workloads' node features (the control plane
+    too when it is alone)."""
+    where, workloads = blueprint.kind.rsplit(":", 1)[-1], ", ".join(needs)
     if site not in template.endpoints:
-        raise TcraError(f"{blueprint.kind}: kubernetes.endpoints has no API address for"
-                        f" site {site}, where {', '.join(workloads)} run")
-    inventory = blueprint.args.inventory
+        return None, [Problem(where, "kubernetes.endpoints", f"expected an API address for"
+                              f" site {site}, where {workloads} run", sorted(template.endpoints))]
     nodes = {h.host for h in blueprint.mco.result.hosts_in(Role.KUBERNETES_NODE, site)
              if h.cluster == cluster_name}
-    machines = machines_from_hosts(tuple(h for h in inventory.hosts_at(site) if h.name in nodes))
-    if len(machines) < template.control_plane_replicas:
-        raise TcraError(f"{blueprint.kind}: the plan gives site {site}'s new cluster"
-                        f" {len(machines)} host(s), fewer than control_plane_replicas"
-                        f" ({template.control_plane_replicas}), for {', '.join(workloads)}")
-    workers = len(machines) - template.control_plane_replicas
-    return K8sCluster(cluster_name, K8sClusterArgs(
+    machines = machines_from_hosts(tuple(h for h in blueprint.args.inventory.hosts_at(site)
+                                         if h.name in nodes))
+    replicas = template.control_plane_replicas
+    if len(machines) < replicas:
+        return None, [Problem(where, "kubernetes.control_plane_replicas", f"expected at most"
+                              f" {len(machines)}: the plan gives site {site}'s new cluster"
+                              f" that many host(s), for {workloads}", replicas)]
+    features = node_features(list(needs.values()), machines)
+    workers = len(machines) - replicas
+    return K8sClusterSpec(
         name=cluster_name, namespace=template.namespace,
         distribution=template.distribution, kubernetes_version=template.kubernetes_version,
         infrastructure=Metal3Infrastructure(endpoint=template.endpoints[site],
                                             image=template.image, machines=machines),
-        control_plane=ControlPlane(replicas=template.control_plane_replicas),
-        pools=(NodePool(name="workers", replicas=workers),) if workers > 0 else (),
-        management=management), pulumi.ResourceOptions(parent=blueprint))
+        control_plane=ControlPlane(replicas=replicas,
+                                   features=features if not workers else NodeFeatures()),
+        pools=((NodePool(name="workers", replicas=workers, features=features),) if workers
+               else ()),
+        addons=addons_for(template, needs)), []
 
 
 def _endpoint(site: str, cluster: str, url: str) -> dict[str, Any]:

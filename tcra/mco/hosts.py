@@ -35,6 +35,7 @@ from tcra.mco.plan import ClusterAction, Plan, SiteAction, Unplaced
 from tcra.mco.repository import from_inventory, machines, recorded_clusters, vm_use
 from tcra.model import Inventory, Quantity
 from tcra.model.host import Capabilities
+from tcra.model.site import SiteCluster
 from tcra.vip.share import share
 
 ROUNDS = 8
@@ -116,9 +117,11 @@ def assign(plan: Plan, request: ServiceRequest, inventory: Inventory, taken: Usa
                         key=lambda n: (-wanted[n].resources.cpu, n)):
             _hypervisor(plan.service, site, w, wanted[w].resources, pool, own, given, failed)
         for action in plan.actions:
-            if action.site == site:
-                actions.append(_nodes(plan.service, action, wanted, pool, own, given, failed)
-                               if action.kind is WorkloadKind.CAF else action)
+            if action.site == site and action.kind is WorkloadKind.CAF:
+                _featured(action, wanted, inventory.site(site).cluster, failed)
+                actions.append(_nodes(plan.service, action, wanted, pool, own, given, failed))
+            elif action.site == site:
+                actions.append(action)
         roles += [given[name] for name in sorted(given)]
     return tuple(roles), tuple(actions), failed
 
@@ -176,6 +179,21 @@ def _hypervisor(service: str, site: str, workload: str, need: Resources,
     given[best.name] = HostRole(site=site, host=best.name, role=Role.HYPERVISOR,
                                 service=service,
                                 workloads=(*(held.workloads if held else ()), workload))
+
+
+def _featured(action: SiteAction, wanted: dict[str, WorkloadRequest],
+              existing: SiteCluster | None, failed: Failures) -> None:
+    """The site's existing cluster takes only the workloads whose needs it declares: VFs
+    without Multus and the device plugin, PTP without its daemon, would be dropped silently."""
+    if existing is None or action.cluster != existing.name:
+        return
+    for w in action.workloads:
+        need = wanted[w].resources
+        if missing := [f for f in need.cluster_features if f not in existing.features]:
+            failed[(w, action.site)] = (
+                f"site {action.site}: its cluster {existing.name} does not declare"
+                f" {', '.join(missing)} (features: {', '.join(existing.features) or 'none'}),"
+                f" which {w} needs ({_needs(need)})")
 
 
 def _nodes(service: str, action: SiteAction, wanted: dict[str, WorkloadRequest],

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from tcra.model.base import Model
 from tcra.model.host import HostName
-from tcra.model.site import Location, Site, Tier
+from tcra.model.site import ClusterFeature, Location, Site, Tier
 from tcra.model.types import Count, CountryCode, Name, Quantity
 
 
@@ -28,10 +28,11 @@ class Resources(Model):
     sriov_vfs: Count = Field(default=0, ge=0)
     ptp: bool = False
     dedicated_cpus: bool = Field(default=False, description="Each vCPU pinned to a host CPU"
-                                 " of its own that no other VM is pinned to (vaf); cpu must"
-                                 " then be whole.")
+                                 " of its own that no other VM is pinned to (vaf), or whole"
+                                 " CPUs of its own from the kubelet's static CPU manager"
+                                 " (caf); cpu must then be whole.")
     single_numa_node: bool = Field(default=False, description="CPUs, memory and hugepages"
-                                   " from one host NUMA node (vaf).")
+                                   " (and VFs, caf) from one host NUMA node.")
 
     @field_validator("memory")
     @classmethod
@@ -49,16 +50,27 @@ class Resources(Model):
 
     def vm_problems(self, kind: WorkloadKind) -> list[str]:
         """What a workload of this kind cannot be given: a VM's memory is backed by hugepages
-        whole or not at all; CPU and NUMA placement is made for VMs only."""
-        problems = []
+        whole or not at all."""
         if (kind is WorkloadKind.VAF and self.hugepages.bytes
                 and self.hugepages != self.memory):
-            problems.append(f"hugepages: a VM's memory is backed by hugepages whole, expected 0"
-                            f" or its memory ({self.memory}), got {self.hugepages}")
-        if kind is WorkloadKind.CAF and (self.dedicated_cpus or self.single_numa_node):
-            problems.append("dedicated_cpus, single_numa_node: given to VM workloads (vaf)"
-                            " only; a container workload gets neither")
-        return problems
+            return [f"hugepages: a VM's memory is backed by hugepages whole, expected 0 or its"
+                    f" memory ({self.memory}), got {self.hugepages}"]
+        return []
+
+    @property
+    def cluster_features(self) -> tuple[ClusterFeature, ...]:
+        """What a container workload needs of its cluster beyond a CNI: VFs come through
+        Multus and the SR-IOV device plugin."""
+        wanted: list[ClusterFeature] = []
+        if self.sriov_vfs:
+            wanted += ["multus", "sriov"]
+        if self.ptp:
+            wanted.append("ptp")
+        if self.dedicated_cpus:
+            wanted.append("dedicated-cpus")
+        if self.single_numa_node:
+            wanted.append("single-numa-node")
+        return tuple(wanted)
 
 
 class LatencyBudget(Model):

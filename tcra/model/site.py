@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -51,6 +52,11 @@ class ManagementCluster(Model):
                            description="Namespace the site's clusters are declared in.")
 
 
+ClusterFeature = Literal["multus", "sriov", "ptp", "dedicated-cpus", "single-numa-node"]
+"""What a cluster gives workloads beyond a CNI: Multus, the SR-IOV device plugin, the linuxptp
+daemon, the kubelet's static CPU manager, its single-numa-node topology manager."""
+
+
 class SiteCluster(Model):
     """A Kubernetes cluster already running at the site. The WDM releases the site's container
     workloads onto it, and the kubernetes block reuses it instead of making a new cluster."""
@@ -64,6 +70,9 @@ class SiteCluster(Model):
     pod_endpoints: bool = Field(default=False, description="Pod addresses are routed from"
                                 " where tcra runs (no load balancer or kube-proxy needed):"
                                 " a workload's endpoint is a ready pod behind its Service.")
+    features: tuple[ClusterFeature, ...] = Field(default=(), description="What it gives"
+                                                 " workloads beyond a CNI; the MCO places no"
+                                                 " workload here that needs another.")
 
 
 class Site(Model):

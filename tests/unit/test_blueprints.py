@@ -20,10 +20,13 @@ from tcra.blueprints.manufacturing import (
 
 from tcra.errors import InvalidInputError
 from tcra.inventory import load
+from tcra.mcm.chart import Chart
+from tcra.mcm.spec import AddOns, NodeFeatures
 from tcra.mco.model import Resources, WorkloadKind
 from tcra.mco.store import Store
 from tcra.model import Quantity
 from tests.conftest import EXAMPLE
+from tests.unit.test_k8s_cluster import ADDONS
 from tests.unit.test_k8s_cluster import Mocks as KubernetesMocks
 from tests.unit.test_physical_pool import Mocks
 
@@ -157,14 +160,20 @@ def test_campus_5g_places_upf_firewall_and_app_near_the_campus(bmc_password):
     run()
 
 
-def cluster_template(inventory):
-    """Every site's new cluster: Metal3 writes one image; each site an API address."""
+TEMPLATE_ADDONS = ADDONS.model_copy(update={"ptp": Chart(
+    chart="linuxptp-daemon", version="0.1.0", repository="https://charts.example.net")})
+
+
+def cluster_template(inventory, addons=TEMPLATE_ADDONS):
+    """Every site's new cluster: Metal3 writes one image; each site an API address; the
+    add-ons' charts, each released where the workloads need it."""
     return ClusterTemplate(
         kubernetes_version="v1.30.4",
         endpoints={s.id: {"host": "192.0.2.100"} for s in inventory.sites},
         image={"url": "https://images.example.net/kube.qcow2",
                "checksum": "https://images.example.net/kube.qcow2.sha256sum",
-               "checksum_type": "sha256", "format": "qcow2"})
+               "checksum_type": "sha256", "format": "qcow2"},
+        addons=addons)
 
 
 class DeclaredMocks(KubernetesMocks):
@@ -318,7 +327,7 @@ def test_report_says_whether_each_endpoint_answers_in_its_protocol():
     assert "at s: form vm, host h\n" in text  # no URL: nothing to ask
 
 
-def campus_with_kubernetes(catalog, store_url, name="campus"):
+def campus_with_kubernetes(catalog, store_url, name="campus", addons=None):
     """The campus blueprint, Kubernetes on, run once under mocks: its plan and what it
     declared, the workload inventory's inputs among them."""
     import pulumi_kubernetes as k8s
@@ -335,7 +344,7 @@ def campus_with_kubernetes(catalog, store_url, name="campus"):
             catalog=catalog, blocks=Blocks(kubernetes=True, connectivity=False,
                                            virtual_machines=False),
             store_url=store_url,
-            kubernetes=cluster_template(inventory),
+            kubernetes=cluster_template(inventory, *(() if addons is None else (addons,))),
             management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
         return outputs_of(campus.plan, campus.workload_inventory.id).apply(
             lambda args: seen.update(plan=args[0]))
@@ -399,6 +408,88 @@ def test_another_service_reuses_the_first_service_s_cluster_without_declaring_it
     kind, release = created["visitors-portal-release"]
     assert (kind, release["name"]) == ("kubernetes:helm.sh/v3:Release", "portal")
     assert "visitors-campus-factory-munich-caf-kubeconfig" in created  # read, not declared
+
+
+UPF = CAMPUS_CATALOG[0].model_copy(update={  # the UPF in a container: VFs, CPUs, hugepages
+    "form": WorkloadKind.CAF, "chart": Chart(chart="oci://registry.example.net/charts/upf",
+                                             version="1.0.0")})
+
+
+def addon_releases(created, cluster):
+    return [n.removeprefix(f"{cluster}-addon-") for n, (kind, _) in created.items()
+            if kind == "kubernetes:helm.sh/v3:Release" and n.startswith(f"{cluster}-addon-")]
+
+
+def test_a_cluster_for_a_vf_workload_gets_multus_sriov_and_the_kubelet_it_needs(
+        bmc_password, tmp_path):
+    """The UPF asks for VFs, dedicated CPUs on one NUMA node and hugepages: its cluster gets
+    the CNI, Multus and the SR-IOV device plugin, in that order (no PTP daemon: nobody asks),
+    and a kubelet with the static CPU manager on the node it runs on."""
+    plan, created = campus_with_kubernetes((UPF,), f"sqlite:///{tmp_path / 'mco.db'}")
+    _action, cluster = caf_action(plan)
+    assert addon_releases(created, cluster) == ["cni", "multus", "sriov"]
+    _kind, sriov = created[f"{cluster}-addon-sriov"]
+    assert sriov["chart"] == ADDONS.sriov.chart
+    # One node, munich-edge-02: the control plane runs the UPF, so it gets the features.
+    spec = created[f"{cluster}-cp"][1]["spec"]["kubeadmConfigSpec"]
+    (patch,) = (f for f in spec["files"]
+                if f["path"].endswith("kubeletconfiguration+strategic.json"))
+    kubelet = json.loads(patch["content"])
+    assert (kubelet["cpuManagerPolicy"], kubelet["topologyManagerPolicy"]) == (
+        "static", "single-numa-node")
+    assert kubelet["reservedSystemCPUs"] == "0"  # the host declares no pinnable CPUs
+    (pages,) = (f for f in spec["files"] if f["path"] == "/etc/tmpfiles.d/tcra-hugepages.conf")
+    assert "hugepages-1048576kB/nr_hugepages - - - - 64" in pages["content"]  # as the host has
+
+
+def test_a_plain_cluster_gets_the_cni_alone_and_a_kubelet_left_as_it_is(bmc_password,
+                                                                        tmp_path):
+    plan, created = campus_with_kubernetes((app_entry("app", 4),),
+                                           f"sqlite:///{tmp_path / 'mco.db'}")
+    _action, cluster = caf_action(plan)
+    assert addon_releases(created, cluster) == ["cni"]
+    assert "files" not in created[f"{cluster}-cp"][1]["spec"]["kubeadmConfigSpec"]
+
+
+def test_a_chart_missing_for_an_add_on_a_workload_needs_is_refused_naming_both(
+        bmc_password, tmp_path):
+    with pytest.raises(InvalidInputError) as caught:
+        campus_with_kubernetes((UPF,), f"sqlite:///{tmp_path / 'mco.db'}",
+                               addons=AddOns(cni=ADDONS.cni, multus=ADDONS.multus))
+    (problem,) = caught.value.problems
+    assert problem.field == "kubernetes.addons.sriov"
+    assert problem.message.startswith("expected a chart for the SR-IOV device plugin, which"
+                                      " hands VFs out to pods: cluster campus-")
+    assert problem.message.endswith("needs it for upf")
+    assert not (tmp_path / "mco.db").exists() or not Store(
+        f"sqlite:///{tmp_path / 'mco.db'}").placements()
+
+
+def test_node_features_follow_the_workloads_and_the_machines_cpus_and_hugepages(
+        bmc_password):
+    """Plain data, no Pulumi: what the kubelet and the kernel of a new cluster's nodes get."""
+    from tcra.blueprints.kubernetes import node_features
+
+    from tcra.mcm.bootstrap import kubelet_configuration, kubelet_flags
+    from tcra.mcm.machines import machines_from_hosts
+
+    hosts = {h.name: h for h in load(EXAMPLE).hosts}
+    edge = machines_from_hosts((hosts["munich-edge-01"], hosts["munich-edge-02"]))
+    plain = Resources(cpu=2, memory=Quantity("4Gi"))
+    assert node_features([plain], edge) == NodeFeatures()  # a kubelet left as it is
+    pinned = Resources(cpu=4, memory=Quantity("8Gi"), dedicated_cpus=True)
+    # edge-01 keeps 0-1 and 16-17 for the system (outside its pinnable CPUs), edge-02 CPU 0.
+    assert kubelet_configuration(node_features([plain, pinned], edge)) == {
+        "cpuManagerPolicy": "static", "topologyManagerPolicy": "best-effort",
+        "reservedSystemCPUs": "0-1,16-17"}
+    upf = CAMPUS_CATALOG[0].resources  # one NUMA node, 8Gi of hugepages
+    features = node_features([upf], edge[1:])
+    assert kubelet_flags(features) == ["cpu-manager-policy=static",
+                                       "topology-manager-policy=single-numa-node",
+                                       "reserved-cpus=0"]
+    assert [(p.size, p.count) for p in features.hugepages] == [(Quantity("1Gi"), 64)]
+    cell = machines_from_hosts((hosts["munich-cell-01"],))  # 16 x 1Gi: each host has them
+    assert [p.count for p in node_features([upf], [*edge, *cell]).hugepages] == [16]
 
 
 SITES = ("factory_munich", "factory_lyon", "faredge_munich", "regional_frankfurt",

@@ -209,6 +209,32 @@ def test_without_cluster_api_containers_go_only_where_a_cluster_runs():
     assert "no Kubernetes cluster, and none can be made (no Cluster API)" in unplaced.reason
 
 
+def test_an_existing_cluster_takes_no_workload_needing_a_feature_it_does_not_declare():
+    """The lab's case: the site's cluster declares no features, so a workload asking PTP of
+    it is refused there, with the reason, and goes where a new cluster can give it PTP."""
+    near, far = a_site("near", 48.1), a_site("far", 48.3)
+    inventory = Inventory(
+        sites=(near.model_copy(update={"cluster": SiteCluster(name="near-k8s",
+                                                                kubeconfig=__file__)}), far),
+        hosts=(a_host("ptp-near", "near", ptp=True, index=1),
+               a_host("ptp-far", "far", ptp=True, index=2)))
+    clock = service("clock", ("grandmaster", "caf", 2, "4Gi", {"ptp": True}))
+    plan = place_on_hosts(clock, Policy(), inventory, explain=True)
+    (placed,) = plan.assignments
+    assert placed.site == "far"
+    why = ("site near: its cluster near-k8s does not declare ptp (features: none), which"
+           " grandmaster needs (2 cores, 4Gi, PTP)")
+    assert {r.site: r.reason for r in placed.rejected} == {"near": why}
+    alone = inventory.model_copy(update={"sites": inventory.sites[:1],
+                                         "hosts": inventory.hosts[:1]})
+    (unplaced,) = place_on_hosts(clock, Policy(), alone).unplaced
+    assert why in unplaced.reason
+    declared = alone.sites[0].model_copy(update={"cluster": alone.sites[0].cluster.model_copy(
+        update={"features": ("ptp",)})})
+    plan = place_on_hosts(clock, Policy(), alone.model_copy(update={"sites": (declared,)}))
+    assert [(a.action.value, a.cluster) for a in plan.actions] == [("reuse", "near-k8s")]
+
+
 def test_a_scaled_cluster_claims_as_many_hosts_as_nodes_it_adds():
     cluster = ClusterState(name="plant-k8s", site="plant", kind=WorkloadKind.CAF,
                            free=Capacity(cpu=1, memory=Quantity("1Gi")),

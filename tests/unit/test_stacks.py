@@ -93,6 +93,10 @@ def test_example_stack_declares_clusters_releases_vms_and_hosts(bmc_password, tm
             assert endpoints["visual-inspection-factory_munich"]["host"] == "frankfurt-reg-01"
             assert roles == {"frankfurt-reg-01": "bare-metal", "frankfurt-reg-02": "hypervisor",
                              "munich-edge-02": "kubernetes-node"}
+            # the gateway asks PTP: its cluster gets the daemon after the CNI, no Multus
+            addons = [i["name"] for t, i in declared if t == "kubernetes:helm.sh/v3:Release"
+                      and i["name"] in ("tigera-operator", "linuxptp-daemon", "multus-cni-chart")]
+            assert addons == ["tigera-operator", "linuxptp-daemon"]
 
         return pulumi.Output.all(factory.endpoints, factory.not_deployed,
                                  factory.plan).apply(lambda args: verify(args[:2], args[2]))

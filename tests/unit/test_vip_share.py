@@ -96,15 +96,16 @@ def test_the_inventory_s_cpu_layout_is_checked():
     assert HOST.model_dump(mode="json")["pinnable_cpus"] == "2-7,10-15"
 
 
-def test_requests_a_vm_or_container_cannot_be_given_are_refused():
+def test_requests_a_vm_cannot_be_given_are_refused():
     with pytest.raises(ValueError, match=r"cpu: dedicated CPUs are whole.*got 1\.5"):
         Resources(cpu=1.5, memory=Quantity("1Gi"), dedicated_cpus=True)
     with pytest.raises(ValueError, match=r"hugepages: a VM's memory is backed by hugepages"
                        r" whole, expected 0 or its memory \(8Gi\), got 4Gi"):
         WorkloadRequest(name="upf", kind=WorkloadKind.VAF, resources=Resources(
             cpu=1, memory=Quantity("8Gi"), hugepages=Quantity("4Gi")))
-    with pytest.raises(ValueError, match="given to VM workloads"):
-        WorkloadRequest(name="app", resources=vm(1, pinned=True))
+    # A container's dedicated CPUs come from its cluster's kubelet, a feature it asks for.
+    app = WorkloadRequest(name="app", resources=vm(1, pinned=True, numa=True))
+    assert app.resources.cluster_features == ("dedicated-cpus", "single-numa-node")
 
 
 @given(st.lists(st.tuples(st.integers(1, 6), st.booleans(), st.booleans(), st.booleans()),
