@@ -155,7 +155,7 @@ class Blueprint(pulumi.ComponentResource):
         self.request_made = self.request(name, args)
         self.mco = MultiCloudOrchestrator(f"{name}-mco", MultiCloudOrchestratorArgs(
             inventory=args.inventory, request=self.request_made, policy=args.policy,
-            store_url=args.store_url, allow_partial=args.allow_partial,
+            store_url=args.store_url or args.inventory.store, allow_partial=args.allow_partial,
             new_clusters=not args.blocks.kubernetes or None not in (args.kubernetes,
                                                                     args.management)),
             pulumi.ResourceOptions(parent=self))

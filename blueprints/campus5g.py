@@ -13,6 +13,7 @@ from tcra.blueprints.base import (
     ChainIntent,
     site_problem,
 )
+from tcra.blueprints.stack import BlueprintStack
 
 from tcra.errors import InvalidInputError
 from tcra.mcm.chart import Chart
@@ -71,4 +72,15 @@ class Campus5gBlueprint(Blueprint):
                               chain=tuple(e.name for e in args.catalog))
 
 
-__all__ = ["CATALOG", "Campus5gArgs", "Campus5gBlueprint"]
+class Campus5gStack(BlueprintStack):
+    """A stack's configuration for this blueprint (Pulumi.<stack>.yaml, key by key)."""
+
+    campus_site: Name
+    catalog: tuple[CatalogEntry, ...] = CATALOG
+    service_prefix: str | None = None
+
+    def blueprint_args(self) -> Campus5gArgs:
+        return self._args(Campus5gArgs)
+
+
+__all__ = ["CATALOG", "Campus5gArgs", "Campus5gBlueprint", "Campus5gStack"]

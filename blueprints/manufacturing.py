@@ -8,33 +8,25 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pydantic import Field
 from tcra.blueprints.base import (
-    Blocks,
     Blueprint,
     BlueprintArgs,
     CatalogEntry,
-    ChainIntent,
-    VmPlatform,
     site_problem,
 )
-from tcra.blueprints.kubernetes import ClusterTemplate
-from tcra.blueprints.stack_config import Secret
+from tcra.blueprints.stack import BlueprintStack
 
 from tcra.errors import InvalidInputError
-from tcra.inventory import load as load_inventory
 from tcra.mcm.chart import Chart
 from tcra.mco.model import (
     LatencyBudget,
-    Policy,
     Resources,
     ServiceRequest,
     WorkloadKind,
     WorkloadPair,
 )
 from tcra.model import Quantity
-from tcra.model.base import Model
 from tcra.model.types import Name
 
 CHARTS = Path(__file__).parent / "charts"  # charts shipped with the blueprints
@@ -111,30 +103,15 @@ class ManufacturingBlueprint(Blueprint):
         return self.args.far_edge_site or self.args.factory_sites[0]
 
 
-class ManufacturingStack(Model):
+class ManufacturingStack(BlueprintStack):
     """A stack's configuration for this blueprint (Pulumi.<stack>.yaml, key by key)."""
 
-    inventory: Path = Field(description="The Ansible inventory of the sites.")
     factory_sites: tuple[Name, ...] = Field(min_length=1)
     far_edge_site: Name | None = None
     catalog: tuple[CatalogEntry, ...] = CATALOG
-    blocks: Blocks = Blocks()
-    policy: Policy = Policy()
-    vm_platform: VmPlatform | None = None
-    chain: ChainIntent | None = None
-    store_url: str | None = None
-    allow_partial: bool = False
-    kubernetes: ClusterTemplate | None = None
-    management_kubeconfig: Secret | None = Field(default=None, description="The management"
-                                                 " cluster's kubeconfig (set it as a secret).")
 
     def blueprint_args(self) -> ManufacturingArgs:
-        management = None
-        if self.management_kubeconfig is not None:
-            management = k8s.Provider("management", kubeconfig=self.management_kubeconfig)
-        return ManufacturingArgs(
-            inventory=load_inventory(self.inventory), management=management,
-            **self.model_dump(exclude={"inventory", "management_kubeconfig"}, round_trip=True))
+        return self._args(ManufacturingArgs)
 
 
 __all__ = ["CATALOG", "ManufacturingArgs", "ManufacturingBlueprint", "ManufacturingStack"]

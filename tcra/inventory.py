@@ -81,9 +81,13 @@ def _load(source: Path) -> Inventory:
                              hbr.site)
                      for i, hbr in enumerate(fabric.hbrs)
                      if hbr.site is not None and hbr.site not in site_names]
+    store = _group_vars(everyone, manager).get("tcra_store") if (
+        everyone := manager.groups.get("all")) else None
+    if store is not None and not isinstance(store, str):
+        problems.append(Problem("all", "tcra_store", "expected a database URL", store))
     raise_if_any(problems)
     return Inventory(sites=tuple(sites), hosts=tuple(hosts), hypervisors=tuple(hypervisors),
-                     fabric=fabric)
+                     fabric=fabric, store=store)
 
 
 def _fabric(manager: Any, problems: list[Problem]) -> Fabric | None:

@@ -81,6 +81,8 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
         "tcra_capabilities": Capabilities(cores=spec.vcpus, memory=spec.memory)
         .model_dump(mode="json", exclude_defaults=True),
         "tcra_fabric": fabric.fabric.model_dump(mode="json", exclude_defaults=True),
+        # the stacks deployed onto the lab share one TCRR/TCWI; `lab down` removes it
+        "tcra_store": f"sqlite:///{spec.state_dir / 'store.db'}",
     })
     # The lab's management cluster serves both sites, as one regional management cluster
     # serves many edge sites. Its kubeconfig stays in the state folder (0600, it holds the

@@ -20,6 +20,10 @@ class Inventory(Model):
                                                 " tcra_libvirt_uri: where VMs can run.")
     fabric: Fabric | None = Field(default=None, description="HBRs and workload endpoints"
                                   " (variable tcra_fabric of group all).")
+    store: str | None = Field(default=None, description="The sites' MCO store (TCRR and TCWI),"
+                              " a database URL (variable tcra_store of group all): the"
+                              " default of every stack deployed onto them, so services see"
+                              " each other's use.")
 
     def site(self, site_id: str) -> Site:
         for site in self.sites:

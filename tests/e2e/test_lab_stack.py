@@ -2,7 +2,9 @@
 and up create real lab resources (a VM with the dedicated CPU, NUMA node and hugepages its
 workload asked for); a second up changes nothing; a host powered off, an SRv6
 route deleted and a VM destroyed by hand are refreshed and repaired; destroy leaves the lab as
-it was. A wrong stack config and a missing passphrase fail before anything is touched."""
+it was. A wrong stack config and a missing passphrase fail before anything is touched. The
+campus 5G stack deployed after it is placed on what the plant left, and its destroy leaves the
+plant and its workload inventory rows as they were."""
 
 import json
 import re
@@ -11,6 +13,7 @@ import subprocess
 import libvirt
 import pytest
 
+from tcra.inventory import load
 from tcra.lab import vip
 from tcra.lab.kube import binaries
 from tcra.lab.nodes import pool_name
@@ -18,6 +21,7 @@ from tcra.lab.spec import load_state
 from tcra.mcm.chart import trust_env
 from tcra.tcm import kernel
 from tcra.vip.domain_xml import LiveFacts, facts
+from tests.conftest import ROOT
 from tests.e2e.test_chain_stack import reachable
 from tests.e2e.test_pim_stack import pulumi_project
 from tests.e2e.test_pim_stack import state_of as active
@@ -42,10 +46,21 @@ def lab_and_stack(tmp_path_factory, kubernetes_lab):
 
 
 def stack_config(spec, state) -> dict[str, str]:
+    return {**lab_platform(spec), "chain.destination": state.fabric.service_prefix}
+
+
+def lab_platform(spec) -> dict[str, str]:
     return {"inventory": str(spec.inventory), "vm_platform.pool": pool_name(spec),
             "vm_platform.network": vip.network_name(spec),
-            "vm_platform.base_image": vip.base_image_name(spec),
-            "chain.destination": state.fabric.service_prefix}
+            "vm_platform.base_image": vip.base_image_name(spec)}
+
+
+def workload_inventory(spec) -> list[dict]:
+    """`tcra workloads --json` on the store the lab's inventory names (both stacks')."""
+    listed = subprocess.run([str(ROOT / ".venv/bin/tcra"), "workloads", "--json", "--store",
+                             load(spec.inventory).store], capture_output=True, text=True,
+                            check=True, timeout=120)
+    return json.loads(listed.stdout)
 
 
 # Tests run in random order: each one first brings the stack to the state it starts from.
@@ -188,4 +203,44 @@ def test_a_second_stack_of_the_blueprint_can_neither_take_nor_destroy_the_first_
         other("destroy", "--yes")
     assert lab_snapshot(spec, state) == deployed
     assert reachable(state)
+    pulumi("preview", "--expect-no-changes")
+
+
+def test_the_campus_after_the_plant_uses_what_it_left_and_its_destroy_leaves_the_plant(
+        lab_and_stack, tmp_path):
+    spec, state, pulumi = lab_and_stack
+    pulumi("up", "--yes")
+    plant = lab_snapshot(spec, state)
+    plant_rows = workload_inventory(spec)
+    assert {r["service"] for r in plant_rows} == {"plant"}
+    trust = trust_env(state.kubernetes.trust)
+    with pulumi_project(tmp_path, "campus-lab", lab_platform(spec), env=trust) as campus:
+        # the lab's one dedicated CPU is the plant historian's: a UPF asking one is refused
+        # while only the plan exists, naming the hypervisor it could not get
+        campus("config", "set", "--path", "catalog[1].resources.dedicated_cpus", "true")
+        refused = campus("preview", check=False)
+        assert refused.returncode != 0
+        assert "cannot place upf" in refused.stdout + refused.stderr
+        assert "no hypervisor with room for upf's VM" in refused.stdout + refused.stderr
+        campus("config", "set", "--path", "catalog[1].resources.dedicated_cpus", "false")
+        campus("up", "--yes")
+        outputs = json.loads(campus("stack", "output", "--json").stdout)
+        roles = {h["host"]: (h["role"], h["service"]) for h in outputs["plan"]["hosts"]}
+        # the lab node the plant claimed stays the plant's: the DU gets the other one
+        assert roles == {f"tcra-{spec.name}-node-1": ("bare-metal", "campus"),
+                         "lab-hypervisor": ("hypervisor", "campus")}
+        assert [(a["action"], a["cluster"]) for a in outputs["plan"]["actions"]
+                if a["kind"] == "caf"] == [("reuse", f"tcra-{spec.name}")]
+        assert active(f"tcra-{spec.name}-node-1") and active("upf")
+        live, _xml = domain("upf")  # on the hugepages the historian left, on the shared CPU
+        assert live.hugepage_kib == 2048 and live.vcpu_pins == {"0": "0"}
+        assert http_get(outputs["endpoints"]["campus-app"]["url"])["status"] == "ok"
+        rows = workload_inventory(spec)
+        assert {(r["service"], r["workload"]) for r in rows} == {
+            *((r["service"], r["workload"]) for r in plant_rows),
+            ("campus", "du"), ("campus", "upf"), ("campus", "campus-fw"),
+            ("campus", "campus-app")}
+        campus("destroy", "--yes")
+    assert lab_snapshot(spec, state) == plant
+    assert workload_inventory(spec) == plant_rows
     pulumi("preview", "--expect-no-changes")

@@ -209,3 +209,14 @@ def test_hypervisors_need_no_bmc_and_ansible_only_hosts_are_left_out(tmp_path):
     (tmp_path / "host_vars/hv1.yml").write_text(hypervisor.replace("qemu+ssh", "xen+ssh"))
     with pytest.raises(InvalidInputError, match="host hv1: tcra_libvirt_uri: expected a libvirt"):
         load(path)
+
+
+def test_the_store_of_group_all_is_read_and_a_wrong_one_refused(tmp_path):
+    hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
+            "            h1:\n"
+    files = {"group_vars/s1.yml": SITE, "host_vars/h1.yml": HOST,
+             "group_vars/all.yml": "tcra_store: sqlite:////var/lib/tcra/store.db\n"}
+    assert load(_inventory(tmp_path, hosts, files)).store == "sqlite:////var/lib/tcra/store.db"
+    files["group_vars/all.yml"] = "tcra_store: {url: x}\n"
+    with pytest.raises(InvalidInputError, match=r"all: tcra_store: expected a database URL"):
+        load(_inventory(tmp_path, hosts, files))
