@@ -123,6 +123,7 @@ class ManufacturingStack(Model):
     vm_platform: VmPlatform | None = None
     chain: ChainIntent | None = None
     store_url: str | None = None
+    live: bool = True
     allow_partial: bool = False
     kubernetes: ClusterTemplate | None = None
     management_kubeconfig: Secret | None = Field(default=None, description="The management"

@@ -198,7 +198,7 @@ def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_pas
             inventory=inventory, campus_site="faredge_munich", vm_platform=PLATFORM,
             catalog=(*CAMPUS_CATALOG[:2], app),
             blocks=Blocks(kubernetes=True, connectivity=False),
-            store_url=f"sqlite:///{tmp_path / 'mco.db'}",
+            store_url=f"sqlite:///{tmp_path / 'mco.db'}", live=False,  # mocks: no peers to read
             kubernetes=cluster_template(inventory),
             management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
 
@@ -334,7 +334,7 @@ def campus_with_kubernetes(catalog, store_url, name="campus"):
             inventory=inventory, campus_site="faredge_munich", vm_platform=PLATFORM,
             catalog=catalog, blocks=Blocks(kubernetes=True, connectivity=False,
                                            virtual_machines=False),
-            store_url=store_url,
+            store_url=store_url, live=False,  # mocks: no peers to read
             kubernetes=cluster_template(inventory),
             management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
         return outputs_of(campus.plan, campus.workload_inventory.id).apply(
