@@ -106,6 +106,8 @@ class BlueprintArgs(Model):
     vm_platform: VmPlatform | None = None
     chain: ChainIntent | None = None
     store_url: str | None = Field(default=None, description="MCO store: sticky placements.")
+    live: bool = Field(default=True, description="With a store, place beside what the live"
+                       " peers report in use (MultiCloudOrchestratorArgs.live).")
     allow_partial: bool = Field(default=False, description="Deploy what can be placed; the"
                                 " rest is reported in not_deployed instead of failing.")
     kubernetes: ClusterTemplate | None = Field(default=None, description="The workload"
@@ -156,6 +158,7 @@ class Blueprint(pulumi.ComponentResource):
         self.mco = MultiCloudOrchestrator(f"{name}-mco", MultiCloudOrchestratorArgs(
             inventory=args.inventory, request=self.request_made, policy=args.policy,
             store_url=args.store_url or args.inventory.store, allow_partial=args.allow_partial,
+            live=args.live,
             new_clusters=not args.blocks.kubernetes or None not in (args.kubernetes,
                                                                     args.management)),
             pulumi.ResourceOptions(parent=self))

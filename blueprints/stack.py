@@ -28,6 +28,7 @@ class BlueprintStack(Model):
     chain: ChainIntent | None = None
     store_url: str | None = Field(default=None, description="The MCO store (TCRR and TCWI):"
                                   " stacks that share one see each other's use.")
+    live: bool = True
     allow_partial: bool = False
     kubernetes: ClusterTemplate | None = None
     management_kubeconfig: Secret | None = Field(default=None, description="The management"

@@ -2,9 +2,10 @@
 
 A plan entry is plain data (site, cluster action, host roles), so components that land later
 consume it without this one changing. With a store, current placements and hosts make the plan
-sticky and other services' use is not offered. The program writes nothing: `record` declares
-the service's WorkloadInventory, which the engine writes at `up` once what it names exists,
-and removes at `destroy`.
+sticky and other services' use is not offered, nor, with `live`, what the peers report in use
+beyond the records (read at program time, preview included). The program writes nothing:
+`record` declares the service's WorkloadInventory, which the engine writes at `up` once what
+it names exists, and removes at `destroy`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tcra.providers.workload_inventory import (
 
 from tcra.errors import TcraError
 from tcra.mco.hosts import place_on_hosts
+from tcra.mco.live import read
 from tcra.mco.model import ClusterState, Policy, ServiceRequest, Usage
 from tcra.mco.plan import Plan
 from tcra.mco.store import Store
@@ -45,6 +47,11 @@ class MultiCloudOrchestratorArgs(Model):
     new_clusters: bool = Field(default=True, description="The Kubernetes block can make"
                                " clusters; without, container workloads go only to sites"
                                " with one.")
+    live: bool = Field(default=True, description="With a store: offer only what the live"
+                       " peers leave (Redfish power, libvirt free memory and hugepages,"
+                       " Kubernetes requests); a peer that does not answer fails the run."
+                       " Without a store nothing tells this service's own hosts, VMs and pods"
+                       " from others', so the inventory alone is used.")
 
 
 class MultiCloudOrchestrator(pulumi.ComponentResource):
@@ -64,7 +71,8 @@ class MultiCloudOrchestrator(pulumi.ComponentResource):
         taken = store.usage() if store else Usage()
         self.result: Plan = place_on_hosts(
             args.request, args.policy, args.inventory, clusters=args.clusters,
-            running=taken.of(args.request.name), taken=taken, new_clusters=args.new_clusters)
+            running=taken.of(args.request.name), taken=taken, new_clusters=args.new_clusters,
+            live=read(args.inventory) if store and args.live else None)
         if self.result.unplaced and not args.allow_partial:
             raise InfeasibleRequestError("\n".join(
                 f"cannot place {u.workload}: {u.reason}" for u in self.result.unplaced))

@@ -159,6 +159,9 @@ def place(
     mode: Annotated[str, typer.Option(help="auto, fast or exact.")] = "auto",
     store: Annotated[str | None, typer.Option(
         help="MCO database URL: what runs now (for stickiness); the plan is recorded.")] = None,
+    live: Annotated[bool, typer.Option(
+        help="With --inventory and --store: place beside what the live peers report in use"
+             " (Redfish power, libvirt free memory, Kubernetes requests).")] = True,
     as_json: AsJson = False,
 ) -> None:
     """Place a service's workloads across the inventory's sites and explain the plan."""
@@ -190,10 +193,16 @@ def place(
     taken = database.usage() if database else Usage()
     try:
         if inventory is not None:  # down to the host, beside what other services hold
+            sites = _load(inventory)
+            reading = None
+            if database and live:  # records tell the service's own use from others'
+                from tcra.mco.live import read  # libvirt, sushy: only to read the peers
+
+                reading = read(sites)
             plan = place_on_hosts(
-                given.request, given.policy, _load(inventory), clusters=given.clusters,
+                given.request, given.policy, sites, clusters=given.clusters,
                 running=taken.of(given.request.name) if database else given.placements,
-                taken=taken, mode=mode, explain=explain)  # type: ignore[arg-type]
+                taken=taken, live=reading, mode=mode, explain=explain)  # type: ignore[arg-type]
         else:
             assert given.repository is not None  # noqa: S101 - checked above
             repository = given.repository if database is None else given.repository.model_copy(

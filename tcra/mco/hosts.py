@@ -22,6 +22,7 @@ from tcra.mco.engine import Mode, place
 from tcra.mco.model import (
     ClusterState,
     HostRole,
+    LiveReading,
     Placement,
     Policy,
     Resources,
@@ -32,7 +33,14 @@ from tcra.mco.model import (
     WorkloadRequest,
 )
 from tcra.mco.plan import ClusterAction, Plan, SiteAction, Unplaced
-from tcra.mco.repository import from_inventory, machines, recorded_clusters, vm_use
+from tcra.mco.repository import (
+    besides,
+    from_inventory,
+    machines,
+    recorded_clusters,
+    unrecorded,
+    vm_use,
+)
 from tcra.model import Inventory, Quantity
 from tcra.model.host import Capabilities
 from tcra.model.site import SiteCluster
@@ -54,14 +62,23 @@ class _Machine:
     role: Role | None = None  # held by another service, or given out in this run
     holder: str | None = None
     vms: list[Resources] = field(default_factory=list)
+    powered_on: bool = False  # held by no service, yet on: in use outside tcra
+    unrecorded: tuple[int, int] = (0, 0)  # memory, hugepage bytes in use beyond its VMs
+
+    @property
+    def claimable(self) -> bool:
+        """Free to claim whole, as bare metal or a node."""
+        return self.bmc and self.role is None and not self.powered_on
 
     def room_for(self, need: Resources) -> bool:
         """A VM fits beside the VMs already on this hypervisor."""
         used = self.vms
+        memory, hugepages = self.unrecorded
         return (need.cpu <= self.caps.cores - sum(r.cpu for r in used) + 1e-9
-                and need.memory.bytes <= self.caps.memory.bytes - sum(r.memory.bytes for r in used)
-                and need.hugepages.bytes <= self.caps.hugepage_bytes - sum(r.hugepages.bytes
-                                                                       for r in used)
+                and need.memory.bytes <= self.caps.memory.bytes - memory
+                - sum(r.memory.bytes for r in used)
+                and need.hugepages.bytes <= self.caps.hugepage_bytes - hugepages
+                - sum(r.hugepages.bytes for r in used)
                 and need.gpus <= self.caps.gpu_count - sum(r.gpus for r in used)
                 and need.sriov_vfs <= self.caps.sriov_vfs - sum(r.sriov_vfs for r in used)
                 and (self.caps.ptp or not need.ptp) and self._shared(need))
@@ -78,27 +95,35 @@ class _Machine:
 def place_on_hosts(request: ServiceRequest, policy: Policy, inventory: Inventory, *,
                    clusters: Iterable[ClusterState] = (), running: Iterable[Placement] = (),
                    taken: Usage | None = None, new_clusters: bool = True,
+                   live: LiveReading | None = None,
                    mode: Mode = "auto", explain: bool = False) -> Plan:
     """The plan for `request` on `inventory`, with hosts. `running`: where its workloads run
-    now; `taken`: what the store records for every service (this one's hosts stay its own)."""
+    now; `taken`: what the store records for every service (this one's hosts stay its own);
+    `live`: what the peers report in use (`tcra.mco.live.read`), none to go by the records
+    alone."""
     taken = taken or Usage()
     clusters = (*clusters, *recorded_clusters(inventory, taken, request.name))
+    if live is not None:  # the service's own use stays its own, as its records do
+        live = besides(live, Usage(placements=taken.of(request.name), hosts=tuple(
+            h for h in taken.hosts if h.service == request.name)))
     repository = from_inventory(inventory, clusters, running, taken.besides(request.name),
-                                new_clusters)
+                                new_clusters, live)
     excluded: Failures = {}
     for _ in range(ROUNDS):
         plan = place(request, policy, repository, mode=mode, explain=explain, excluded=excluded)
-        roles, actions, failed = assign(plan, request, inventory, taken)
+        roles, actions, failed = assign(plan, request, inventory, taken, live)
         if not failed:
             break
         excluded |= failed
     return _without(plan.model_copy(update={"hosts": roles, "actions": actions}), failed)
 
 
-def assign(plan: Plan, request: ServiceRequest, inventory: Inventory, taken: Usage
+def assign(plan: Plan, request: ServiceRequest, inventory: Inventory, taken: Usage,
+           live: LiveReading | None = None
            ) -> tuple[tuple[HostRole, ...], tuple[SiteAction, ...], Failures]:
     """The plan's hosts, its actions with the nodes a new cluster really gets, and the
-    workloads whose site had no host for them."""
+    workloads whose site had no host for them. `live`: the peers' reading besides this
+    service's own use."""
     wanted = {w.name: w for w in request.workloads}
     own = [h for h in taken.hosts if h.service == plan.service]
     by_site: dict[str, list[str]] = defaultdict(list)
@@ -108,7 +133,7 @@ def assign(plan: Plan, request: ServiceRequest, inventory: Inventory, taken: Usa
     actions: list[SiteAction] = []
     failed: Failures = {}
     for site in sorted(by_site):
-        pool = _pool(inventory, site, taken.besides(plan.service))
+        pool = _pool(inventory, site, taken.besides(plan.service), live or LiveReading())
         given: dict[str, HostRole] = {}
         names = sorted(by_site[site])
         for w in (n for n in names if wanted[n].kind is WorkloadKind.PAF):
@@ -126,12 +151,16 @@ def assign(plan: Plan, request: ServiceRequest, inventory: Inventory, taken: Usa
     return tuple(roles), tuple(actions), failed
 
 
-def _pool(inventory: Inventory, site: str, others: Usage) -> dict[str, _Machine]:
+def _pool(inventory: Inventory, site: str, others: Usage, live: LiveReading
+          ) -> dict[str, _Machine]:
     bmc = {h.name for h in inventory.hosts}
     libvirt = {v.name for v in inventory.hypervisors}
-    pool = {name: _Machine(name, caps, name in bmc, name in libvirt)
-            for name, caps in sorted(machines(inventory, site).items())}
     vms = vm_use(others)
+    beyond = unrecorded(inventory, vms, live)
+    pool = {name: _Machine(name, caps, name in bmc, name in libvirt,
+                           powered_on=name in live.powered_on,
+                           unrecorded=beyond.get(name, (0, 0)))
+            for name, caps in sorted(machines(inventory, site).items())}
     for held in others.hosts:
         if (machine := pool.get(held.host)) is not None:
             machine.role, machine.holder = held.role, held.service
@@ -150,7 +179,7 @@ def _bare_metal(service: str, site: str, workload: str, need: Resources,
                 pool: dict[str, _Machine], own: list[HostRole], given: dict[str, HostRole],
                 failed: Failures) -> None:
     before = _previous(own, Role.BARE_METAL, site, workload=workload)
-    free = [m for m in pool.values() if m.bmc and m.role is None and _fits(m.caps, need)]
+    free = [m for m in pool.values() if m.claimable and _fits(m.caps, need)]
     if not free:
         failed[(workload, site)] = (f"site {site}: no free host for {workload} as bare metal"
                                     f" ({_needs(need)}): {_why_not(pool, need)}")
@@ -211,7 +240,7 @@ def _nodes(service: str, action: SiteAction, wanted: dict[str, WorkloadRequest],
     needs = [wanted[w].resources for w in action.workloads]
     gpus = any(n.gpus for n in needs)
     # Hosts no VM or GPU workload would miss first.
-    free = sorted((m for m in pool.values() if m.bmc and m.role is None and m.name not in before),
+    free = sorted((m for m in pool.values() if m.claimable and m.name not in before),
                   key=lambda m: (m.libvirt, not gpus and m.caps.gpu_count > 0, m.name))
     chosen: list[_Machine] | None
     if action.action is ClusterAction.SCALE:
@@ -322,7 +351,8 @@ def _why_not(pool: dict[str, _Machine], need: Resources | None, vm: bool = False
         if vm and not m.libvirt:
             notes.append(f"{m.name} is no hypervisor")
         elif vm and m.role in (None, Role.HYPERVISOR):
-            memory = Quantity(m.caps.memory.bytes - sum(r.memory.bytes for r in m.vms))
+            memory = Quantity(max(0, m.caps.memory.bytes - m.unrecorded[0]
+                                  - sum(r.memory.bytes for r in m.vms)))
             pinnable = len(m.caps.pinnable_cpus) - sum(math.ceil(r.cpu) for r in m.vms
                                                        if r.dedicated_cpus)
             notes.append(f"{m.name} has {m.caps.cores - sum(r.cpu for r in m.vms):g} cores"
@@ -335,6 +365,8 @@ def _why_not(pool: dict[str, _Machine], need: Resources | None, vm: bool = False
                          + (f" of service {m.holder}" if m.holder else " in this plan"))
         elif not m.bmc:
             notes.append(f"{m.name} has no BMC (a hypervisor only)")
+        elif m.powered_on:
+            notes.append(f"{m.name} is powered on, held by no service (in use outside tcra)")
         elif need is not None and not _fits(m.caps, need):
             notes.append(f"{m.name} is too small ({m.caps.cores} cores, {m.caps.memory},"
                          f" {m.caps.gpu_count} GPU(s){', PTP' if m.caps.ptp else ''})")

@@ -260,6 +260,35 @@ class ServiceRecord(Model):
                              or (cluster is not None and h.cluster == cluster)}))
 
 
+class HypervisorFree(Model):
+    """What libvirt reports free on one hypervisor."""
+
+    hypervisor: HostName
+    memory: Quantity = Field(description="Free memory, with the page cache and buffers the"
+                             " kernel gives back when asked.")
+    hugepages: Quantity = Field(description="Free hugepages of every size, in bytes.")
+
+
+class ClusterRoom(Model):
+    """An existing cluster's room: its schedulable nodes' allocatable less the requests of
+    its pods not yet finished (pending ones too: they wait for that room)."""
+
+    site: Name
+    cluster: str
+    cpu: float = Field(ge=0)
+    memory: Quantity
+    hugepages: Quantity = Quantity(0)
+
+
+class LiveReading(Model):
+    """What the live peers reported in use, at one moment (`tcra.mco.live.read`)."""
+
+    powered_on: frozenset[HostName] = Field(default=frozenset(), description="Inventory hosts"
+                                            " whose BMC reports them On.")
+    hypervisors: tuple[HypervisorFree, ...] = ()
+    clusters: tuple[ClusterRoom, ...] = ()
+
+
 class Repository(Model):
     sites: tuple[SiteState, ...]
     clusters: tuple[ClusterState, ...] = ()

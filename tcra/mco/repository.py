@@ -1,5 +1,10 @@
 """The resource repository (TCRR) as the MCO sees it: the inventory's hosts, less what the
-workload inventory (TCWI) records as taken by other services, and the clusters it records."""
+workload inventory (TCWI) records as taken by other services and what live peers report in
+use beyond those records, and the clusters it records.
+
+What the store records already runs on the peers, so a live reading only takes away what it
+exceeds the records by: per field, the free value is the smaller of the two, never their
+difference counted twice."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from collections.abc import Iterable
 from tcra.mco.model import (
     Capacity,
     ClusterState,
+    LiveReading,
     Placement,
     Repository,
     Resources,
@@ -40,25 +46,38 @@ def vm_use(taken: Usage) -> dict[str, list[Resources]]:
     return use
 
 
-def free_capacity(inventory: Inventory, taken: Usage) -> tuple[SiteState, ...]:
+def free_capacity(inventory: Inventory, taken: Usage, live: LiveReading | None = None
+                  ) -> tuple[SiteState, ...]:
     """Each site's capacity less `taken` (other services' records): hosts they hold as bare
     metal or cluster nodes leave whole; what else they placed (VMs, containers on clusters
-    without recorded nodes) is subtracted. What live peers report in use (Redfish, libvirt,
-    Kubernetes allocatable) would be subtracted here too."""
-    gone = {h.host for h in taken.hosts if h.exclusive}
+    without recorded nodes) is subtracted. With `live` (the peers' reading without this
+    service's own use, see `besides`): a host powered on that no record holds is in use
+    outside tcra and leaves too (a hypervisor stays, its use read from libvirt); no host
+    powered on counts as free bare metal; and a hypervisor's memory and hugepages in use
+    beyond its recorded VMs (its own OS, VMs outside tcra) are subtracted."""
+    live = live or LiveReading()
+    held = {h.host for h in taken.hosts}
+    hypervisors = {v.name for v in inventory.hypervisors}
+    gone = {h.host for h in taken.hosts if h.exclusive} | (live.powered_on - held - hypervisors)
     shared = {h.host for h in taken.hosts if not h.exclusive}
     on_nodes = {(h.site, h.cluster) for h in taken.hosts if h.role is Role.KUBERNETES_NODE}
     vms = vm_use(taken)
-    bare = {h.name for h in inventory.hosts}  # a BMC: can be claimed whole
+    beyond = unrecorded(inventory, vms, live)
+    bare = {h.name for h in inventory.hosts} - live.powered_on  # a BMC: can be claimed whole
     states = []
     for site in inventory.sites:
         left = {n: c for n, c in machines(inventory, site.id).items() if n not in gone}
         used = [p.resources for p in taken.placements
                 if p.site == site.id and p.resources is not None
                 and p.kind is not WorkloadKind.PAF and (p.site, p.cluster) not in on_nodes]
+        free = _less(_total(left.values()), used)
+        extra = [beyond[n] for n in left if n in beyond]
+        memory, hugepages = sum(m for m, _ in extra), sum(h for _, h in extra)
         states.append(SiteState(
             site=site,
-            free=_less(_total(left.values()), used).model_copy(update={
+            free=free.model_copy(update={
+                "memory": Quantity(max(0, free.memory.bytes - memory)),
+                "hugepages": Quantity(max(0, free.hugepages.bytes - hugepages)),
                 "hosts": sum(1 for n in left if n in bare and n not in shared)}),
             largest_host_cpu=max((c.cores - sum(r.cpu for r in vms.get(n, ()))
                                   for n, c in left.items()), default=0),
@@ -66,6 +85,46 @@ def free_capacity(inventory: Inventory, taken: Usage) -> tuple[SiteState, ...]:
             hypervisor=any(v.site == site.id and v.name in left for v in inventory.hypervisors),
             latency_ms=dict(site.latency_ms)))
     return tuple(states)
+
+
+def unrecorded(inventory: Inventory, vms: dict[str, list[Resources]], live: LiveReading
+               ) -> dict[str, tuple[int, int]]:
+    """Per hypervisor libvirt was read on, the memory and hugepage bytes in use beyond what
+    its recorded `vms` account for: capacity less those VMs, less what libvirt reports free."""
+    found = {}
+    for reading in live.hypervisors:
+        caps = inventory.hypervisor(reading.hypervisor).capabilities
+        placed = vms.get(reading.hypervisor, ())
+        found[reading.hypervisor] = (
+            max(0, caps.memory.bytes - sum(r.memory.bytes for r in placed)
+                - reading.memory.bytes),
+            max(0, caps.hugepage_bytes - sum(r.hugepages.bytes for r in placed)
+                - reading.hugepages.bytes))
+    return found
+
+
+def besides(live: LiveReading, own: Usage) -> LiveReading:
+    """What the peers would report without `own` (the records of the service being placed):
+    its hosts as not powered on, its VMs' and pods' resources as free. Placed again, a
+    service may keep what it runs, as it may keep what it holds."""
+    vms = vm_use(own)
+    pods: dict[tuple[str, str | None], list[Resources]] = defaultdict(list)
+    for placed in own.placements:
+        if placed.resources is not None:
+            pods[(placed.site, placed.cluster)].append(placed.resources)
+    return LiveReading(
+        powered_on=live.powered_on - {h.host for h in own.hosts},
+        hypervisors=tuple(h.model_copy(update=_freed(h.memory, h.hugepages,
+                                                     vms.get(h.hypervisor, [])))
+                          for h in live.hypervisors),
+        clusters=tuple(c.model_copy(update={
+            **_freed(c.memory, c.hugepages, used := pods.get((c.site, c.cluster), [])),
+            "cpu": c.cpu + sum(r.cpu for r in used)}) for c in live.clusters))
+
+
+def _freed(memory: Quantity, hugepages: Quantity, used: list[Resources]) -> dict[str, Quantity]:
+    return {"memory": Quantity(memory.bytes + sum(r.memory.bytes for r in used)),
+            "hugepages": Quantity(hugepages.bytes + sum(r.hugepages.bytes for r in used))}
 
 
 def recorded_clusters(inventory: Inventory, taken: Usage, service: str
@@ -118,18 +177,28 @@ def _less(have: Capacity, used: Iterable[Resources]) -> Capacity:
 
 def from_inventory(inventory: Inventory, clusters: Iterable[ClusterState] = (),
                    placements: Iterable[Placement] = (), taken: Usage | None = None,
-                   new_clusters: bool = True) -> Repository:
+                   new_clusters: bool = True, live: LiveReading | None = None) -> Repository:
     """The repository to place one service on: `placements` are its own (what runs now),
-    `taken` what every other service holds. A site's existing Kubernetes cluster is reused,
-    with the site's free capacity as its room until its allocatable is read."""
-    sites = free_capacity(inventory, taken or Usage())
+    `taken` what every other service holds, `live` what the peers report besides this
+    service's own use. A site's existing Kubernetes cluster is reused, with the site's free
+    capacity from the records as its room, and with `live` no more than its nodes have left
+    (allocatable less requested)."""
+    taken = taken or Usage()
+    booked = free_capacity(inventory, taken)
+    sites = booked if live is None else free_capacity(inventory, taken, live)
+    rooms = {} if live is None else {(c.site, c.cluster): c for c in live.clusters}
     given = list(clusters)
     named = {(c.site, c.name) for c in given}
-    for state in sites:
+    for state in booked:
         existing = state.site.cluster
         if existing is not None and (state.site.id, existing.name) not in named:
+            room = rooms.get((state.site.id, existing.name))
             given.append(ClusterState(
-                name=existing.name, site=state.site.id, kind=WorkloadKind.CAF, free=state.free,
+                name=existing.name, site=state.site.id, kind=WorkloadKind.CAF,
+                free=state.free if room is None else state.free.model_copy(update={
+                    "cpu": min(state.free.cpu, room.cpu),
+                    "memory": min(state.free.memory, room.memory),
+                    "hugepages": min(state.free.hugepages, room.hugepages)}),
                 node=Capacity(cpu=0, memory=Quantity(0)), max_nodes_to_add=0))
     return Repository(sites=sites, clusters=tuple(given), placements=tuple(placements),
                       new_clusters=new_clusters)

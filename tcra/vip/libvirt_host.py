@@ -31,6 +31,7 @@ class VipError(TcraError):
     def __init__(self, vm: str, uri: str, cause: str) -> None:
         self.vm = vm
         self.uri = uri
+        self.cause = cause
         super().__init__(f"VM {vm}: libvirt {uri}: {cause}")
 
 

@@ -207,7 +207,7 @@ def test_campus_5g_releases_the_app_s_chart_with_the_kubernetes_block_on(bmc_pas
             inventory=inventory, campus_site="faredge_munich", vm_platform=PLATFORM,
             catalog=(*CAMPUS_CATALOG[:2], app),
             blocks=Blocks(kubernetes=True, connectivity=False),
-            store_url=f"sqlite:///{tmp_path / 'mco.db'}",
+            store_url=f"sqlite:///{tmp_path / 'mco.db'}", live=False,  # mocks: no peers to read
             kubernetes=cluster_template(inventory),
             management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
 
@@ -343,7 +343,7 @@ def campus_with_kubernetes(catalog, store_url, name="campus", addons=None):
             inventory=inventory, campus_site="faredge_munich", vm_platform=PLATFORM,
             catalog=catalog, blocks=Blocks(kubernetes=True, connectivity=False,
                                            virtual_machines=False),
-            store_url=store_url,
+            store_url=store_url, live=False,  # mocks: no peers to read
             kubernetes=cluster_template(inventory, *(() if addons is None else (addons,))),
             management=k8s.Provider("management", kubeconfig="apiVersion: v1\nkind: Config\n")))
         return outputs_of(campus.plan, campus.workload_inventory.id).apply(
@@ -607,7 +607,8 @@ def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path, monke
                                        nodes, lab_fabric.plan(spec), Hugepages(count=32, total=32))
     shipped = yaml.safe_load((ROOT / "stacks/lab/Pulumi.lab.yaml").read_text())["config"]
     config = {key.removeprefix("tcra-lab:"): value for key, value in shipped.items()}
-    config |= {"inventory": str(inventory), "blocks": {**config["blocks"], "kubernetes": False}}
+    config |= {"inventory": str(inventory), "blocks": {**config["blocks"], "kubernetes": False},
+               "live": False}  # mocks: no peers to read (the lab's store would switch it on)
     pulumi.runtime.set_mocks(Mocks(), preview=False)
 
     @pulumi.runtime.test

@@ -29,7 +29,7 @@ def test_the_plan_becomes_outputs_and_only_a_resource_records_it(bmc_password, t
     def check():
         mco = MultiCloudOrchestrator("mco", MultiCloudOrchestratorArgs(
             inventory=load(EXAMPLE), request=placement.request, policy=placement.policy,
-            store_url=url))
+            store_url=url, live=False))  # mocks: no peers to read
         declared = mco.record()
 
         def verify(args):
@@ -71,3 +71,27 @@ def test_infeasible_request_fails_the_program_with_reasons(bmc_password):
     with pytest.raises(InfeasibleRequestError, match="cannot place mqtt-munich: needs"):
         MultiCloudOrchestrator("mco", MultiCloudOrchestratorArgs(
             inventory=load(EXAMPLE), request=impossible))
+
+
+def test_with_a_store_the_peers_are_read_and_one_that_does_not_answer_fails_by_name(
+        tmp_path, monkeypatch):
+    pulumi.runtime.set_mocks(Mocks(), preview=False)
+    from tcra import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
+    from tcra.mco.live import LiveReadError
+    from tests.unit.test_mco_hosts import plant, service
+
+    monkeypatch.setenv("BMC", "not-a-real-password")
+    inventory = plant()
+    unreachable = tuple(h.model_copy(update={"bmc": h.bmc.model_copy(update={
+        "address": "https://127.0.0.1:9"})}) for h in inventory.hosts)
+    inventory = inventory.model_copy(update={"hosts": unreachable})
+    request = service("app", ("web", "caf", 1, "1Gi", {}))
+    store = f"sqlite:///{tmp_path / 'mco.db'}"
+    with pytest.raises(LiveReadError, match=r"host gpu-01: BMC https://127.0.0.1:9: "):
+        MultiCloudOrchestrator("mco", MultiCloudOrchestratorArgs(
+            inventory=inventory, request=request, store_url=store))
+    for name, args in (("off", {"store_url": store, "live": False}),
+                       ("no-store", {})):  # without records nothing tells its own use apart
+        mco = MultiCloudOrchestrator(name, MultiCloudOrchestratorArgs(
+            inventory=inventory, request=request, **args))
+        assert [a.site for a in mco.result.assignments] == ["plant"]

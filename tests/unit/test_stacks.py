@@ -58,6 +58,7 @@ def test_example_stack_declares_clusters_releases_vms_and_hosts(bmc_password, tm
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in shipped.items()}
     config |= {"tcra-example:inventory": str(EXAMPLE),
                "tcra-example:store_url": f"sqlite:///{tmp_path / 'mco.db'}",
+               "tcra-example:live": "false",  # mocks: no peers to read
                "tcra-example:factory_sites": '["factory_munich"]',
                "tcra-example:management_kubeconfig": "apiVersion: v1\nkind: Config\n"}
     pulumi.runtime.set_all_config(config)

@@ -1,6 +1,7 @@
 """One service placed by the MCO on an inventory and recorded in the workload inventory
 (TCWI), with plain values for what was made: the WorkloadInventory resource is the only one,
-so it runs without a lab. Config: inventory (a path), service, store_url."""
+so it runs without a lab and reads no live peers. Config: inventory (a path), service,
+store_url."""
 
 import pulumi
 from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
@@ -15,6 +16,7 @@ service = config.require("service")
 small = Resources(cpu=1, memory=Quantity("1Gi"))
 mco = MultiCloudOrchestrator("mco", MultiCloudOrchestratorArgs(
     inventory=load(config.require("inventory")), store_url=config.require("store_url"),
+    live=False,  # the example inventory's peers are not there to read
     request=ServiceRequest(name=service, tenant="ot", workloads=(
         WorkloadRequest(name="broker", kind=WorkloadKind.CAF, resources=small),
         WorkloadRequest(name="historian", kind=WorkloadKind.VAF, resources=small)))))
