@@ -63,10 +63,12 @@ def schema() -> None:
 @app.command()
 def hosts(inventory: InventoryPath, as_json: AsJson = False, store: Annotated[
         str | None, typer.Option(help="MCO database URL: each host's role and the service"
-                                 " that holds it.")] = None) -> None:
+                                 " that holds it (default: the inventory's tcra_store).")
+        ] = None) -> None:
     """List the inventory's hosts with their live power state, read from each BMC, and with
     a store, the role each serves in and for which service."""
     loaded = _load(inventory)
+    store = store or loaded.store
     from tcra.bmc import power_states  # sushy and requests: only for the command that asks
 
     held = _held(store) if store else {}
@@ -105,13 +107,15 @@ def _held(url: str) -> dict[str, list[dict[str, str]]]:
 
 @app.command()
 def workloads(as_json: AsJson = False, store: Annotated[
-        str | None, typer.Option(help="MCO database URL (default: the SQLite file under"
-                                 " ~/.local/state/tcra).")] = None) -> None:
+        str | None, typer.Option(help="MCO database URL (default: the inventory's tcra_store,"
+                                 " else the SQLite file under ~/.local/state/tcra).")] = None,
+              inventory: Annotated[Path | None, typer.Option(
+                  help="An inventory whose tcra_store to list.")] = None) -> None:
     """List the workload inventory (TCWI): per workload of each recorded service, where it
     runs, in which form, what was deployed for it, and the hosts its roles give it."""
     from tcra.mco.store import Store  # SQLAlchemy and Alembic: only for the command that asks
 
-    database = Store(store)
+    database = Store(store or (_load(inventory).store if inventory else None))
     database.migrate()
     rows = [_workload_row(record, placement) for record in database.records()
             for placement in record.placements]

@@ -13,7 +13,6 @@ import subprocess
 import libvirt
 import pytest
 
-from tcra.inventory import load
 from tcra.lab import vip
 from tcra.lab.kube import binaries
 from tcra.lab.nodes import pool_name
@@ -57,9 +56,9 @@ def lab_platform(spec) -> dict[str, str]:
 
 def workload_inventory(spec) -> list[dict]:
     """`tcra workloads --json` on the store the lab's inventory names (both stacks')."""
-    listed = subprocess.run([str(ROOT / ".venv/bin/tcra"), "workloads", "--json", "--store",
-                             load(spec.inventory).store], capture_output=True, text=True,
-                            check=True, timeout=120)
+    listed = subprocess.run([str(ROOT / ".venv/bin/tcra"), "workloads", "--json",
+                             "--inventory", str(spec.inventory)], capture_output=True,
+                            text=True, check=True, timeout=120)
     return json.loads(listed.stdout)
 
 

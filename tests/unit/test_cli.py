@@ -1,6 +1,7 @@
 """The tcra command as a user runs it: a real process, its exit code and its output."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,11 @@ def test_workloads_lists_the_inventory_as_deployed_per_workload(tmp_path):
                for line in lines)
     assert any("historian" in line and "VM 0b7f5a54-49a1-4b4e-9d4e-2f1b3f0c0001" in line
                and "munich-hv-01" in line for line in lines)
+    # an inventory naming the store (tcra_store of group all) lists the same
+    inventory = tmp_path / "inventory"
+    shutil.copytree(EXAMPLE, inventory)
+    with (inventory / "group_vars" / "all.yml").open("a") as all_vars:
+        all_vars.write(f"tcra_store: {store}\n")
+    named = run("workloads", "--json", "--inventory", str(inventory))
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert json.loads(named.stdout) == rows
