@@ -259,7 +259,7 @@ class Blueprint(pulumi.ComponentResource):
                 hosts=tuple(hosts[w] for w in workloads), shutdown_timeout=10),
                 pulumi.ResourceOptions(parent=self))
             for index, workload in enumerate(workloads):
-                serial = pool.serial_numbers.apply(partial(_at, index))
+                serial = pool.serial_numbers.apply(partial(_serial, index))
                 deployed.add(workload, site, "bare metal", f"host {hosts[workload]}",
                              made=DeployedObject(workload=workload, host_serial=serial), by=pool)
                 endpoints[workload] = pool.hosts.apply(partial(_host_endpoint, site, index))
@@ -356,8 +356,8 @@ def _vm_endpoint(site: str, host: str, live: list[Any]) -> dict[str, Any]:
             "addresses": live[1] or []}
 
 
-def _at(index: int, values: list[Any]) -> Any:
-    return values[index]
+def _serial(index: int, serials: list[str]) -> str | None:
+    return serials[index] or None  # "": the BMC reports none
 
 
 def _host_endpoint(site: str, index: int, hosts: list[str]) -> dict[str, Any]:

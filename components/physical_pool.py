@@ -66,11 +66,11 @@ class PhysicalPoolArgs(Model):
 class PhysicalPool(pulumi.ComponentResource):
     """Hosts claimed for one purpose at one site; children are PhysicalHost resources.
     Outputs, in the order of `hosts`: `system_ids` (Redfish) and `serial_numbers` (as each
-    BMC reports it; None where it reports none)."""
+    BMC reports it; "" where it reports none)."""
 
     hosts: pulumi.Output[list[str]]
     system_ids: pulumi.Output[list[str]]
-    serial_numbers: pulumi.Output[list[str | None]]
+    serial_numbers: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: PhysicalPoolArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:

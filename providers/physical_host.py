@@ -128,9 +128,10 @@ def _held_by_another(claims: Store, spec: PhysicalHostSpec, owner: str) -> str |
 
 def _outputs(spec: PhysicalHostSpec, owner: str, facts: _redfish.Facts) -> dict[str, Any]:
     # The password is returned so delete can log in; PhysicalHost marks it a secret output.
+    # No serial is "": the engine drops null outputs, and a preview would see it unknown.
     inputs = spec.model_dump(mode="json", exclude={"password"})
     return {**inputs, "owner": owner, "password": spec.password.get_secret_value(),
-            **facts.model_dump(mode="json")}
+            **facts.model_dump(mode="json"), "serial_number": facts.serial_number or ""}
 
 
 class PhysicalHostProvider(ResourceProvider):
@@ -200,7 +201,8 @@ class PhysicalHost(Resource, module="tcra", name="PhysicalHost"):
     redfish_id: pulumi.Output[str]
     manufacturer: pulumi.Output[str | None]
     model: pulumi.Output[str | None]
-    serial_number: pulumi.Output[str | None]
+    serial_number: pulumi.Output[str]
+    """The BMC's SerialNumber; "" when it reports none."""
     cpu_count: pulumi.Output[int | None]
     cpu_model: pulumi.Output[str | None]
     memory_gib: pulumi.Output[float | None]
