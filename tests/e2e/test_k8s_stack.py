@@ -112,20 +112,31 @@ def control_plane_nodes(nodes: list[dict]) -> int:
                for n in nodes)
 
 
-def test_up_makes_an_available_cluster_whose_secret_kubeconfig_lists_its_nodes(stack, lab):
-    stack("destroy", "--yes")
+def test_up_a_scale_by_hand_repaired_then_scale_and_upgrade_keep_the_cluster(stack, lab):
+    """One cluster's life (each step on the cluster the one before left, as a cluster is
+    slow to make): an available cluster whose secret kubeconfig lists its nodes; its workers'
+    MachineDeployment scaled by hand shows in refresh and up repairs it; scaled out and in,
+    then upgraded, it is never replaced."""
+    stack("destroy", "--yes")  # from v1.34.1: Cluster API refuses a downgrade
     up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
     assert available(lab)
     assert "[secret]" in stack("stack", "output", "kubeconfig").stdout
     nodes = wait_for_nodes(stack, lab, 3, "v1.34.1")
     assert control_plane_nodes(nodes) == 1
     stack("preview", "--expect-no-changes")
-
-
-def test_scale_and_upgrade_keep_the_cluster(stack, lab):
-    stack("destroy", "--yes")  # from v1.34.1: Cluster API refuses a downgrade
-    up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
     uid = cluster_object(lab)["metadata"]["uid"]
+
+    kubectl(lab, "scale", "machinedeployments.cluster.x-k8s.io", f"{NAME}-workers",
+            "--replicas", "3")
+    refreshed = stack("refresh", "--yes", "--diff").stdout
+    assert "replicas" in refreshed
+    assert stack("preview", "--expect-no-changes", check=False).returncode != 0
+    stack("up", "--yes", "--skip-preview")
+    deployment = json.loads(kubectl(lab, "get", "machinedeployments.cluster.x-k8s.io",
+                                    f"{NAME}-workers", "-o", "json"))
+    assert deployment["spec"]["replicas"] == 2
+    wait_for_nodes(stack, lab, 3, "v1.34.1")
+
     for workers in ("4", "1"):
         up(stack, workers=workers)
         wait_for_nodes(stack, lab, 1 + int(workers), "v1.34.1")
@@ -138,7 +149,7 @@ def test_scale_and_upgrade_keep_the_cluster(stack, lab):
     stack("preview", "--expect-no-changes")
 
 
-def test_three_control_plane_machines(stack, lab):
+def test_three_control_plane_machines_and_destroy_removes_every_object(stack, lab):
     stack("destroy", "--yes")  # a new cluster, whatever the other tests left
     up(stack, control_plane_replicas="3", workers="1", kubernetes_version="v1.34.1")
     wait_for_nodes(stack, lab, 4, "v1.34.1")
@@ -146,25 +157,6 @@ def test_three_control_plane_machines(stack, lab):
                                        "-l", "cluster.x-k8s.io/control-plane"))["items"]
     assert len(control_plane) == 3
     assert available(lab)
-
-
-def test_a_machine_deployment_scaled_by_hand_shows_in_refresh_and_up_repairs_it(stack, lab):
-    stack("destroy", "--yes")
-    up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
-    kubectl(lab, "scale", "machinedeployments.cluster.x-k8s.io", f"{NAME}-workers",
-            "--replicas", "3")
-    refreshed = stack("refresh", "--yes", "--diff").stdout
-    assert "replicas" in refreshed
-    assert stack("preview", "--expect-no-changes", check=False).returncode != 0
-    stack("up", "--yes", "--skip-preview")
-    deployment = json.loads(kubectl(lab, "get", "machinedeployments.cluster.x-k8s.io",
-                                    f"{NAME}-workers", "-o", "json"))
-    assert deployment["spec"]["replicas"] == 2
-    wait_for_nodes(stack, lab, 3, "v1.34.1")
-
-
-def test_destroy_removes_every_cluster_api_object_and_machine(stack, lab):
-    up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
     assert kubectl(lab, "get", CAPI_KINDS, "-A", "-o", "name").strip()
     stack("destroy", "--yes")
     assert kubectl(lab, "get", CAPI_KINDS, "-A", "-o", "name").strip() == ""

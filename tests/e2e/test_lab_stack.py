@@ -194,8 +194,8 @@ def test_a_second_stack_of_the_blueprint_can_neither_take_nor_destroy_the_first_
         taken = other("up", "--yes", check=False)
         output = taken.stdout + taken.stderr
         assert taken.returncode != 0
-        # the engine stops at the first refusal: which of VM, host and routes comes first varies
-        refused = re.findall(r"(domain historian-db|host tcra-\w+-node-\d|SRv6 route \S+)"
+        # the engine stops at the first refusal: which of VMs, host and routes comes first varies
+        refused = re.findall(r"(domain [\w-]+|host tcra-\w+-node-\d|SRv6 route \S+)"
                              r" at [^\n]* belongs to tcra-lab/lab/\S+@[0-9a-f]{32}; it was"
                              r" left untouched", output)
         assert refused, output
@@ -214,14 +214,17 @@ def test_the_campus_after_the_plant_uses_what_it_left_and_its_destroy_leaves_the
     assert {r["service"] for r in plant_rows} == {"plant"}
     trust = trust_env(state.kubernetes.trust)
     with pulumi_project(tmp_path, "campus-lab", lab_platform(spec), env=trust) as campus:
-        # the lab's one dedicated CPU is the plant historian's: a UPF asking one is refused
-        # while only the plan exists, naming the hypervisor it could not get
+        # a UPF asking a CPU of its own finds lab_factory's hypervisor full of the plant:
+        # refused while only the plan exists, saying what is left
         campus("config", "set", "--path", "catalog[1].resources.dedicated_cpus", "true")
+        campus("config", "set", "--path", "catalog[1].resources.cpu", "1")
         refused = campus("preview", check=False)
         assert refused.returncode != 0
-        assert "cannot place upf" in refused.stdout + refused.stderr
-        assert "no hypervisor with room for upf's VM" in refused.stdout + refused.stderr
+        assert ("cannot place upf: needs 1 cores and 64Mi and 2 ms to area campus"
+                in refused.stdout)
+        assert "lab_factory (needs 1 cores, 0.3 free)" in refused.stdout
         campus("config", "set", "--path", "catalog[1].resources.dedicated_cpus", "false")
+        campus("config", "set", "--path", "catalog[1].resources.cpu", "0.1")
         campus("up", "--yes")
         outputs = json.loads(campus("stack", "output", "--json").stdout)
         roles = {h["host"]: (h["role"], h["service"]) for h in outputs["plan"]["hosts"]}
@@ -231,8 +234,8 @@ def test_the_campus_after_the_plant_uses_what_it_left_and_its_destroy_leaves_the
         assert [(a["action"], a["cluster"]) for a in outputs["plan"]["actions"]
                 if a["kind"] == "caf"] == [("reuse", f"tcra-{spec.name}")]
         assert active(f"tcra-{spec.name}-node-1") and active("upf")
-        live, _xml = domain("upf")  # on the hugepages the historian left, on the shared CPU
-        assert live.hugepage_kib == 2048 and live.vcpu_pins == {"0": "0"}
+        live, _xml = domain("upf")  # on the hugepages the historian left, its vCPU floating
+        assert live.hugepage_kib == 2048 and live.vcpu_pins == {}
         assert http_get(outputs["endpoints"]["campus-app"]["url"])["status"] == "ok"
         rows = workload_inventory(spec)
         assert {(r["service"], r["workload"]) for r in rows} == {
