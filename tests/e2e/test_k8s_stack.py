@@ -53,7 +53,7 @@ def kubectl(lab, *args: str, kubeconfig: Path | None = None, check: bool = True)
 def up(stack, **config: str) -> None:
     for key, value in config.items():
         stack("config", "set", key, value)
-    stack("up", "--yes", "--skip-preview")
+    stack("up", "--yes")
 
 
 def cluster_object(lab) -> dict:
@@ -131,7 +131,7 @@ def test_up_a_scale_by_hand_repaired_then_scale_and_upgrade_keep_the_cluster(sta
     refreshed = stack("refresh", "--yes", "--diff").stdout
     assert "replicas" in refreshed
     assert stack("preview", "--expect-no-changes", check=False).returncode != 0
-    stack("up", "--yes", "--skip-preview")
+    stack("up", "--yes")
     deployment = json.loads(kubectl(lab, "get", "machinedeployments.cluster.x-k8s.io",
                                     f"{NAME}-workers", "-o", "json"))
     assert deployment["spec"]["replicas"] == 2
@@ -179,7 +179,7 @@ def test_an_unreachable_management_cluster_fails_in_bounded_time_naming_it(stack
     stack("config", "set", "inventory", str(inventory))
     try:
         started = time.monotonic()
-        failed = stack("up", "--yes", "--skip-preview", check=False)
+        failed = stack("up", "--yes", check=False)
         elapsed = time.monotonic() - started
     finally:
         stack("config", "set", "inventory", str(lab.inventory))

@@ -84,7 +84,7 @@ def kubectl(lab, *args: str) -> str:
 
 def up(stack, *releases: dict, check: bool = True) -> subprocess.CompletedProcess[str]:
     stack("config", "set", "releases", json.dumps(list(releases)))
-    return stack("up", "--yes", "--skip-preview", check=check)
+    return stack("up", "--yes", check=check)
 
 
 def outputs(stack) -> dict:
@@ -253,7 +253,7 @@ def test_objects_changed_by_hand_show_in_refresh_and_up_repairs_them(stack, lab)
     assert "Deployment wl-broker/wl-broker: spec.replicas is 0, the release says 1" in refreshed
     assert "Service wl-gateway/wl-gateway: missing" in refreshed
     assert stack("preview", "--expect-no-changes", check=False).returncode != 0
-    stack("up", "--yes", "--skip-preview")
+    stack("up", "--yes")
     released = outputs(stack)
     assert released["wl-broker"]["drift"] == released["wl-gateway"]["drift"] == []
     assert mqtt_round_trip(released["wl-broker"]["endpoint"]) == "line-3 temperature 21.5"
