@@ -14,8 +14,10 @@ import base64
 import binascii
 import json
 import os
+import re
 import ssl
 import time
+from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -350,3 +352,29 @@ def _load_client_pair(context: ssl.SSLContext, certificate: bytes, key: bytes) -
         pair.write(certificate.rstrip(b"\n") + b"\n" + key)
         pair.flush()
         context.load_cert_chain(f"/proc/self/fd/{descriptor}")
+
+
+_QUANTITY = re.compile(
+    r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE]([+-]?\d+))?$")
+_SUFFIX = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+           "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+           "P": Decimal("1e15"), "E": Decimal("1e18"), "Ki": Decimal(2**10),
+           "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
+           "Pi": Decimal(2**50), "Ei": Decimal(2**60)}
+
+
+def quantity(value: Any) -> Decimal | None:
+    """A Kubernetes quantity ("250m", "1.5Gi", "1e3", 2) as a number; None if it is none."""
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    if not isinstance(value, str):
+        return None
+    match = _QUANTITY.match(value.strip())
+    if match is None:
+        return None
+    number, suffix, exponent = match.groups()
+    try:
+        scale = Decimal(10) ** int(exponent) if exponent else _SUFFIX[suffix or ""]
+        return Decimal(number) * scale
+    except (InvalidOperation, ValueError):
+        return None

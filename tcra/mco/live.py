@@ -10,7 +10,6 @@ fails the reading with its name and address: taking it as free could overcommit 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,7 +18,7 @@ import libvirt
 
 from tcra.bmc import power_states
 from tcra.errors import TcraError
-from tcra.kube_api import KubeApi, KubeApiError, KubeconfigError
+from tcra.kube_api import KubeApi, KubeApiError, KubeconfigError, quantity
 from tcra.mco.model import ClusterRoom, HypervisorFree, LiveReading
 from tcra.model import Host, Hypervisor, Inventory, Quantity
 from tcra.model.host import HUGEPAGE_SIZES
@@ -29,12 +28,6 @@ from tcra.vip.libvirt_host import VipError, connection
 TIMEOUT = 10.0
 """Seconds for one libvirt connection or Kubernetes request (a BMC request has tcra.bmc's)."""
 _NOT_DONE = "status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed"  # pods that hold room
-_SUFFIXES = {"Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30),
-             "Ti": Decimal(2**40), "Pi": Decimal(2**50), "Ei": Decimal(2**60),
-             "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9),
-             "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18),
-             "m": Decimal("0.001")}
-_NUMBER = re.compile(r"^[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?$")
 
 
 class LiveReadError(TcraError):
@@ -135,12 +128,6 @@ def _total(amounts: Iterable[dict[str, Decimal]]) -> dict[str, Decimal]:
 
 
 def _quantity(text: str) -> Decimal:
-    """A Kubernetes quantity ("250m", "1.5Gi", "1e3", "129003Ki") as a number."""
-    number, factor = text, Decimal(1)
-    for suffix, scale in _SUFFIXES.items():
-        if text.endswith(suffix):
-            number, factor = text[:-len(suffix)], scale
-            break
-    if not _NUMBER.match(number):
+    if (number := quantity(text)) is None:
         raise InvalidOperation(f"{text!r} is no Kubernetes quantity")
-    return Decimal(number) * factor
+    return number

@@ -16,26 +16,18 @@ import gzip
 import json
 import re
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
 import yaml
 
 from tcra.errors import TcraError, excerpt
-from tcra.kube_api import KubeApi, NotServedError
+from tcra.kube_api import KubeApi, NotServedError, quantity
 from tcra.model.base import Model
 
 FIELD_MANAGER = "tcra-wdm"
 _GZIP = b"\x1f\x8b\x08"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_QUANTITY = re.compile(
-    r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE]([+-]?\d+))?$")
-_SUFFIX = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-           "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-           "P": Decimal("1e15"), "E": Decimal("1e18"), "Ki": Decimal(2**10),
-           "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
-           "Pi": Decimal(2**50), "Ei": Decimal(2**60)}
 _EMPTY: tuple[Any, ...] = (None, "", {}, [], False, 0)
 """Values the API server leaves out of an object (omitempty): the manifest setting one is
 matched by the field's absence."""
@@ -285,24 +277,8 @@ def _same(want: Any, live: Any) -> bool:
         return True
     if isinstance(want, bool) or isinstance(live, bool):
         return want == live and type(want) is type(live)
-    wanted, held = _quantity(want), _quantity(live)
+    wanted, held = quantity(want), quantity(live)
     return wanted is not None and wanted == held
-
-
-def _quantity(value: Any) -> Decimal | None:
-    if isinstance(value, (int, float)):
-        return Decimal(str(value))
-    if not isinstance(value, str):
-        return None
-    match = _QUANTITY.match(value.strip())
-    if match is None:
-        return None
-    number, suffix, exponent = match.groups()
-    try:
-        scale = Decimal(10) ** int(exponent) if exponent else _SUFFIX[suffix or ""]
-        return Decimal(number) * scale
-    except (InvalidOperation, ValueError):
-        return None
 
 
 def _join(path: str, key: str) -> str:
