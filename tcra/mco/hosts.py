@@ -353,13 +353,13 @@ def _why_not(pool: dict[str, _Machine], need: Resources | None, vm: bool = False
         elif vm and m.role in (None, Role.HYPERVISOR):
             memory = Quantity(max(0, m.caps.memory.bytes - m.unrecorded[0]
                                   - sum(r.memory.bytes for r in m.vms)))
-            pinnable = len(m.caps.pinnable_cpus) - sum(math.ceil(r.cpu) for r in m.vms
+            pinnable = ""
+            if need is not None and need.dedicated_cpus:
+                left = len(m.caps.pinnable_cpus) - sum(math.ceil(r.cpu) for r in m.vms
                                                        if r.dedicated_cpus)
+                pinnable = f" ({left} of them pinnable)"
             notes.append(f"{m.name} has {m.caps.cores - sum(r.cpu for r in m.vms):g} cores"
-                         f" ({pinnable} of them pinnable) and {memory} free for VMs"
-                         if need is not None and need.dedicated_cpus else
-                         f"{m.name} has {m.caps.cores - sum(r.cpu for r in m.vms):g} cores"
-                         f" and {memory} free for VMs")
+                         f"{pinnable} and {memory} free for VMs")
         elif m.role is not None:
             notes.append(f"{m.name} is {m.role.value}"
                          + (f" of service {m.holder}" if m.holder else " in this plan"))
