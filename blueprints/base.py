@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from functools import partial
+from ipaddress import IPv6Address
 from typing import Any
 
 import pulumi
@@ -19,6 +20,7 @@ from tcra.blueprints.kubernetes import ClusterTemplate, declare, made_clusters
 from tcra.components.orchestrator import MultiCloudOrchestrator, MultiCloudOrchestratorArgs
 from tcra.components.physical_pool import PhysicalPool, PhysicalPoolArgs
 from tcra.components.srv6_chain import SRv6Chain, SRv6ChainArgs
+from tcra.components.workload import Workload
 from tcra.providers.virtual_machine import VirtualMachine, VirtualMachineArgs
 from tcra.providers.workload_inventory import DeployedObject, WorkloadInventory
 
@@ -35,7 +37,7 @@ from tcra.mco.model import (
 )
 from tcra.model import Inventory, Quantity
 from tcra.model.base import Model
-from tcra.model.fabric import Chain
+from tcra.model.fabric import Chain, Hbr
 from tcra.model.types import IPv6Prefix, Name
 from tcra.tcm.compute import check
 from tcra.vip.model import CloudInit, Disk, Interface
@@ -166,6 +168,8 @@ class Blueprint(pulumi.ComponentResource):
         self.chain_made: Chain | None = (self.placed_chain(name) if args.blocks.connectivity
                                          else None)
         self.clusters = made_clusters(self) if args.blocks.kubernetes else {}
+        self.releases: dict[str, Workload] = {}
+        """Each container workload's Helm release, as `containers` declares it."""
         deployed = Deployed(plan=placed)
         by_form: dict[WorkloadKind, list[tuple[str, str]]] = defaultdict(list)
         for assignment in placed.assignments:
@@ -271,11 +275,16 @@ class Blueprint(pulumi.ComponentResource):
         return declare(self, name, placed, deployed)
 
     def connectivity(self, name: str, deployed: Deployed) -> SRv6Chain | None:
-        """The SRv6 chain through the placed workloads (`placed_chain`)."""
+        """The SRv6 chain through the placed workloads (`placed_chain`), steered to their pods
+        once these run."""
         fabric = self.args.inventory.fabric
         if self.chain_made is None or fabric is None:
             return None
-        chain = SRv6Chain(f"{name}-chain", SRv6ChainArgs(fabric=fabric, chain=self.chain_made),
+        pods = {w: self.releases[w].pod_addresses().apply(
+            partial(_pod_address, w, fabric.hbr(self.chain_made.placement[w])))
+            for w in self.chain_made.addresses}
+        chain = SRv6Chain(f"{name}-chain", SRv6ChainArgs(fabric=fabric, chain=self.chain_made,
+                                                         pods=pods),
                           pulumi.ResourceOptions(parent=self))
         deployed.ingress = self.chain_made.ingress
         deployed.chain = {w: str(chain.plan.sids[w]) for w in chain.plan.hops}
@@ -283,8 +292,9 @@ class Blueprint(pulumi.ComponentResource):
 
     def placed_chain(self, name: str) -> Chain | None:
         """The chain's workloads where the plan put them: each behind the HBR that serves its
-        site, at the fabric's endpoint for it there. Refused, naming the chain's field, before
-        any block is declared."""
+        site, at its pod's address on that HBR's pod network (a container workload the
+        kubernetes block deploys), else at the fabric's endpoint for it there. Refused, naming
+        the chain's field, before any block is declared."""
         intent, fabric = self.args.chain, self.args.inventory.fabric
         if intent is None or fabric is None:
             return None
@@ -300,6 +310,7 @@ class Blueprint(pulumi.ComponentResource):
                                     f" fabric serves ({', '.join(served) or 'none'})",
                                     ingress_site))
         placement: dict[str, str] = {}
+        addresses: dict[str, None] = {}
         for field, workload in [*((f"chain.functions.{i}", w)
                                   for i, w in enumerate(intent.functions)),
                                 ("chain.egress", intent.egress)]:
@@ -316,17 +327,21 @@ class Blueprint(pulumi.ComponentResource):
                 problems.append(Problem(kind, field, f"placed at site {site}, which no HBR"
                                         " of the fabric serves; expected one of"
                                         f" {', '.join(served) or 'none'}", workload))
+            elif self._in_pod(workload) and hbr.pods is not None:
+                placement[workload], addresses[workload] = hbr.name, None  # known at up
             elif fabric.endpoint(workload, hbr.name) is None:
+                pods = " or a pod network there" if self._in_pod(workload) else ""
                 problems.append(Problem(kind, field, f"placed at site {site}: expected an"
                                         f" endpoint of it behind HBR {hbr.name} in the"
-                                        " fabric", workload))
+                                        f" fabric{pods}", workload))
             else:
                 placement[workload] = hbr.name
         if problems:
             raise InvalidInputError(problems)
         assert ingress is not None  # noqa: S101 - a problem otherwise
         chain = Chain(name=f"{name}-chain", ingress=ingress.name, destination=intent.destination,
-                      functions=intent.functions, egress=intent.egress, placement=placement)
+                      functions=intent.functions, egress=intent.egress, placement=placement,
+                      addresses=addresses)
         check(fabric, chain)  # the route computation's own refusals, before any block too
         return chain
 
@@ -345,6 +360,10 @@ class Blueprint(pulumi.ComponentResource):
         raise InvalidInputError([Problem(self.kind, "chain.ingress", "expected the site where"
                                          " users attach", has_value=False)])
 
+    def _in_pod(self, workload: str) -> bool:
+        """Whether the kubernetes block deploys the workload as a pod."""
+        return self.args.blocks.kubernetes and self.entries[workload].form is WorkloadKind.CAF
+
     def why_not(self, form: WorkloadKind) -> str:
         block = {WorkloadKind.VAF: "virtual_machines", WorkloadKind.PAF: "bare_metal",
                  WorkloadKind.CAF: "kubernetes"}[form]
@@ -354,6 +373,16 @@ class Blueprint(pulumi.ComponentResource):
 def _vm_endpoint(site: str, host: str, live: list[Any]) -> dict[str, Any]:
     return {"site": site, "form": "vm", "host": host, "state": live[0],
             "addresses": live[1] or []}
+
+
+def _pod_address(workload: str, hbr: Hbr, addresses: list[str]) -> str:
+    """The workload's pod address on the HBR's pod network."""
+    assert hbr.pods is not None  # noqa: S101 - placed_chain chose this HBR for it
+    inside = [a for a in addresses if ":" in a and IPv6Address(a) in hbr.pods.prefix]
+    if not inside:
+        raise pulumi.RunError(f"{workload}: its pod has no address in HBR {hbr.name}'s pod"
+                              f" network {hbr.pods.prefix} (it has {', '.join(addresses)})")
+    return inside[0]
 
 
 def _serial(index: int, serials: list[str]) -> str | None:

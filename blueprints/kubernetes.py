@@ -160,6 +160,7 @@ def declare(blueprint: Blueprint, name: str, placed: list[tuple[str, str]],
                 values=chart.values, namespace=chart.namespace,
                 release_name=chart.release_name or workload.replace("_", "-"), **target),
                 pulumi.ResourceOptions(parent=blueprint))
+            blueprint.releases[workload] = release
             deployed.add(workload, site, "kubernetes", f"Helm on {cluster_name}",
                          made=DeployedObject(workload=workload, cluster=made_on,
                                              release=release.release_name,

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -36,9 +37,21 @@ from tcra.wdm.endpoint import (
     ingress_url,
     pod_url,
     service_url,
+    wait_for_pod_addresses,
     wait_for_pod_url,
 )
 from tcra.wdm.preflight import cluster_name, preflight
+
+T = TypeVar("T")
+WATCHING = 2
+"""Rollouts a program watches at once. A rollout holds one of the 4 workers Pulumi's Python
+dynamic provider serves with while it waits for its Release's pods, and the engine checks
+resources one after another: four rollouts at once would take every worker, the next dynamic
+resource's check would wait for one, and with it the Releases the rollouts wait for, until
+every rollout timed out. Two leave the other resources room; a third rollout starts when the
+first is done (its release, if it fails too, may be undone by then: its cause is lost)."""
+_ROLLOUTS: weakref.WeakKeyDictionary[Any, list[ReleaseRollout]] = weakref.WeakKeyDictionary()
+"""The rollouts each program (by its engine connection) declared, in order."""
 
 __all__ = ["Endpoint", "EndpointNotFoundError", "Workload", "WorkloadArgs", "ingress_url",
            "pod_url", "service_url", "workload_problems"]
@@ -120,11 +133,16 @@ class Workload(pulumi.ComponentResource):
                                        create_namespace=False)
         kubeconfig = args.cluster.kubeconfig if args.cluster is not None else args.kubeconfig
         # Beside the Release, not after it: the cause is read while the failing pods are there.
+        # At most WATCHING at a time in a program: each waits for the one WATCHING before it.
+        declared = _ROLLOUTS.setdefault(pulumi.runtime.settings.get_monitor(), [])
+        before = declared[-WATCHING:] if len(declared) >= WATCHING else []
         self.release_rollout = ReleaseRollout(f"{name}-rollout", ReleaseRolloutArgs(
             release=chart.release, namespace=chart.namespace, kubeconfig=kubeconfig,
             where=self._where, timeout=args.timeout - 3, trigger=hashlib.sha256(
                 chart.model_dump_json(include={"chart", "version", "repository", "values"})
-                .encode()).hexdigest()), pulumi.ResourceOptions(parent=self, depends_on=after))
+                .encode()).hexdigest()), pulumi.ResourceOptions(
+                    parent=self, depends_on=[*after, *before[:1]]))
+        declared.append(self.release_rollout)
         self.release_name = pulumi.Output.from_input(chart.release)
         self.namespace = pulumi.Output.from_input(chart.namespace)
         self.revision = self.release.status.apply(lambda s: field(s, "revision"))
@@ -137,10 +155,21 @@ class Workload(pulumi.ComponentResource):
         self.endpoint = (self._endpoint(name, chart, args.endpoint, provider, kubeconfig,
                                         args.timeout)
                          if args.endpoint else pulumi.Output.from_input(None))
+        self._pods = (kubeconfig, chart.namespace,
+                      (args.endpoint.name if args.endpoint else None) or chart.release,
+                      args.timeout)
         self.register_outputs({"release_name": self.release_name, "namespace": self.namespace,
                                "revision": self.revision, "status": self.status,
                                "endpoint": self.endpoint, "drift": self.drift,
                                "rollout": self.release_rollout.ready(self, self.release.status)})
+
+    def pod_addresses(self) -> pulumi.Output[list[str]]:
+        """The addresses (both IP families) of the ready pods behind the endpoint's Service,
+        read once the release is in and its drift repaired: a chain steers to a pod's."""
+        kubeconfig, namespace, service, timeout = self._pods
+        read = self._read(lambda p: wait_for_pod_addresses(p[0], namespace, service, timeout))
+        return pulumi.Output.unsecret(  # addresses, read with the secret kubeconfig
+            pulumi.Output.all(kubeconfig, self.drift).apply(read))
 
     def _endpoint(self, name: str, chart: Chart, wanted: Endpoint, provider: k8s.Provider,
                   kubeconfig: Any, timeout: int) -> pulumi.Output[str | None]:
@@ -149,7 +178,7 @@ class Workload(pulumi.ComponentResource):
         what is not there yet."""
         service = wanted.name or chart.release
         if wanted.kind == "pod":
-            url: pulumi.Output[str] = pulumi.Output.all(kubeconfig, self.drift).apply(self._url(
+            url: pulumi.Output[str] = pulumi.Output.all(kubeconfig, self.drift).apply(self._read(
                 lambda p: wait_for_pod_url(p[0], chart.namespace, service, wanted.port,
                                            wanted.scheme, timeout)))
             return pulumi.Output.unsecret(url)  # an address, read with the secret kubeconfig
@@ -159,21 +188,20 @@ class Workload(pulumi.ComponentResource):
         if wanted.kind == "ingress":
             ingress = k8s.networking.v1.Ingress.get(f"{name}-endpoint", lookup, opts=opts)
             return pulumi.Output.all(ingress.spec, ingress.status).apply(
-                self._url(lambda p: ingress_url(p[0], p[1], wanted.scheme)))
+                self._read(lambda p: ingress_url(p[0], p[1], wanted.scheme)))
         found = k8s.core.v1.Service.get(f"{name}-endpoint", lookup, opts=opts)
         return pulumi.Output.all(found.spec, found.status).apply(
-            self._url(lambda p: service_url(p[0], p[1], wanted.port, wanted.scheme)))
+            self._read(lambda p: service_url(p[0], p[1], wanted.port, wanted.scheme)))
 
-    def _url(self, build: Callable[[list[Any]], str]) -> Callable[[list[Any]],
-                                                                 Awaitable[str]]:
+    def _read(self, build: Callable[[list[Any]], T]) -> Callable[[list[Any]], Awaitable[T]]:
         """`build` run in a thread (it may wait for a pod), its EndpointNotFoundError turned
         into one line naming the Workload."""
-        async def url(parts: list[Any]) -> str:
+        async def read(parts: list[Any]) -> T:
             try:
                 return await asyncio.to_thread(build, parts)
             except EndpointNotFoundError as exc:
                 raise pulumi.RunError(f"{self._where}: endpoint: {exc}") from None
-        return url
+        return read
 
 
 def workload_problems(where: str, args: WorkloadArgs, chart: Chart) -> list[Problem]:

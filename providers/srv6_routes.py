@@ -9,6 +9,7 @@ netlink socket outlives a call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -22,7 +23,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 from pydantic import Field
-from tcra.providers._check import check_inputs, owner_in
+from tcra.providers._check import check_inputs, owner_in, unknown_in
 from tcra.providers.stack_owner import owner_of
 
 from tcra.model.base import Model
@@ -30,11 +31,16 @@ from tcra.tcm import kernel
 from tcra.tcm.route import Route
 
 
-class HbrRoutesSpec(Model):
+class HbrTarget(Model):
+    """Which HBR, and for which chain."""
+
     chain: str
     hbr: str
     namespace: str | None = None
     interfaces: tuple[str, ...] = ()
+
+
+class HbrRoutesSpec(HbrTarget):
     routes: tuple[Route, ...] = Field(min_length=1)
 
 
@@ -60,6 +66,9 @@ class HbrRoutesProvider(ResourceProvider):
         return check_inputs(_spec, news, "HbrRoutes")
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if unknown_in(news.get("routes")):  # a preview: the pods they lead to are not there
+            return DiffResult(changes=True, replaces=[], stables=[],
+                              delete_before_replace=True)
         was, wanted = _spec(olds), _spec(news)
         replaces = ["namespace"] if was.namespace != wanted.namespace else []
         live = [Route.model_validate(r) for r in olds.get("live", [])]
@@ -97,8 +106,12 @@ class HbrRoutesProvider(ResourceProvider):
 class HbrRoutes(Resource, module="tcra", name="HbrRoutes"):
     live: pulumi.Output[list[dict[str, Any]]]
 
-    def __init__(self, name: str, spec: HbrRoutesSpec,
+    def __init__(self, name: str, target: HbrTarget,
+                 routes: pulumi.Input[Sequence[Route]],
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(HbrRoutesProvider(), name,
-                         {**spec.model_dump(mode="json"), "owner": owner_of(name), "live": None},
-                         opts)
+        """`routes` may be an Output: the addresses of pods they lead to are known once the
+        pods run."""
+        super().__init__(HbrRoutesProvider(), name, {
+            **target.model_dump(mode="json"), "owner": owner_of(name), "live": None,
+            "routes": pulumi.Output.from_input(routes).apply(
+                lambda given: [r.model_dump(mode="json") for r in given])}, opts)

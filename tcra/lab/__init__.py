@@ -21,6 +21,7 @@ from tcra.lab.kube import control_plane
 from tcra.lab.processes import LabError, alive, stop
 from tcra.lab.spec import LabKubernetes, LabSpec, LabState, Node, load_state
 from tcra.model.base import Model
+from tcra.model.fabric import PodNetwork
 
 __all__ = ["WAIT", "LabError", "LabSpec", "LabStatus", "down", "status", "up"]
 
@@ -82,11 +83,16 @@ def _up(spec: LabSpec, report: Report) -> LabState:
     report("BMC: Redfish emulator")
     state = _serve_bmc(state, previous_nodes)
     report("fabric: HBRs, workloads and users in network namespaces")
-    state = state.model_copy(update={"fabric": fabric.build(spec)})
+    built = fabric.build(spec)
+    state = state.model_copy(update={"fabric": built})
     state.save()
 
     if spec.kubernetes:
-        state = _serve_kubernetes(state, report)
+        state = _serve_kubernetes(state, report,
+                                  pods=next(h.pods for h in built.fabric.hbrs if h.pods))
+        assert state.kubernetes is not None and state.kubernetes.node is not None  # noqa: S101
+        report("fabric: site lab_factory's HBR on the pods' bridge")
+        fabric.attach_pods(built, state.kubernetes.node.bridge)
     elif state.kubernetes:
         report("kubernetes: stopping it (--no-kubernetes)")
         state, _ = _remove_kubernetes(state)
@@ -118,12 +124,13 @@ def _serve_bmc(state: LabState, previous_nodes: tuple[Node, ...]) -> LabState:
     return state
 
 
-def _serve_kubernetes(state: LabState, report: Report) -> LabState:
+def _serve_kubernetes(state: LabState, report: Report, pods: PodNetwork) -> LabState:
     report("kubernetes: finding its programs (built from Go modules once: long when cold)")
     programs = kube_binaries.find()
     running = control_plane.ensure(state.spec.state_dir / "kubernetes", state.spec.name,
                                    programs, state.kubernetes, report,
-                                   saved=lambda partial: _save_kubernetes(state, partial))
+                                   saved=lambda partial: _save_kubernetes(state, partial),
+                                   pods=pods)
     state = state.model_copy(update={"kubernetes": running})
     state.save()
     return state

@@ -1,5 +1,6 @@
 """The lab's IPv6/SRv6 fabric: network namespaces for one HBR per lab site, workloads behind
-them, a user namespace, and an underlay link between the HBRs.
+them, a user namespace, and an underlay link between the HBRs. With Kubernetes, site
+lab_factory's HBR also sits on the pods' bridge as their IPv6 gateway.
 
 Plain IPv6 routing joins it all, except the service prefix: only an SRv6 chain makes it
 reachable. Everything is named tcra-<lab>-..., and deleting the namespaces removes it all.
@@ -10,17 +11,20 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from ipaddress import IPv6Network
+from pathlib import Path
 
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.processes import run
 from tcra.lab.spec import LabSpec
-from tcra.model.fabric import Fabric, FabricEndpoint, Hbr
+from tcra.model.fabric import Fabric, FabricEndpoint, Hbr, PodNetwork
 
 # Workloads the lab runs, and the site each runs at: a firewall, a UPF, a front end.
 WORKLOADS = (("fw", "lab_factory"), ("upf", "lab_faredge"), ("app", "lab_factory"))
 USERS_AT = "lab_faredge"
 SITES = ("lab_factory", "lab_faredge")
 ULINK = "up0"
+PODS_AT = "lab_factory"  # the site whose cluster is the lab's Kubernetes
+PODS_DEV = "pods0"
 
 
 def plan(spec: LabSpec) -> FabricState:
@@ -40,10 +44,13 @@ def plan(spec: LabSpec) -> FabricState:
         endpoints.append(FabricEndpoint(workload=name, hbr=site, address=host(net, 2),
                                         dev=f"{name}0"))
         workload_ns[name] = f"{spec.prefix}wl-{name}"
+    pods = PodNetwork(dev=PODS_DEV, prefix=subnet(0x3000), gateway=host(subnet(0x3000), 1))
     hbrs = tuple(
         Hbr(name=site, site=site, host=ns[site], locator=subnet(0x100 * (i + 1)),
             namespace=ns[site], uplink=ULINK,
-            interfaces=(ULINK, *(f"{w}0" for w, at in WORKLOADS if at == site)))
+            interfaces=(ULINK, *(f"{w}0" for w, at in WORKLOADS if at == site),
+                        *((PODS_DEV,) if site == PODS_AT and spec.kubernetes else ())),
+            pods=pods if site == PODS_AT and spec.kubernetes else None)
         for i, site in enumerate(SITES))
     service = subnet(0x4000)
     return FabricState(
@@ -93,6 +100,21 @@ def build(spec: LabSpec) -> FabricState:
     app = state.workload_namespaces["app"]
     _ip("-n", app, "-6", "addr", "add", f"{state.service_address}/128", "dev", "lo", "nodad")
     return state
+
+
+def attach_pods(state: FabricState, bridge: str) -> None:
+    """Put the HBR of the pods' site on the pods' bridge, as their IPv6 gateway: a chain then
+    steers to a pod's own address. Kept when there already."""
+    hbr = next(h for h in state.fabric.hbrs if h.pods is not None)
+    assert hbr.pods is not None and hbr.namespace is not None  # noqa: S101 - plan made them
+    outside = f"th-{bridge.removeprefix('tk-')}"
+    if not Path(f"/sys/class/net/{outside}").exists():
+        _ip("link", "add", hbr.pods.dev, "netns", hbr.namespace, "type", "veth", "peer",
+            "name", outside)
+        _ip("-n", hbr.namespace, "-6", "addr", "add",
+            f"{hbr.pods.gateway}/{hbr.pods.prefix.prefixlen}", "dev", hbr.pods.dev, "nodad")
+        _ip("-n", hbr.namespace, "link", "set", hbr.pods.dev, "up")
+    _ip("link", "set", outside, "master", bridge, "up")
 
 
 def remove(spec: LabSpec) -> list[str]:

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from tcra.lab.fabric_state import FabricState
 from tcra.model.base import Model
+from tcra.model.fabric import PodNetwork
 from tcra.model.types import Quantity
 
 STATE_FILE = "state.json"
@@ -109,6 +110,8 @@ class LabNode(Model):
     cgroup_root: str = Field(description="kubelet's cgroupRoot, made in every hierarchy.")
     ports: dict[str, int]
     created_paths: tuple[Path, ...] = ()
+    pods: PodNetwork | None = Field(default=None, description="The pods' IPv6 network, its"
+                                    " gateway the fabric's HBR (none: IPv4 only).")
 
     @property
     def socket(self) -> Path:

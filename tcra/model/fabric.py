@@ -15,6 +15,21 @@ MAX_SEGMENTS = 8
 FUNCTION_BITS = 16
 
 
+class PodNetwork(Model):
+    """A site cluster's pod network as its HBR reaches it: the HBR sits on the pods' bridge, is
+    their IPv6 gateway, and steers to a pod's own address there."""
+
+    dev: str = Field(min_length=1, max_length=15, description="The HBR's interface on it.")
+    prefix: IPv6Prefix = Field(description="The pods' IPv6 prefix.")
+    gateway: IPv6Address = Field(description="The HBR's address on it: the pods' route out.")
+
+    @model_validator(mode="after")
+    def _gateway_inside(self) -> PodNetwork:
+        if self.gateway not in self.prefix:
+            raise ValueError(f"gateway {self.gateway} is outside prefix {self.prefix}")
+        return self
+
+
 class Hbr(Model):
     """A host-based router: the virtual PE on one host (or site) that terminates SRv6."""
 
@@ -29,6 +44,8 @@ class Hbr(Model):
                               " site it was placed at. None: it serves no placed workloads.")
     host: Name | None = Field(default=None, description="The Ansible inventory host that runs"
                               " it (the tcra.telco.hbr role's target); none: its name.")
+    pods: PodNetwork | None = Field(default=None, description="Its site cluster's pod network:"
+                                    " a chain reaches a pod there at the pod's own address.")
 
     @property
     def inventory_host(self) -> str:
@@ -114,6 +131,10 @@ class Chain(Model):
     placement: dict[Name, Name] = Field(default_factory=dict, description="Workload -> the HBR"
                                         " behind which it runs; needed for a workload the"
                                         " fabric has behind several HBRs.")
+    addresses: dict[Name, IPv6Address | None] = Field(
+        default_factory=dict, description="Workloads deployed as pods: each reached at its"
+        " pod's address through the pod network of the HBR its placement names; None while"
+        " the pod is not there yet (a preview).")
 
 
 def allocate_sid(hbr: Hbr, chain: str, workload: str, taken: set[Address]) -> Address:

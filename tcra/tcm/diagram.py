@@ -6,10 +6,10 @@ from __future__ import annotations
 import itertools
 
 from tcra.model.fabric import Chain, Fabric
-from tcra.tcm.compute import ChainPlan
+from tcra.tcm.compute import Steering
 
 
-def mermaid(fabric: Fabric, chain: Chain, plan: ChainPlan) -> str:
+def mermaid(fabric: Fabric, chain: Chain, plan: Steering) -> str:
     source = f" from {chain.source}" if chain.source else ""
     lines = ["flowchart LR", f'  users(["users{source} to {chain.destination}"])']
     hbrs = set(plan.placement.values()) | {chain.ingress}

@@ -122,6 +122,37 @@ def wait_for_pod_url(kubeconfig: str, namespace: str, service: str, port: int | 
             time.sleep(POLL)
 
 
+def wait_for_pod_addresses(kubeconfig: str, namespace: str, service: str,
+                           timeout: float) -> list[str]:
+    """Every address (IPv4 and IPv6) of the ready pods the Service selects, sorted, once there
+    is one, for at most `timeout` seconds: what a chain steering to the pod needs, which the
+    Service's Endpoints list for its own IP family only."""
+    where = f"/api/v1/namespaces/{quote(namespace, safe='')}"
+    deadline = time.monotonic() + timeout
+    with KubeApi.from_kubeconfig(kubeconfig) as api:
+        while True:
+            found = api.get(f"{where}/services/{quote(service, safe='')}")
+            selector = field(field(found, "spec"), "selector") if found else None
+            if selector:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+                pods = api.list(f"{where}/pods?labelSelector={quote(labels, safe='')}")
+                addresses = sorted(str(a["ip"]) for pod in pods if _ready(pod)
+                                   for a in pod.get("status", {}).get("podIPs") or ())
+                if addresses:
+                    return addresses
+            if time.monotonic() + POLL > deadline:
+                what = "no ready pod" if selector else "no Service with a selector"
+                raise EndpointNotFoundError(f"{what} at {namespace}/{service} (within"
+                                            f" {timeout:g} s)")
+            time.sleep(POLL)
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    return pod.get("metadata", {}).get("deletionTimestamp") is None and any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in pod.get("status", {}).get("conditions") or ())
+
+
 def ingress_url(spec: Any, status: Any, scheme: str | None) -> str:
     """The first rule's host, else the load balancer's address; https when TLS is set."""
     hosts = [field(r, "host") for r in field(spec, "rules") or () if field(r, "host")]

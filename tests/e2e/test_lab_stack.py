@@ -12,6 +12,7 @@ import subprocess
 
 import libvirt
 import pytest
+import yaml
 
 from tcra.lab import vip
 from tcra.lab.kube import binaries
@@ -26,6 +27,7 @@ from tests.e2e.test_pim_stack import pulumi_project
 from tests.e2e.test_pim_stack import state_of as active
 from tests.e2e.test_workload_stack import http_get, mqtt_round_trip
 from tests.integration.conftest import needs_lab
+from tests.integration.test_srv6_chain import srv6_destinations, traffic
 
 pytestmark = [pytest.mark.lab, needs_lab]
 URI = "qemu:///system"
@@ -45,7 +47,12 @@ def lab_and_stack(tmp_path_factory, kubernetes_lab):
 
 
 def stack_config(spec, state) -> dict[str, str]:
-    return {**lab_platform(spec), "chain.destination": state.fabric.service_prefix}
+    """The stack's config for this lab: its fabric's service prefix the chain's destination,
+    and its service address the one the chain's egress (app) answers at."""
+    config = yaml.safe_load((ROOT / "stacks/lab/Pulumi.lab.yaml").read_text())["config"]
+    app = next(i for i, e in enumerate(config["tcra-lab:catalog"]) if e["name"] == "app")
+    return {**lab_platform(spec), "chain.destination": state.fabric.service_prefix,
+            f"catalog[{app}].chart.values.serviceAddress": state.fabric.service_address}
 
 
 def lab_platform(spec) -> dict[str, str]:
@@ -74,6 +81,28 @@ def domain(name: str) -> tuple[LiveFacts, str]:
     return facts(xml), xml
 
 
+def entering_pod(state, release: str) -> list[str]:
+    """The command that enters the network namespace of the release's ready pod."""
+    node = state.kubernetes.node
+    endpoint = f"unix://{node.socket}"
+    crictl = [str(node.crictl), "--runtime-endpoint", endpoint, "--image-endpoint", endpoint]
+
+    def run(*args: str) -> str:
+        return subprocess.run([*crictl, *args], capture_output=True, text=True, check=True,
+                              timeout=60).stdout
+    [pod, *_] = run("pods", "--state", "ready", "-q", "--label",
+                    f"app.kubernetes.io/instance={release}").split()
+    spec = json.loads(run("inspectp", pod))["info"]["runtimeSpec"]
+    [path] = [n["path"] for n in spec["linux"]["namespaces"] if n["type"] == "network"]
+    return ["nsenter", f"--net={path}"]
+
+
+def kubectl(state, *args: str) -> str:
+    return subprocess.run([binaries.find().kubectl(), "--kubeconfig",
+                           str(state.kubernetes.kubeconfig), "--request-timeout", "30s", *args],
+                          capture_output=True, text=True, check=True, timeout=120).stdout
+
+
 def lab_snapshot(spec, state) -> dict:
     conn = libvirt.open(URI)
     try:
@@ -86,10 +115,7 @@ def lab_snapshot(spec, state) -> dict:
               for h in state.fabric.fabric.hbrs}
     markers = {h.namespace: sorted(map(str, kernel.read_markers(h.namespace)))
                for h in state.fabric.fabric.hbrs}
-    listed = subprocess.run([binaries.find().kubectl(), "--kubeconfig",
-                             str(state.kubernetes.kubeconfig), "get", "pods", "-o", "json",
-                             "-l", "app.kubernetes.io/instance"], capture_output=True,
-                            text=True, check=True, timeout=60).stdout
+    listed = kubectl(state, "get", "pods", "-o", "json", "-l", "app.kubernetes.io/instance")
     # The releases' pods; one being deleted is gone already (Helm's uninstall does not wait).
     pods = sorted(p["metadata"]["name"] for p in json.loads(listed)["items"]
                   if "deletionTimestamp" not in p["metadata"])
@@ -138,8 +164,14 @@ def test_up_deploys_the_blueprint_and_a_second_up_changes_nothing(lab_and_stack,
     live, xml = domain("historian-db")
     assert live.vcpu_pins == {"0": "1"} and live.emulator_pin == "0"  # CPU 0 keeps the host
     assert live.hugepage_kib == 2048 and "<memory mode='strict' nodeset='0'/>" in xml
-    assert reachable(state)  # far-edge users reach the app through the firewall
-    assert "fw @ lab_factory" in outputs["chain"]
+    # Far-edge users reach the app through the firewall: both are pods on lab_factory's
+    # cluster, and the packets cross them, each already headed for its next segment.
+    sids = dict(re.findall(r"(\w+) @ lab_factory \(([0-9a-f:]+)\)", outputs["chain"]))
+    assert set(sids) == {"fw", "app"}
+    reached, seen = traffic(state, inside={w: entering_pod(state, w) for w in sids})
+    assert reached
+    assert srv6_destinations(seen["fw"]) == {sids["app"]}
+    assert {p["dst"] for p in seen["app"]} == {state.fabric.service_address}
     assert outputs["not_deployed"] == {}
     broker = endpoints["mqtt-broker-lab_factory"]
     gateway = endpoints["opcua-gateway-lab_factory"]
@@ -165,12 +197,20 @@ def test_changes_by_hand_are_refreshed_and_repaired(lab_and_stack):
     [sid] = [r for r in kernel.read(factory.namespace) if r.behaviour.value == "End.DX6"]
     subprocess.run(["ip", "-n", factory.namespace, "-6", "route", "del", str(sid.dst)],
                    check=True)                      # an SRv6 route deleted
+    [was] = [r.nh6 for r in kernel.read(factory.namespace) if r.behaviour.value == "End.X"]
+    kubectl(state, "delete", "pod", "-l", "app.kubernetes.io/instance=fw")  # fw's pod replaced
     assert not reachable(state)
     refreshed = pulumi("refresh", "--yes").stdout
     assert "~ 3 updated" in refreshed
     assert pulumi("preview", "--expect-no-changes", check=False).returncode != 0
     pulumi("up", "--yes")
     assert active(host) and active("historian-db") and reachable(state)
+    # The chain follows fw to its new pod's address.
+    [now] = [r.nh6 for r in kernel.read(factory.namespace) if r.behaviour.value == "End.X"]
+    pods = json.loads(kubectl(state, "get", "pods", "-o", "json", "-l",
+                              "app.kubernetes.io/instance=fw"))["items"]
+    assert now != was and [str(now)] == [a["ip"] for p in pods for a in p["status"]["podIPs"]
+                                         if ":" in a["ip"]]
     pulumi("preview", "--expect-no-changes")
 
 

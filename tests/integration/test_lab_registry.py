@@ -75,13 +75,15 @@ def test_a_second_registry_is_refused_while_the_port_is_taken(lab):
 def test_images_are_pushed_with_their_entrypoint_and_user(lab):
     assert [p.reference for p in lab.images] == [
         images.PAUSE_IMAGE, images.mosquitto_image().reference,
-        f"{registry.ADDRESS}/tcra/opcua-gateway:0.1.0"]
+        f"{registry.ADDRESS}/tcra/opcua-gateway:0.1.0",
+        f"{registry.ADDRESS}/tcra/chain-function:0.1.0"]
     assert all(p.built for p in lab.images)
     expected = {"tcra/pause": (["/pause"], "65535:65535"),
                 "tcra/mosquitto": (["/usr/sbin/mosquitto", "-c",
                                     "/etc/mosquitto/mosquitto.conf"], "1883:1883"),
-                "tcra/opcua-gateway": (["/bin/busybox", "sh", "-c",
-                                        images.GATEWAY_SCRIPT.format(port=8080)], "65534:65534")}
+                **{name: (["/bin/busybox", "sh", "-c", images.HTTPD_SCRIPT.format(port=8080)],
+                          "65534:65534") for name in ("tcra/opcua-gateway",
+                                                      "tcra/chain-function")}}
     for pushed in lab.images:
         name, tag = pushed.reference.removeprefix(f"{registry.ADDRESS}/").split(":")
         assert registry.tags(name, lab.ca) == [tag]

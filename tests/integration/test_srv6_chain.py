@@ -53,13 +53,17 @@ def program(lab, wanted, previous=None):
     return plan, outs
 
 
-def traffic(lab, count=3):
-    """Ping the service from the users while every workload listens; what each one saw."""
+def traffic(lab, count=3, inside=None):
+    """Ping the service from the users while every workload listens on its eth0; what each
+    one saw. `inside`: workload -> the command that enters its network namespace; default:
+    the lab fabric's workload namespaces."""
+    if inside is None:
+        inside = {w: ["ip", "netns", "exec", namespace]
+                  for w, namespace in lab.fabric.workload_namespaces.items()}
     sniffers = {}
-    for workload, namespace in lab.fabric.workload_namespaces.items():
-        sniffers[workload] = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, SNIFF, "eth0", "4"],
-            stdout=subprocess.PIPE, text=True)
+    for workload, enter in inside.items():
+        sniffers[workload] = subprocess.Popen([*enter, sys.executable, SNIFF, "eth0", "4"],
+                                              stdout=subprocess.PIPE, text=True)
     for process in sniffers.values():
         assert process.stdout.readline().strip() == "ready"
     ping = subprocess.run(["ip", "netns", "exec", lab.fabric.user_namespace, "ping", "-c",

@@ -256,7 +256,7 @@ def test_every_shipped_catalog_chart_passes_the_release_s_checks():
         ("manufacturing", CATALOG), ("campus5g", CAMPUS_CATALOG), ("lab", lab.catalog))
         for e in catalog if e.chart is not None}
     assert charts["lab.mqtt-broker"].chart == "oci://127.0.0.1:5443/charts/mqtt-broker"
-    assert len(charts) == 5
+    assert len(charts) == 7
     assert {where: chart_problems(chart, where) for where, chart in charts.items()} == {
         where: [] for where in charts}
 
@@ -581,14 +581,15 @@ def test_a_chain_through_workloads_the_plan_did_not_place_is_refused(bmc_passwor
 
 def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path, monkeypatch):
     """stacks/lab's configuration on an inventory as `tcra lab up` writes it: fw and app are
-    catalog workloads, placed at the hypervisor's site, and the chain reaches them through
-    that site's HBR (what the e2e test pings through)."""
+    catalog workloads, placed at the site of the lab's cluster, and the chain reaches them
+    through that site's HBR (what the e2e test pings through, there to their pods; here, the
+    kubernetes block off, to the fabric's endpoints for them)."""
     import yaml
 
     from tcra.lab import fabric as lab_fabric
     from tcra.lab import inventory_writer
     from tcra.lab.bmc import password_file
-    from tcra.lab.spec import Bmc, Hugepages, LabSpec, Node, Process
+    from tcra.lab.spec import Bmc, Hugepages, LabKubernetes, LabNode, LabSpec, Node, Process
     from tests.conftest import ROOT
 
     spec = LabSpec(state_root=tmp_path / "state", inventory=tmp_path / "inventory")
@@ -602,9 +603,14 @@ def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path, monke
     password_file(spec).write_text("not-a-real-password")
     nodes = tuple(Node(name=f"tcra-lab-node-{i}", uuid=f"uuid-{i}", site=site)
                   for i, site in enumerate(("lab_factory", "lab_faredge")))
+    node = LabNode(name="tcra-lab-node", folder=tmp_path, run_folder=tmp_path, crictl=tmp_path,
+                   bridge="tk-lab", cgroup_root="/tcra-lab", ports={})
+    kubernetes = LabKubernetes(folder=tmp_path, ports={}, kubeconfig=tmp_path / "kubeconfig",
+                               node=node, registry="127.0.0.1:5443")
     inventory = inventory_writer.write(spec, Bmc(process=Process(pid=1, program="sushy"),
                                                  port=8000, username="tcra"),
-                                       nodes, lab_fabric.plan(spec), Hugepages(count=32, total=32))
+                                       nodes, lab_fabric.plan(spec), Hugepages(count=32, total=32),
+                                       kubernetes)
     shipped = yaml.safe_load((ROOT / "stacks/lab/Pulumi.lab.yaml").read_text())["config"]
     config = {key.removeprefix("tcra-lab:"): value for key, value in shipped.items()}
     config |= {"inventory": str(inventory), "blocks": {**config["blocks"], "kubernetes": False},

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from tcra.errors import InvalidInputError
 from tcra.model.fabric import Chain, Fabric
-from tcra.tcm.compute import compute
+from tcra.tcm.compute import compute, steer
 from tcra.tcm.route import Behaviour
 
 HBRS = [
@@ -121,3 +121,36 @@ def test_one_hbr_per_site_and_one_endpoint_per_workload_and_hbr():
         fabric(endpoints=[*ENDPOINTS, ENDPOINTS[0]])
     served = Fabric.model_validate({"hbrs": [{**HBRS[0], "site": "muc"}, HBRS[1]]})
     assert served.serving("muc").name == "edge" and served.serving("lyon") is None
+
+
+def with_pods():
+    """core also sits on its cluster's pod network."""
+    pods = {"dev": "pods0", "prefix": "fd00:99::/64", "gateway": "fd00:99::1"}
+    return Fabric.model_validate({"hbrs": [HBRS[0], {**HBRS[1], "pods": pods}],
+                                  "endpoints": ENDPOINTS})
+
+
+def test_a_pod_is_reached_at_its_own_address_once_known_and_its_sid_is_known_before():
+    pods = with_pods()
+    pending = chain("fw", "upf", placement={"app": "core"}, addresses={"app": None})
+    steered = steer(pods, pending)  # what a preview knows: SIDs and HBRs, not the pod
+    assert steered.placement["app"] == "core" and steered.sids["app"] in pods.hbr("core").locator
+    with pytest.raises(InvalidInputError, match=r"addresses\.app: expected the address of its pod"):
+        compute(pods, pending)
+    running = pending.model_copy(update={"addresses": {"app": "fd00:99::105"}})
+    plan = compute(pods, Chain.model_validate(running.model_dump()))
+    assert plan.sids == steered.sids
+    (end_dx6,) = [r for h in plan.hbrs for r in h.routes if r.behaviour is Behaviour.END_DX6]
+    assert (str(end_dx6.nh6), end_dx6.dev) == ("fd00:99::105", "pods0")
+
+
+def test_a_pod_outside_its_hbr_s_pod_network_is_refused_naming_it():
+    with pytest.raises(InvalidInputError) as caught:
+        compute(with_pods(), chain("fw", placement={"app": "core"},
+                                   addresses={"app": "fd00:98::5"}))
+    assert str(caught.value) == ("chain web: addresses.app: expected an address in core's pod"
+                                 " network fd00:99::/64 (got 'fd00:98::5')")
+    with pytest.raises(InvalidInputError) as caught:
+        steer(with_pods(), chain("fw", placement={"app": "edge"}, addresses={"app": None}))
+    assert str(caught.value) == ("chain web: placement.app: expected the HBR whose pod network"
+                                 " its pod runs on (core) (got 'edge')")

@@ -25,6 +25,7 @@ from tcra.lab.kube.binaries import Binaries
 from tcra.lab.processes import LabError, alive, free_port, log_tail, start_ready, stop, wait_until
 from tcra.lab.spec import CA_FILE, Component, LabKubernetes
 from tcra.model.base import Model
+from tcra.model.fabric import PodNetwork
 
 START_TIMEOUT = 120.0
 PROBE_TIMEOUT = 3.0
@@ -55,7 +56,8 @@ class Health(Model):
 
 
 def ensure(folder: Path, lab: str, binaries: Binaries, current: LabKubernetes | None,
-           report: Report, saved: Callable[[LabKubernetes], None]) -> LabKubernetes:
+           report: Report, saved: Callable[[LabKubernetes], None],
+           pods: PodNetwork | None = None) -> LabKubernetes:
     """A running, ready management cluster: the current one when every component answers,
     otherwise (re)started on the same ports with the same data. `saved` hears of each
     component once started, so a failed `up` leaves nothing `down` does not know of."""
@@ -97,7 +99,8 @@ def ensure(folder: Path, lab: str, binaries: Binaries, current: LabKubernetes | 
                        ca=keys.ca.certificate, helm_bin=binaries.helm, folder=folder / "helm",
                        report=report)
     report("kubernetes: site lab_factory's node (containerd, kubelet, CNI bridge)")
-    planned = node.plan(folder / "node", lab, binaries.node, current.node if current else None)
+    planned = node.plan(folder / "node", lab, binaries.node, current.node if current else None,
+                        pods)
     cluster = cluster.model_copy(update={"node": planned})
     saved(cluster.model_copy(update={"components": tuple(started)}))  # down cleans a half-made node
     cluster = cluster.model_copy(update={"node": node.prepare(

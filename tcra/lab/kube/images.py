@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from pydantic import Field
@@ -31,13 +32,13 @@ from tcra.model.base import Model
 KUBERNETES_VERSION = os.environ.get("TCRA_KUBERNETES_VERSION", "1.37.2")  # as build-kube
 PAUSE_TAG = "3.10.2"  # the TAG of the pause Makefile in that Kubernetes release
 PAUSE_IMAGE = f"{registry.ADDRESS}/tcra/pause:{PAUSE_TAG}"
-GATEWAY_TAG = "0.1.0"
+HTTPD_TAG = "0.1.0"
 MQTT_PORT = 1883
 # httpd as PID 1 would ignore SIGTERM (no handler), and every pod's deletion would wait out its
 # grace period: a shell that exits on SIGTERM runs it instead.
-GATEWAY_SCRIPT = ('trap "exit 0" TERM; /bin/busybox httpd -f -v -p {port} -h /www'
-                  ' -c /etc/httpd.conf & wait')
-GATEWAY_PORT = 8080
+HTTPD_SCRIPT = ('trap "exit 0" TERM; /bin/busybox httpd -f -v -p {port} -h /www'
+                ' -c /etc/httpd.conf & wait')
+HTTPD_PORT = 8080
 MOSQUITTO_USER = 1883  # the broker runs as this uid and gid, not root
 NOBODY = 65534
 PAUSE_USER = 65535  # as upstream's pause image
@@ -80,14 +81,15 @@ def _silent(_: str) -> None:
 
 def ensure(folder: Path, ca: Path, *, pause_source: Path | None = None,
            report: Report = _silent) -> tuple[Pushed, ...]:
-    """pause, mosquitto and opcua-gateway in the lab's registry (which must be running): each
-    built and pushed unless its exact tag is there already. buildah's storage is made in
-    `folder` and removed before returning, with `folder` itself."""
+    """pause, mosquitto, opcua-gateway and chain-function in the lab's registry (which must
+    be running): each built and pushed unless its exact tag is there already. buildah's
+    storage is made in `folder` and removed before returning, with `folder` itself."""
     folder = folder.resolve()
     plan: list[tuple[LabImage, Callable[[Path], None]]] = [
         (pause_image(), lambda root: pause_rootfs(root, pause_source or pause_folder())),
         (mosquitto_image(), mosquitto_rootfs),
-        (gateway_image(), gateway_rootfs),
+        (gateway_image(), partial(httpd_rootfs, service="opcua-gateway")),
+        (function_image(), partial(httpd_rootfs, service="chain-function")),
     ]
     done: list[Pushed] = []
     remove(folder)  # what a killed `up` left behind
@@ -121,10 +123,20 @@ def mosquitto_image() -> LabImage:
 
 
 def gateway_image() -> LabImage:
-    return LabImage(name="tcra/opcua-gateway", tag=GATEWAY_TAG,
+    return _httpd_image("tcra/opcua-gateway")
+
+
+def function_image() -> LabImage:
+    """A chain's function (charts/chain-function): what the chain steers through it is the
+    kernel's to forward or answer; it serves its status like the gateway."""
+    return _httpd_image("tcra/chain-function")
+
+
+def _httpd_image(name: str) -> LabImage:
+    return LabImage(name=name, tag=HTTPD_TAG,
                     entrypoint=("/bin/busybox", "sh", "-c",
-                                GATEWAY_SCRIPT.format(port=GATEWAY_PORT)),
-                    user=f"{NOBODY}:{NOBODY}", ports=(GATEWAY_PORT,))
+                                HTTPD_SCRIPT.format(port=HTTPD_PORT)),
+                    user=f"{NOBODY}:{NOBODY}", ports=(HTTPD_PORT,))
 
 
 def pause_folder() -> Path:
@@ -157,12 +169,12 @@ def mosquitto_rootfs(root: Path) -> None:
            "log_dest stdout\n")
 
 
-def gateway_rootfs(root: Path) -> None:
-    """The OPC UA gateway's stand-in: busybox's httpd serving a status document at / and
-    /healthz (Debian's busybox-static needs no libraries)."""
+def httpd_rootfs(root: Path, service: str) -> None:
+    """A stand-in for `service`: busybox's httpd serving a status document at / and /healthz
+    (Debian's busybox-static needs no libraries; its `ip` sets a pod's addresses up)."""
     _copy(Path("/bin/busybox"), root)
     _accounts(root)
-    status = json.dumps({"service": "opcua-gateway", "status": "ok"}) + "\n"
+    status = json.dumps({"service": service, "status": "ok"}) + "\n"
     _write(root / "www/status.json", status)
     _write(root / "www/healthz", "ok\n")
     _write(root / "etc/httpd.conf", "I:status.json\n.json:application/json\n")

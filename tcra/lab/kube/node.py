@@ -23,6 +23,7 @@ from tcra.lab import tls
 from tcra.lab.kube import pki
 from tcra.lab.processes import LabError, free_port, run
 from tcra.lab.spec import POD_CIDR, LabNode
+from tcra.model.fabric import PodNetwork
 
 RUNC = "/usr/sbin/runc"
 CNI_PLUGINS = Path("/usr/lib/cni")
@@ -36,7 +37,8 @@ FIXED_PATHS = (Path("/var/log/containers"), Path("/run/containerd"), Path("/var/
 CRICTL_TIMEOUT = 60.0
 
 
-def plan(folder: Path, lab: str, programs: Path, current: LabNode | None) -> LabNode:
+def plan(folder: Path, lab: str, programs: Path, current: LabNode | None,
+         pods: PodNetwork | None = None) -> LabNode:
     """The node of lab `lab`, keeping the ports of the current one."""
     ports = current.ports if current else {}
     return LabNode(name=f"tcra-{lab}-node", folder=folder, run_folder=Path(f"/run/tcra/{lab}"),
@@ -44,7 +46,7 @@ def plan(folder: Path, lab: str, programs: Path, current: LabNode | None) -> Lab
                    bridge=f"tk-{lab}", cgroup_root=f"/tcra-{lab}",
                    ports={name: ports.get(name) or free_port()
                           for name in ("kubelet", "kubelet-health", "containerd-metrics")},
-                   created_paths=current.created_paths if current else ())
+                   created_paths=current.created_paths if current else (), pods=pods)
 
 
 def prepare(node: LabNode, keys: pki.Pki, server: str, registry: str, pause_image: str
@@ -124,11 +126,18 @@ def _bridge(node: LabNode) -> None:
 
 
 def _cni_config(node: LabNode) -> None:
+    """IPv4 on the bridge (the node's address), and with a pod network IPv6 from it, routed
+    out through its gateway, the fabric's HBR. The plugin is not the gateway: it would add
+    the HBR's address to the bridge too, and turn forwarding on for the whole machine."""
+    ranges = [[{"subnet": str(POD_CIDR), "gateway": node.address}]]
+    ipam: dict[str, object] = {"type": "host-local", "ranges": ranges,
+                               "dataDir": str(node.folder / "cni" / "ipam")}
+    if node.pods is not None:
+        ranges.append([{"subnet": str(node.pods.prefix), "gateway": str(node.pods.gateway)}])
+        ipam["routes"] = [{"dst": "::/0"}]
     conf = {"cniVersion": "1.0.0", "name": node.bridge, "plugins": [
-        {"type": "bridge", "bridge": node.bridge, "isGateway": True, "ipMasq": False,
-         "hairpinMode": True,
-         "ipam": {"type": "host-local", "dataDir": str(node.folder / "cni" / "ipam"),
-                  "ranges": [[{"subnet": str(POD_CIDR), "gateway": node.address}]]}}]}
+        {"type": "bridge", "bridge": node.bridge, "isGateway": False, "ipMasq": False,
+         "hairpinMode": True, "ipam": ipam}]}
     (node.folder / "cni" / "10-tcra.conflist").write_text(json.dumps(conf, indent=2))
 
 
@@ -224,6 +233,8 @@ def _kubelet_config(node: LabNode, keys: pki.Pki, server: str) -> None:
                          "nodefs.inodesFree": "1%", "imagefs.available": "1%"},
         "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
         "serializeImagePulls": False, "registerNode": True,
+        # A chain's function forwards the packets it steers through (charts/chain-function).
+        "allowedUnsafeSysctls": ["net.ipv6.conf.all.forwarding"],
     }
     (node.folder / "kubelet.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
