@@ -135,13 +135,13 @@ class Workload(pulumi.ComponentResource):
         # Beside the Release, not after it: the cause is read while the failing pods are there.
         # At most WATCHING at a time in a program: each waits for the one WATCHING before it.
         declared = _ROLLOUTS.setdefault(pulumi.runtime.settings.get_monitor(), [])
-        before = declared[-WATCHING:] if len(declared) >= WATCHING else []
+        waits_for = [declared[-WATCHING]] if len(declared) >= WATCHING else []
         self.release_rollout = ReleaseRollout(f"{name}-rollout", ReleaseRolloutArgs(
             release=chart.release, namespace=chart.namespace, kubeconfig=kubeconfig,
             where=self._where, timeout=args.timeout - 3, trigger=hashlib.sha256(
                 chart.model_dump_json(include={"chart", "version", "repository", "values"})
                 .encode()).hexdigest()), pulumi.ResourceOptions(
-                    parent=self, depends_on=[*after, *before[:1]]))
+                    parent=self, depends_on=[*after, *waits_for]))
         declared.append(self.release_rollout)
         self.release_name = pulumi.Output.from_input(chart.release)
         self.namespace = pulumi.Output.from_input(chart.namespace)

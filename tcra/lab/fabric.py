@@ -14,6 +14,7 @@ from ipaddress import IPv6Network
 from pathlib import Path
 
 from tcra.lab.fabric_state import FabricState
+from tcra.lab.kube.node import SITE as NODE_SITE
 from tcra.lab.processes import run
 from tcra.lab.spec import LabSpec
 from tcra.model.fabric import Fabric, FabricEndpoint, Hbr, PodNetwork
@@ -23,7 +24,6 @@ WORKLOADS = (("fw", "lab_factory"), ("upf", "lab_faredge"), ("app", "lab_factory
 USERS_AT = "lab_faredge"
 SITES = ("lab_factory", "lab_faredge")
 ULINK = "up0"
-PODS_AT = "lab_factory"  # the site whose cluster is the lab's Kubernetes
 PODS_DEV = "pods0"
 
 
@@ -45,12 +45,13 @@ def plan(spec: LabSpec) -> FabricState:
                                         dev=f"{name}0"))
         workload_ns[name] = f"{spec.prefix}wl-{name}"
     pods = PodNetwork(dev=PODS_DEV, prefix=subnet(0x3000), gateway=host(subnet(0x3000), 1))
+    pods_at = NODE_SITE if spec.kubernetes else None  # the site of the lab's Kubernetes node
     hbrs = tuple(
         Hbr(name=site, site=site, host=ns[site], locator=subnet(0x100 * (i + 1)),
             namespace=ns[site], uplink=ULINK,
             interfaces=(ULINK, *(f"{w}0" for w, at in WORKLOADS if at == site),
-                        *((PODS_DEV,) if site == PODS_AT and spec.kubernetes else ())),
-            pods=pods if site == PODS_AT and spec.kubernetes else None)
+                        *((PODS_DEV,) if site == pods_at else ())),
+            pods=pods if site == pods_at else None)
         for i, site in enumerate(SITES))
     service = subnet(0x4000)
     return FabricState(

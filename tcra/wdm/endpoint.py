@@ -16,6 +16,7 @@ from pydantic import Field
 from tcra.errors import TcraError
 from tcra.kube_api import KubeApi
 from tcra.model.base import Model
+from tcra.wdm.rollout import pod_ready
 
 POLL = 1.0
 """Seconds between two looks for a ready pod."""
@@ -136,7 +137,7 @@ def wait_for_pod_addresses(kubeconfig: str, namespace: str, service: str,
             if selector:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
                 pods = api.list(f"{where}/pods?labelSelector={quote(labels, safe='')}")
-                addresses = sorted(str(a["ip"]) for pod in pods if _ready(pod)
+                addresses = sorted(str(a["ip"]) for pod in pods if _serving(pod)
                                    for a in pod.get("status", {}).get("podIPs") or ())
                 if addresses:
                     return addresses
@@ -147,10 +148,9 @@ def wait_for_pod_addresses(kubeconfig: str, namespace: str, service: str,
             time.sleep(POLL)
 
 
-def _ready(pod: Mapping[str, Any]) -> bool:
-    return pod.get("metadata", {}).get("deletionTimestamp") is None and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in pod.get("status", {}).get("conditions") or ())
+def _serving(pod: Mapping[str, Any]) -> bool:
+    """Ready, and not on its way out."""
+    return pod.get("metadata", {}).get("deletionTimestamp") is None and pod_ready(pod)
 
 
 def ingress_url(spec: Any, status: Any, scheme: str | None) -> str:

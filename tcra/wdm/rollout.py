@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -153,12 +153,12 @@ def _workload_causes(api: KubeApi, live: dict[str, Any], namespace: str) -> Iter
     pods = [p for p in api.list(f"/api/v1/namespaces/{quote(namespace, safe='')}/pods"
                                 f"?labelSelector={quote(_selector(spec), safe='')}")
             if not (p.get("metadata") or {}).get("deletionTimestamp")]
-    unready = [p for p in pods if not _ready(p) and not _succeeded(p, kind)]
+    unready = [p for p in pods if not pod_ready(p) and not _succeeded(p, kind)]
     for pod in unready[:3]:  # a few pods say why; the rest fail alike
         yield diagnose(pod, lambda p: _events(api, namespace, p))
-    if not unready and wanted and sum(map(_ready, pods)) < wanted and kind != "Job":
+    if not unready and wanted and sum(map(pod_ready, pods)) < wanted and kind != "Job":
         yield Cause(rank=9, text=f"no pods for {kind} {name} yet" if not pods else
-                     f"{kind} {name}: {sum(map(_ready, pods))} of {wanted} pods Ready")
+                     f"{kind} {name}: {sum(map(pod_ready, pods))} of {wanted} pods Ready")
 
 
 def _selector(spec: dict[str, Any]) -> str:
@@ -172,7 +172,8 @@ def _selector(spec: dict[str, Any]) -> str:
     return ",".join(terms)
 
 
-def _ready(pod: dict[str, Any]) -> bool:
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod's Ready condition is True."""
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
 
