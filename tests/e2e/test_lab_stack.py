@@ -198,7 +198,8 @@ def test_changes_by_hand_are_refreshed_and_repaired(lab_and_stack):
     subprocess.run(["ip", "-n", factory.namespace, "-6", "route", "del", str(sid.dst)],
                    check=True)                      # an SRv6 route deleted
     [was] = [r.nh6 for r in kernel.read(factory.namespace) if r.behaviour.value == "End.X"]
-    kubectl(state, "delete", "pod", "-l", "app.kubernetes.io/instance=fw")  # fw's pod replaced
+    kubectl(state, "delete", "pod", "-l", "app.kubernetes.io/instance=fw",  # fw's pod replaced
+            "--wait=false")
     assert not reachable(state)
     refreshed = pulumi("refresh", "--yes").stdout
     assert "~ 3 updated" in refreshed
@@ -210,7 +211,8 @@ def test_changes_by_hand_are_refreshed_and_repaired(lab_and_stack):
     pods = json.loads(kubectl(state, "get", "pods", "-o", "json", "-l",
                               "app.kubernetes.io/instance=fw"))["items"]
     assert now != was and [str(now)] == [a["ip"] for p in pods for a in p["status"]["podIPs"]
-                                         if ":" in a["ip"]]
+                                         if ":" in a["ip"]
+                                         and "deletionTimestamp" not in p["metadata"]]
     pulumi("preview", "--expect-no-changes")
 
 
