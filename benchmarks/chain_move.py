@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import signal
-import subprocess
 import time
 
 from kube_bench import kubernetes_lab, pulumi_project
 
 from tcra.lab.kube.registry import ADDRESS
 from tcra.lab.spec import load_state
+from tcra.lab.users import INTERVAL, pinging
 from tcra.mcm.chart import trust_env
 
-INTERVAL = 0.02
 PROGRAM = """\
 import pulumi
 from tcra import Workload, WorkloadArgs
@@ -66,38 +63,19 @@ SRv6Chain("web", SRv6ChainArgs(fabric=fabric, chain=Chain(
 """
 
 
-def pinging(namespace: str, address: str, seconds: float) -> subprocess.Popen[str]:
-    return subprocess.Popen(["ip", "netns", "exec", namespace, "ping", "-D", "-n", "-i",
-                             str(INTERVAL), "-W", "1", "-w", str(int(seconds)), address],
-                            stdout=subprocess.PIPE, text=True)
-
-
-def losses(output: str) -> tuple[int, int, float]:
-    """Sent, lost, and the longest run without a reply in seconds, from ping's output."""
-    summary = re.search(r"(\d+) packets transmitted", output)
-    if summary is None:
-        raise SystemExit(f"ping printed no summary:\n{output[-2000:]}")
-    sent = int(summary.group(1))
-    answered = sorted(int(m) for m in re.findall(r"icmp_seq=(\d+)", output))
-    gaps = [b - a - 1 for a, b in zip([0, *answered], [*answered, sent + 1], strict=True)]
-    return sent, sent - len(answered), max(gaps, default=0) * INTERVAL
-
-
 def roll(pulumi, spec, drain: int, generation: int) -> tuple[int, int, float, float]:
     """One `up` that rolls fw's pod, the users pinging the service meanwhile."""
     state = load_state(spec)
     pulumi("config", "set", "drain", str(drain))
     pulumi("up", "--yes", "--skip-preview")  # the drain the next roll's old pod gets
     pulumi("config", "set", "generation", str(generation))
-    ping = pinging(state.fabric.user_namespace, state.fabric.service_address, 120)
-    time.sleep(2)
-    started = time.perf_counter()
-    pulumi("up", "--yes", "--skip-preview")
-    seconds = time.perf_counter() - started
-    time.sleep(drain + 3)  # until the old pod is gone: what it forwarded counts too
-    ping.send_signal(signal.SIGINT)  # ping prints its summary on SIGINT
-    out, _ = ping.communicate(timeout=30)
-    return (*losses(out), seconds)
+    with pinging(state.fabric) as losses:
+        time.sleep(2)
+        started = time.perf_counter()
+        pulumi("up", "--yes", "--skip-preview")
+        seconds = time.perf_counter() - started
+        time.sleep(drain + 3)  # until the old pod is gone: what it forwarded counts too
+    return losses.sent, losses.lost, losses.longest_gap, seconds
 
 
 def main() -> None:

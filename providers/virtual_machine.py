@@ -58,8 +58,10 @@ class VirtualMachineProvider(ResourceProvider):
         if wanted.memory > was.memory_max:
             replaces.append("memory")
         drift = _drift(olds, wanted)
+        # On the same hypervisor the new domain and volumes would take the old one's names;
+        # on another one (a move) it comes up first and the old one goes at the end of `up`.
         return DiffResult(changes=bool(differ or drift), replaces=sorted(set(replaces)),
-                          stables=[], delete_before_replace=True)
+                          stables=[], delete_before_replace=was.uri == wanted.uri)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         spec, owner = _spec(props), owner_in(props)

@@ -115,8 +115,8 @@ def control_plane_nodes(nodes: list[dict]) -> int:
 def test_up_a_scale_by_hand_repaired_then_scale_and_upgrade_keep_the_cluster(stack, lab):
     """One cluster's life (each step on the cluster the one before left, as a cluster is
     slow to make): an available cluster whose secret kubeconfig lists its nodes; its workers'
-    MachineDeployment scaled by hand shows in refresh and up repairs it; scaled out and in,
-    then upgraded, it is never replaced."""
+    MachineDeployment scaled in by hand shows in refresh and up scales it back out; scaled in
+    by up, then upgraded, it is never replaced."""
     stack("destroy", "--yes")  # from v1.34.1: Cluster API refuses a downgrade
     up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
     assert available(lab)
@@ -127,19 +127,18 @@ def test_up_a_scale_by_hand_repaired_then_scale_and_upgrade_keep_the_cluster(sta
     uid = cluster_object(lab)["metadata"]["uid"]
 
     kubectl(lab, "scale", "machinedeployments.cluster.x-k8s.io", f"{NAME}-workers",
-            "--replicas", "3")
+            "--replicas", "1")
     refreshed = stack("refresh", "--yes", "--diff").stdout
     assert "replicas" in refreshed
     assert stack("preview", "--expect-no-changes", check=False).returncode != 0
-    stack("up", "--yes")
+    stack("up", "--yes")  # scales back out
     deployment = json.loads(kubectl(lab, "get", "machinedeployments.cluster.x-k8s.io",
                                     f"{NAME}-workers", "-o", "json"))
     assert deployment["spec"]["replicas"] == 2
     wait_for_nodes(stack, lab, 3, "v1.34.1")
 
-    for workers in ("4", "1"):
-        up(stack, workers=workers)
-        wait_for_nodes(stack, lab, 1 + int(workers), "v1.34.1")
+    up(stack, workers="1")
+    wait_for_nodes(stack, lab, 2, "v1.34.1")
     up(stack, kubernetes_version="v1.35.0")
     wait_for_nodes(stack, lab, 2, "v1.35.0", timeout=600)
     control_plane = json.loads(kubectl(lab, "get", "kubeadmcontrolplanes", f"{NAME}-cp",

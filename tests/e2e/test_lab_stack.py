@@ -18,6 +18,7 @@ from tcra.lab import vip
 from tcra.lab.kube import binaries
 from tcra.lab.nodes import pool_name
 from tcra.lab.spec import load_state
+from tcra.lab.users import pinging
 from tcra.mcm.chart import trust_env
 from tcra.tcm import kernel
 from tcra.vip.domain_xml import LiveFacts, facts
@@ -49,10 +50,15 @@ def lab_and_stack(tmp_path_factory, kubernetes_lab):
 def stack_config(spec, state) -> dict[str, str]:
     """The stack's config for this lab: its fabric's service prefix the chain's destination,
     and its service address the one the chain's egress (app) answers at."""
-    config = yaml.safe_load((ROOT / "stacks/lab/Pulumi.lab.yaml").read_text())["config"]
-    app = next(i for i, e in enumerate(config["tcra-lab:catalog"]) if e["name"] == "app")
     return {**lab_platform(spec), "chain.destination": state.fabric.service_prefix,
-            f"catalog[{app}].chart.values.serviceAddress": state.fabric.service_address}
+            f"catalog[{catalog_index('app')}].chart.values.serviceAddress":
+                state.fabric.service_address}
+
+
+def catalog_index(workload: str) -> int:
+    """Where the shipped stack config lists the workload in its catalog."""
+    config = yaml.safe_load((ROOT / "stacks/lab/Pulumi.lab.yaml").read_text())["config"]
+    return next(i for i, e in enumerate(config["tcra-lab:catalog"]) if e["name"] == workload)
 
 
 def lab_platform(spec) -> dict[str, str]:
@@ -101,6 +107,22 @@ def kubectl(state, *args: str) -> str:
     return subprocess.run([binaries.find().kubectl(), "--kubeconfig",
                            str(state.kubernetes.kubeconfig), "--request-timeout", "30s", *args],
                           capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+def end_x(state) -> str:
+    """Where site lab_factory's HBR sends what its End.X SID (fw's) receives."""
+    factory = state.fabric.fabric.hbr("lab_factory")
+    [nexthop] = [r.nh6 for r in kernel.read(factory.namespace) if r.behaviour.value == "End.X"]
+    return str(nexthop)
+
+
+def ready_pod_address(state, release: str) -> str:
+    """The IPv6 address of the release's one pod that is not going."""
+    pods = json.loads(kubectl(state, "get", "pods", "-o", "json", "-l",
+                              f"app.kubernetes.io/instance={release}"))["items"]
+    [address] = [a["ip"] for p in pods if "deletionTimestamp" not in p["metadata"]
+                 for a in p["status"]["podIPs"] if ":" in a["ip"]]
+    return address
 
 
 def lab_snapshot(spec, state) -> dict:
@@ -197,7 +219,7 @@ def test_changes_by_hand_are_refreshed_and_repaired(lab_and_stack):
     [sid] = [r for r in kernel.read(factory.namespace) if r.behaviour.value == "End.DX6"]
     subprocess.run(["ip", "-n", factory.namespace, "-6", "route", "del", str(sid.dst)],
                    check=True)                      # an SRv6 route deleted
-    [was] = [r.nh6 for r in kernel.read(factory.namespace) if r.behaviour.value == "End.X"]
+    was = end_x(state)
     kubectl(state, "delete", "pod", "-l", "app.kubernetes.io/instance=fw",  # fw's pod replaced
             "--wait=false")
     assert not reachable(state)
@@ -207,13 +229,28 @@ def test_changes_by_hand_are_refreshed_and_repaired(lab_and_stack):
     pulumi("up", "--yes")
     assert active(host) and active("historian-db") and reachable(state)
     # The chain follows fw to its new pod's address.
-    [now] = [r.nh6 for r in kernel.read(factory.namespace) if r.behaviour.value == "End.X"]
-    pods = json.loads(kubectl(state, "get", "pods", "-o", "json", "-l",
-                              "app.kubernetes.io/instance=fw"))["items"]
-    assert now != was and [str(now)] == [a["ip"] for p in pods for a in p["status"]["podIPs"]
-                                         if ":" in a["ip"]
-                                         and "deletionTimestamp" not in p["metadata"]]
+    now = end_x(state)
+    assert now != was and now == ready_pod_address(state, "fw")
     pulumi("preview", "--expect-no-changes")
+
+
+def test_an_up_that_replaces_fw_switches_the_chain_before_the_old_pod_goes(lab_and_stack):
+    """fw's pod replaced by an `up` (new values roll it, as an upgrade or a new node would):
+    the new pod comes up first, the same `up` steers the chain to it, and the old one keeps
+    forwarding while it drains. Users pinging through the chain all along lose nothing."""
+    _spec, state, pulumi = lab_and_stack
+    pulumi("up", "--yes")
+    was = end_x(state)
+    generation = f"catalog[{catalog_index('fw')}].chart.values.podAnnotations.generation"
+    pulumi("config", "set", "--path", generation, "2")
+    try:
+        with pinging(state.fabric) as losses:
+            pulumi("up", "--yes")
+    finally:
+        pulumi("config", "rm", "--path", generation)
+    now = end_x(state)
+    assert now != was and now == ready_pod_address(state, "fw")
+    assert losses.sent > 0 and losses.lost == 0, losses
 
 
 def test_destroy_leaves_the_lab_as_it_was(lab_and_stack, before):

@@ -151,8 +151,11 @@ def test_in_place_changes_and_replacements_are_told_apart(lab):
         assert (updated.outs["live"]["vcpus"], updated.outs["live"]["memory_kib"]) == (2, 65536)
         assert updated.outs["uuid"] == created.id
         beyond = {**grown, "vcpus": 3, "max_vcpus": 3, "pinning": {"cpus": [0, 1, 1]}}
-        assert provider.diff(created.id, updated.outs, beyond).replaces == [
-            "max_vcpus", "pinning", "vcpus"]
+        replaced = provider.diff(created.id, updated.outs, beyond)
+        assert replaced.replaces == ["max_vcpus", "pinning", "vcpus"]
+        assert replaced.delete_before_replace  # the new domain would take the old one's name
+        moved = provider.diff(created.id, updated.outs, {**grown, "uri": "qemu+ssh://far/system"})
+        assert moved.replaces == ["uri"] and not moved.delete_before_replace  # made there first
     finally:
         provider.delete(created.id, created.outs)
 
