@@ -298,6 +298,47 @@ def continuum_generate(
     print(generate(sites, workloads, seed=seed, load=load).model_dump_json())
 
 
+@app.command()
+def serve(
+    inventory: Annotated[Path, typer.Option("--inventory", help="The sites to serve as edge"
+                                            " cloud zones (an Ansible inventory).")],
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 9091,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    store: Annotated[str | None, typer.Option("--store", help="Database URL (default: the"
+                                              " inventory's tcra_store).")] = None,
+    issuer: Annotated[str | None, typer.Option("--issuer", help="Accept tokens of this issuer"
+                                               " (default: the inventory's tcra_api).")] = None,
+    jwks_url: Annotated[str | None, typer.Option("--jwks-url", help="Where the issuer publishes"
+                                                 " its keys (https).")] = None,
+    public_key: Annotated[Path | None, typer.Option("--public-key", help="Or the issuer's key"
+                                                    " as a PEM file.")] = None,
+) -> None:
+    """Serve the CAMARA Edge Application Management API (docs/api.md)."""
+    import uvicorn
+
+    from tcra.api.app import create
+    from tcra.api.auth import Verifier
+    from tcra.api.store import ApiStore
+    from tcra.model.inventory import ApiIssuer
+
+    loaded = _load(inventory)
+    try:
+        trusted = (ApiIssuer(issuer=issuer or "", jwks_url=jwks_url, public_key=public_key)
+                   if issuer or jwks_url or public_key else loaded.api)
+    except ValidationError as exc:
+        print("\n".join(InvalidInputError(problems_from(exc, "tcra serve")).lines()))
+        raise typer.Exit(2) from None
+    if trusted is None:
+        print(f"tcra serve: no issuer to trust: give --issuer and --jwks-url, or set tcra_api"
+              f" in {inventory}")
+        raise typer.Exit(2)
+    database = ApiStore(store or loaded.store)
+    database.migrate()
+    uvicorn.run(create(loaded, database, Verifier(trusted)), host=host, port=port,
+                log_level="info", timeout_keep_alive=5, limit_concurrency=256,
+                h11_max_incomplete_event_size=16384)
+
+
 @lab_app.command("up")
 def lab_up(
     nodes: Annotated[int, typer.Option(help="Virtual bare-metal nodes.")] = 2,
@@ -363,6 +404,22 @@ def lab_status(as_json: AsJson = False, name: LabName = "lab",
             components.add_row(c.name, str(c.pid), "yes" if c.ready else
                                ("NOT ready" if c.running else "NOT running"), f"{c.rss_mib:.0f}")
         out.print(components)
+
+
+@lab_app.command("token")
+def lab_token(tenant: Annotated[str, typer.Option("--tenant", help="The application provider"
+                                                  " the token speaks for.")],
+              name: LabName = "lab", state_root: StateRoot = None,
+              lifetime: Annotated[int, typer.Option("--lifetime", min=60, max=86400,
+                                                    help="Seconds it is valid.")] = 3600,
+              ) -> None:
+    """Print a bearer token for `tcra serve` on this lab, signed by the lab's key, with every
+    scope of the API."""
+    from tcra.api.auth import token
+    from tcra.lab.issuer import issuer, signing_key
+
+    spec = _spec(name=name, state_root=state_root)
+    print(token(signing_key(spec), issuer(spec).issuer, tenant, lifetime_s=lifetime))
 
 
 @lab_app.command("down")

@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from tcra import yamlsafe
 from tcra.errors import InvalidInputError, Problem, problems_from, raise_if_any
 from tcra.model import Host, Hypervisor, Inventory, Site
 from tcra.model.fabric import Fabric
-from tcra.model.inventory import cross_check
+from tcra.model.inventory import ApiIssuer, cross_check
 
 SITES_GROUP = "sites"
 # Ansible spends tens of microseconds on each value it reads (it tags every one with its
@@ -27,6 +27,7 @@ SITES_GROUP = "sites"
 MAX_FILE_BYTES = 8 * 2**20
 MAX_FILE_VALUES = 250_000
 _M = TypeVar("_M", Host, Hypervisor)
+M = TypeVar("M", bound=BaseModel)
 # Model field -> the inventory variable it comes from, so errors name what the user edits.
 _VARIABLE_OF_FIELD = {
     "bmc.credentials": "tcra_bmc_credentials",
@@ -74,7 +75,8 @@ def _load(source: Path) -> Inventory:
         hosts += [host] if host else []
         hypervisors += [hypervisor] if hypervisor else []
     problems += [_renamed(p) for p in cross_check(site_names, sites, hosts)]
-    fabric = _fabric(manager, problems)
+    fabric = _everyone(Fabric, "tcra_fabric", "fabric", manager, problems)
+    api = _everyone(ApiIssuer, "tcra_api", "api", manager, problems)
     if fabric is not None:
         problems += [Problem("fabric", f"tcra_fabric.hbrs.{i}.site", "expected one of the"
                              f" inventory's sites ({', '.join(sorted(site_names)) or 'none'})",
@@ -87,18 +89,20 @@ def _load(source: Path) -> Inventory:
         problems.append(Problem("all", "tcra_store", "expected a database URL", store))
     raise_if_any(problems)
     return Inventory(sites=tuple(sites), hosts=tuple(hosts), hypervisors=tuple(hypervisors),
-                     fabric=fabric, store=store)
+                     fabric=fabric, store=store, api=api)
 
 
-def _fabric(manager: Any, problems: list[Problem]) -> Fabric | None:
+def _everyone(model: type[M], variable: str, label: str, manager: Any,
+              problems: list[Problem]) -> M | None:
+    """A variable of group `all` validated into `model`; None when it is not set."""
     everyone = manager.groups.get("all")
-    described = _plain(_group_vars(everyone, manager).get("tcra_fabric")) if everyone else None
+    described = _plain(_group_vars(everyone, manager).get(variable)) if everyone else None
     if described is None:
         return None
     try:
-        return Fabric.model_validate(described)
+        return model.model_validate(described)
     except ValidationError as exc:
-        problems += [_renamed(p, "tcra_fabric") for p in problems_from(exc, "fabric")]
+        problems += [_renamed(p, variable) for p in problems_from(exc, label)]
         return None
 
 

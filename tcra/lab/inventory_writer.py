@@ -12,6 +12,7 @@ import yaml
 from tcra.lab.bmc import password_file
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.hugepages import MOUNT_POINT, hugetlbfs_mount
+from tcra.lab.issuer import issuer
 from tcra.lab.kube.node import SITE as NODE_SITE
 from tcra.lab.processes import LabError
 from tcra.lab.spec import CA_FILE, Bmc, Hugepages, LabKubernetes, LabSpec, Node
@@ -83,6 +84,8 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
         "tcra_fabric": fabric.fabric.model_dump(mode="json", exclude_defaults=True),
         # the stacks deployed onto the lab share one TCRR/TCWI; `lab down` removes it
         "tcra_store": f"sqlite:///{spec.state_dir / 'store.db'}",
+        # whose tokens `tcra serve` accepts: the lab's own (`tcra lab token`)
+        "tcra_api": issuer(spec).model_dump(mode="json", exclude_none=True),
     })
     # The lab's management cluster serves both sites, as one regional management cluster
     # serves many edge sites. Its kubeconfig stays in the state folder (0600, it holds the

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tcra.errors import InvalidInputError, Problem
 from tcra.model.base import Model
 from tcra.model.fabric import Fabric
 from tcra.model.host import Host, Hypervisor
 from tcra.model.site import ManagementCluster, Site
+
+
+class ApiIssuer(Model):
+    """Whose bearer tokens `tcra serve` accepts (variable tcra_api of group all): the issuer,
+    and its key as a PEM file (the lab's) or the JWKS URL it publishes its keys at."""
+
+    issuer: str = Field(min_length=1)
+    public_key: Path | None = None
+    jwks_url: str | None = Field(default=None, pattern=r"^https://\S+$")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ApiIssuer:
+        if (self.public_key is None) == (self.jwks_url is None):
+            raise ValueError("expected exactly one of public_key and jwks_url")
+        return self
 
 
 class Inventory(Model):
@@ -24,6 +40,8 @@ class Inventory(Model):
                               " a database URL (variable tcra_store of group all): the"
                               " default of every stack deployed onto them, so services see"
                               " each other's use.")
+    api: ApiIssuer | None = Field(default=None, description="Whose tokens the API accepts"
+                                  " (variable tcra_api of group all).")
 
     def site(self, site_id: str) -> Site:
         for site in self.sites:

@@ -81,6 +81,9 @@ class Site(Model):
     location: Location
     provider: str = Field(min_length=1, description="Who operates the site.")
     jurisdiction: CountryCode
+    region: str | None = Field(default=None, min_length=1, max_length=64, description="The"
+                               " region application providers choose sites by (CAMARA's edge"
+                               " cloud region); default: the jurisdiction.")
     energy: Energy
     network: SiteNetwork = SiteNetwork()
     management_cluster: ManagementCluster | None = None

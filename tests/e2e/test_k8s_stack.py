@@ -1,6 +1,6 @@
 """stacks/k8s-lab through the real engine and pulumi-kubernetes, against the lab's management
 cluster: Cluster API makes the cluster (in-memory machines), the kubeconfig output lists its
-nodes; scale, upgrade, drift by hand, refresh, repair, destroy."""
+nodes; scale, upgrade, three control-plane machines, drift by hand, refresh, repair, destroy."""
 
 import json
 import subprocess
@@ -112,11 +112,12 @@ def control_plane_nodes(nodes: list[dict]) -> int:
                for n in nodes)
 
 
-def test_up_a_scale_by_hand_repaired_then_scale_and_upgrade_keep_the_cluster(stack, lab):
-    """One cluster's life (each step on the cluster the one before left, as a cluster is
-    slow to make): an available cluster whose secret kubeconfig lists its nodes; its workers'
+def test_a_cluster_s_life_from_up_to_destroy(stack, lab):
+    """One cluster's life, each step on the cluster the one before left (a cluster is slow to
+    make): an available cluster whose secret kubeconfig lists its nodes; its workers'
     MachineDeployment scaled in by hand shows in refresh and up scales it back out; scaled in
-    by up, then upgraded, it is never replaced."""
+    by up, upgraded, and its control plane grown to three machines, it is never replaced;
+    destroy removes every object it made."""
     stack("destroy", "--yes")  # from v1.34.1: Cluster API refuses a downgrade
     up(stack, control_plane_replicas="1", workers="2", kubernetes_version="v1.34.1")
     assert available(lab)
@@ -144,18 +145,15 @@ def test_up_a_scale_by_hand_repaired_then_scale_and_upgrade_keep_the_cluster(sta
     control_plane = json.loads(kubectl(lab, "get", "kubeadmcontrolplanes", f"{NAME}-cp",
                                        "-o", "json"))
     assert control_plane["spec"]["version"] == "v1.35.0"
-    assert cluster_object(lab)["metadata"]["uid"] == uid  # never replaced
-    stack("preview", "--expect-no-changes")
-
-
-def test_three_control_plane_machines_and_destroy_removes_every_object(stack, lab):
-    stack("destroy", "--yes")  # a new cluster, whatever the other tests left
-    up(stack, control_plane_replicas="3", workers="1", kubernetes_version="v1.34.1")
-    wait_for_nodes(stack, lab, 4, "v1.34.1")
+    up(stack, control_plane_replicas="3")
+    wait_for_nodes(stack, lab, 4, "v1.35.0")
     control_plane = json.loads(kubectl(lab, "get", "machines.cluster.x-k8s.io", "-o", "json",
                                        "-l", "cluster.x-k8s.io/control-plane"))["items"]
     assert len(control_plane) == 3
     assert available(lab)
+    assert cluster_object(lab)["metadata"]["uid"] == uid  # never replaced
+    stack("preview", "--expect-no-changes")
+
     assert kubectl(lab, "get", CAPI_KINDS, "-A", "-o", "name").strip()
     stack("destroy", "--yes")
     assert kubectl(lab, "get", CAPI_KINDS, "-A", "-o", "name").strip() == ""

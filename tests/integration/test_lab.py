@@ -14,12 +14,14 @@ import sushy
 from cryptography import x509
 
 from tcra import lab
+from tcra.api.auth import ensure_signing_key, token
 from tcra.bmc import BmcError, power_state
 from tcra.inventory import load
 from tcra.lab import bmc as lab_bmc
 from tcra.lab import tls, vip
 from tcra.lab.processes import alive
 from tcra.lab.spec import LabSpec, load_state
+from tests.integration.api_server import serving
 from tests.integration.conftest import needs_lab, running_lab, up_or_clean
 
 pytestmark = [pytest.mark.lab, needs_lab]
@@ -201,3 +203,23 @@ def test_down_leaves_no_domain_process_or_file(tmp_path):
     assert not spec.inventory.exists()
     assert lab.down(spec) == []  # twice is fine
     assert not lab.status(spec).running
+
+
+def test_tcra_serve_on_the_lab_inventory_takes_the_lab_s_tokens_and_lists_its_sites(spec):
+    """The docs/api.md walkthrough's first step: the lab's key, named in its inventory, signs
+    `tcra lab token`; a token of another key is refused."""
+    lab_token = subprocess.run([TCRA, "lab", "token", "--tenant", "AcmeRobotics", "--name",
+                                spec.name, "--state-root", str(spec.state_root)],
+                               capture_output=True, text=True, check=True, timeout=60).stdout
+    foreign = token(ensure_signing_key(spec.state_root / "foreign")[0],
+                    f"tcra-lab-{spec.name}", "AcmeRobotics")
+    with serving("--inventory", str(spec.inventory)) as url:
+        def zones(bearer: str) -> requests.Response:
+            return requests.get(f"{url}/edge-cloud-zones", timeout=30,
+                                headers={"Authorization": f"Bearer {bearer.strip()}"})
+        listed = zones(lab_token)
+        assert listed.status_code == 200
+        assert {(z["edgeCloudZoneName"], z["edgeCloudZoneStatus"], z["countryCode"])
+                for z in listed.json()["edgeCloudZones"]} == {
+            ("lab_factory", "active", "DE"), ("lab_faredge", "active", "DE")}
+        assert zones(foreign).status_code == 401

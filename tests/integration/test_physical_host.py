@@ -28,6 +28,7 @@ from tcra.lab.processes import Process, start, stop
 from tcra.ownership import OwnedElsewhereError, owner_text
 from tcra.secrets import resolve
 from tests.integration.conftest import needs_lab, running_lab
+from tests.integration.postgres import free_port
 
 pytestmark = [pytest.mark.lab, needs_lab]
 PASSWORD_MARK = "do-not-leak"
@@ -184,12 +185,6 @@ def test_wrong_password_fails_at_once_and_never_shows_the_secret(hosts, caplog):
     assert PASSWORD_MARK not in message
     assert PASSWORD_MARK not in caplog.text
     assert PASSWORD_MARK not in repr(caught.value.__context__)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_bmc_with_closed_port_fails_within_the_timeout(hosts):

@@ -1,0 +1,193 @@
+"""`tcra serve`: the CAMARA Edge Application Management API over tcra's inventory and store.
+
+Every answer carries the caller's `x-correlator` back; every failure is CAMARA's error form
+(tcra.api.errors); every request is in the audit trail. Auth runs before the body is read, so
+nothing of an unauthenticated caller's body is looked at."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tcra.api import zones as zone_list
+from tcra.api.auth import Caller, Verifier, requires
+from tcra.api.errors import ApiError, answer, install, invalid, not_found
+from tcra.api.schemas import (
+    ID,
+    AppManifest,
+    EdgeCloudZoneList,
+    EdgeCloudZoneStatus,
+    PackageType,
+    SubmittedApp,
+)
+from tcra.api.store import ApiStore, DuplicateError
+from tcra.model.inventory import Inventory
+
+BASE = "/edge-application-management/vwip"
+CORRELATOR = re.compile(r"^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$")
+MAX_BODY = 1 << 20  # bytes: an app manifest is a few KiB
+LIST_LIMIT = 100    # the definition's longest list
+# What tcra deploys each package type as, and the resources its manifest must describe.
+DEPLOYS = {PackageType.HELM: ("kubernetes", "container"),
+           PackageType.CONTAINER: ("kubernetes", "container"),
+           PackageType.QCOW2: ("virtualMachine",)}
+
+AppId = Annotated[str, Path(alias="appId", min_length=36, max_length=36, pattern=ID)]
+
+
+def create(inventory: Inventory, store: ApiStore, verifier: Verifier) -> FastAPI:
+    app = FastAPI(title="tcra: CAMARA Edge Application Management", version="wip",
+                  redirect_slashes=False, docs_url=None, redoc_url=None,
+                  openapi_url=f"{BASE}/openapi.json")
+    app.state.inventory, app.state.store, app.state.verifier = inventory, store, verifier
+    install(app)
+    app.include_router(_routes(), prefix=BASE)
+    app.add_middleware(_Guarded)
+    return app
+
+
+def _routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/edge-cloud-zones")
+    def get_edge_cloud_zones(
+            request: Request, response: Response,
+            _caller: Annotated[Caller, Depends(requires("edge-cloud-zones:read"))],
+            page: Annotated[int, Query(ge=1, le=2**31 - 1)] = 1,
+            per_page: Annotated[int, Query(alias="perPage", ge=1, le=100)] = 20,
+            country_code: Annotated[str | None, Query(alias="countryCode",
+                                                      pattern=r"^[A-Z]{2}$")] = None,
+            provider: Annotated[str | None, Query(alias="edgeCloudProvider",
+                                                  max_length=64)] = None,
+            region: Annotated[str | None, Query(alias="edgeCloudRegion", max_length=64)] = None,
+            status: Annotated[EdgeCloudZoneStatus | None, Query()] = None) -> dict[str, Any]:
+        found = [z for z in zone_list.zones(request.app.state.inventory)
+                 if (country_code is None or z.countryCode == country_code)
+                 and (provider is None or z.edgeCloudProvider == provider)
+                 and (region is None or z.edgeCloudRegion == region)
+                 and (status is None or z.edgeCloudZoneStatus == status)]
+        shown, pagination = zone_list.page(found, page, per_page)
+        response.headers["x-total-count"] = str(pagination.totalCount)
+        response.headers["x-total-pages"] = str(pagination.totalPages)
+        return EdgeCloudZoneList(edgeCloudZones=shown, pagination=pagination).model_dump(
+            mode="json", exclude_none=True)
+
+    @router.post("/apps", status_code=201)
+    def submit_app(request: Request, manifest: AppManifest,
+                   caller: Annotated[Caller, Depends(requires("apps:write"))]) -> dict[str, str]:
+        _deployable(manifest)
+        app_id = str(uuid.uuid4())
+        stored = manifest.model_dump(mode="json", exclude_none=True)
+        stored["appRepo"].pop("credentials", None)
+        credentials = manifest.appRepo.credentials
+        try:
+            _store(request).add_app(app_id, caller.tenant, stored, credentials.get_secret_value()
+                                    if credentials is not None else None)
+        except DuplicateError:
+            raise ApiError(409, "ALREADY_EXISTS", f"app {manifest.name} version"
+                           f" {manifest.version!r} exists already") from None
+        return SubmittedApp(appId=app_id).model_dump()
+
+    @router.get("/apps")
+    def get_apps(request: Request, caller: Annotated[Caller, Depends(requires("apps:read"))]
+                 ) -> list[dict[str, Any]]:
+        return [{**m, "appId": i} for i, m in _store(request).apps(caller.tenant)[:LIST_LIMIT]]
+
+    @router.get("/apps/{appId}")
+    def get_app(request: Request, app_id: AppId,
+                caller: Annotated[Caller, Depends(requires("apps:read"))]) -> dict[str, Any]:
+        manifest = _store(request).app(caller.tenant, app_id)
+        if manifest is None:
+            raise not_found(f"app {app_id}")
+        return {**manifest, "appId": app_id}
+
+    @router.delete("/apps/{appId}", status_code=204)
+    def delete_app(request: Request, app_id: AppId,
+                   caller: Annotated[Caller, Depends(requires("apps:delete"))]) -> Response:
+        if not _store(request).delete_app(caller.tenant, app_id):
+            raise not_found(f"app {app_id}")
+        return Response(status_code=204)
+
+    return router
+
+
+def _store(request: Request) -> ApiStore:
+    store: ApiStore = request.app.state.store
+    return store
+
+
+def _deployable(manifest: AppManifest) -> None:
+    """What tcra cannot deploy is refused before it is stored, naming the field."""
+    kinds = DEPLOYS.get(manifest.packageType)
+    if kinds is None:
+        raise invalid(f"packageType: expected one of {', '.join(DEPLOYS)} (got"
+                      f" {manifest.packageType.value!r}): tcra deploys Helm charts and"
+                      f" containers on Kubernetes and QCOW2 images as VMs")
+    if manifest.requiredResources.infraKind not in kinds:
+        raise invalid(f"requiredResources.infraKind: expected {' or '.join(kinds)} for"
+                      f" packageType {manifest.packageType.value}"
+                      f" (got {manifest.requiredResources.infraKind!r})")
+
+
+class _Guarded:
+    """Around every request: a valid `x-correlator` echoed and an invalid one refused; a body
+    over MAX_BODY refused, by its declared length or as it arrives; the request audited."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        correlator = headers.get(b"x-correlator", b"").decode("latin-1") or None
+        declared = headers.get(b"content-length")
+        status = 500
+        if correlator is not None and not CORRELATOR.match(correlator):
+            correlator, status = None, 400
+            await answer(invalid("header x-correlator: expected up to 256 of the characters"
+                                 " a-z A-Z 0-9 - _ : ; . / < > { }"))(scope, receive, send)
+        elif declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+            status = 400
+            await answer(_too_big())(scope, receive, send)
+        else:
+            seen = 0
+
+            async def receiving() -> Message:
+                nonlocal seen
+                message = await receive()
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY:
+                    raise _too_big()
+                return message
+
+            async def sending(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    if correlator is not None:
+                        message["headers"] = [*message.get("headers", []),
+                                              (b"x-correlator", correlator.encode("latin-1"))]
+                await send(message)
+            try:
+                await self.app(scope, receiving, sending)
+            finally:
+                await self._audit(scope, status, correlator)
+            return
+        await self._audit(scope, status, correlator)
+
+    @staticmethod
+    async def _audit(scope: Scope, status: int, correlator: str | None) -> None:
+        store: ApiStore = scope["app"].state.store
+        await anyio.to_thread.run_sync(store.audit, scope.get("state", {}).get("tenant"),
+                                       scope["method"], scope["path"], status, correlator)
+
+
+def _too_big() -> ApiError:
+    return invalid(f"body: expected at most {MAX_BODY} bytes")

@@ -1,0 +1,96 @@
+"""Where the API keeps what application providers submitted, beside the MCO's repository in
+the same store (one database, one migration history), and the audit trail of every request."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, String, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tcra.mco.store import Base, Store, StoreError
+
+
+class AppRow(Base):
+    """One submitted app manifest, its repository credentials apart (never returned)."""
+
+    __tablename__ = "api_apps"
+    __table_args__ = (UniqueConstraint("tenant", "name", "version"),)
+
+    app_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(256), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    credentials: Mapped[str | None] = mapped_column(String(2048))
+
+
+class AuditRow(Base):
+    """One request: who, what, the answer's status, and the caller's correlator."""
+
+    __tablename__ = "api_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger)  # since the epoch
+    tenant: Mapped[str | None] = mapped_column(String(256))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[int]
+    correlator: Mapped[str | None] = mapped_column(String(256))
+
+
+class DuplicateError(Exception):
+    pass
+
+
+class ApiStore(Store):
+    def add_app(self, app_id: str, tenant: str, manifest: dict[str, Any],
+                credentials: str | None) -> None:
+        """Raises DuplicateError when the tenant has the app's name and version already."""
+        name, version = manifest["name"], manifest["version"]
+        try:
+            with self._session() as session:
+                if session.scalar(select(AppRow.app_id).where(
+                        AppRow.tenant == tenant, AppRow.name == name,
+                        AppRow.version == version)) is not None:
+                    raise DuplicateError(name)
+                session.add(AppRow(app_id=app_id, tenant=tenant, name=name, version=version,
+                                   manifest=manifest, credentials=credentials))
+        except StoreError as exc:  # two submitted at once: the unique constraint tells
+            if isinstance(exc.__cause__, IntegrityError):
+                raise DuplicateError(name) from None
+            raise
+
+    def apps(self, tenant: str) -> list[tuple[str, dict[str, Any]]]:
+        with self._session() as session:
+            rows = session.scalars(select(AppRow).where(AppRow.tenant == tenant)
+                                   .order_by(AppRow.name, AppRow.version))
+            return [(r.app_id, r.manifest) for r in rows]
+
+    def app(self, tenant: str, app_id: str) -> dict[str, Any] | None:
+        with self._session() as session:
+            row = session.get(AppRow, app_id)
+            return row.manifest if row is not None and row.tenant == tenant else None
+
+    def delete_app(self, tenant: str, app_id: str) -> bool:
+        with self._session() as session:
+            row = session.get(AppRow, app_id)
+            if row is None or row.tenant != tenant:
+                return False
+            session.delete(row)
+            return True
+
+    def audit(self, tenant: str | None, method: str, path: str, status: int,
+              correlator: str | None) -> None:
+        with self._session() as session:
+            session.add(AuditRow(at_ms=time.time_ns() // 1_000_000, tenant=tenant,
+                                 method=method, path=path[:2048], status=status,
+                                 correlator=correlator))
+
+    def audited(self) -> list[AuditRow]:
+        with self._session() as session:
+            rows = list(session.scalars(select(AuditRow).order_by(AuditRow.id)))
+            session.expunge_all()
+            return rows
