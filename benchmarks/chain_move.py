@@ -63,13 +63,12 @@ SRv6Chain("web", SRv6ChainArgs(fabric=fabric, chain=Chain(
 """
 
 
-def roll(pulumi, spec, drain: int, generation: int) -> tuple[int, int, float, float]:
+def roll(pulumi, fabric, drain: int, generation: int) -> tuple[int, int, float, float]:
     """One `up` that rolls fw's pod, the users pinging the service meanwhile."""
-    state = load_state(spec)
     pulumi("config", "set", "drain", str(drain))
     pulumi("up", "--yes", "--skip-preview")  # the drain the next roll's old pod gets
     pulumi("config", "set", "generation", str(generation))
-    with pinging(state.fabric) as losses:
+    with pinging(fabric) as losses:
         time.sleep(2)
         started = time.perf_counter()
         pulumi("up", "--yes", "--skip-preview")
@@ -101,7 +100,8 @@ def main() -> None:
                                ("baseline (drain 0 s)", 0)):
                 for _ in range(args.rolls):
                     generation += 1
-                    results.setdefault(way, []).append(roll(pulumi, spec, drain, generation))
+                    results.setdefault(way, []).append(
+                        roll(pulumi, state.fabric, drain, generation))
         finally:
             pulumi("destroy", "--yes")
     print(f"chain users -> fw -> app on lab {spec.name}; fw's pod rolled by one `up`,"

@@ -44,7 +44,9 @@ def create(inventory: Inventory, store: ApiStore, verifier: Verifier) -> FastAPI
     app = FastAPI(title="tcra: CAMARA Edge Application Management", version="wip",
                   redirect_slashes=False, docs_url=None, redoc_url=None,
                   openapi_url=f"{BASE}/openapi.json")
-    app.state.inventory, app.state.store, app.state.verifier = inventory, store, verifier
+    # The inventory does not change while the server runs: its zones are made once.
+    app.state.zones, app.state.store, app.state.verifier = (zone_list.zones(inventory),
+                                                            store, verifier)
     install(app)
     app.include_router(_routes(), prefix=BASE)
     app.add_middleware(_Guarded)
@@ -66,7 +68,7 @@ def _routes() -> APIRouter:
                                                   max_length=64)] = None,
             region: Annotated[str | None, Query(alias="edgeCloudRegion", max_length=64)] = None,
             status: Annotated[EdgeCloudZoneStatus | None, Query()] = None) -> dict[str, Any]:
-        found = [z for z in zone_list.zones(request.app.state.inventory)
+        found = [z for z in request.app.state.zones
                  if (country_code is None or z.countryCode == country_code)
                  and (provider is None or z.edgeCloudProvider == provider)
                  and (region is None or z.edgeCloudRegion == region)
@@ -148,39 +150,35 @@ class _Guarded:
         headers = dict(scope["headers"])
         correlator = headers.get(b"x-correlator", b"").decode("latin-1") or None
         declared = headers.get(b"content-length")
-        status = 500
+        refused = None
         if correlator is not None and not CORRELATOR.match(correlator):
-            correlator, status = None, 400
-            await answer(invalid("header x-correlator: expected up to 256 of the characters"
-                                 " a-z A-Z 0-9 - _ : ; . / < > { }"))(scope, receive, send)
+            correlator, refused = None, invalid("header x-correlator: expected up to 256 of the"
+                                                " characters a-z A-Z 0-9 - _ : ; . / < > { }")
         elif declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-            status = 400
-            await answer(_too_big())(scope, receive, send)
-        else:
-            seen = 0
+            refused = _too_big()
+        status = 500
+        seen = 0
 
-            async def receiving() -> Message:
-                nonlocal seen
-                message = await receive()
-                seen += len(message.get("body", b""))
-                if seen > MAX_BODY:
-                    raise _too_big()
-                return message
+        async def receiving() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY:
+                raise _too_big()
+            return message
 
-            async def sending(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    if correlator is not None:
-                        message["headers"] = [*message.get("headers", []),
-                                              (b"x-correlator", correlator.encode("latin-1"))]
-                await send(message)
-            try:
-                await self.app(scope, receiving, sending)
-            finally:
-                await self._audit(scope, status, correlator)
-            return
-        await self._audit(scope, status, correlator)
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if correlator is not None:
+                    message["headers"] = [*message.get("headers", []),
+                                          (b"x-correlator", correlator.encode("latin-1"))]
+            await send(message)
+        try:
+            await (answer(refused) if refused else self.app)(scope, receiving, sending)
+        finally:
+            await self._audit(scope, status, correlator)
 
     @staticmethod
     async def _audit(scope: Scope, status: int, correlator: str | None) -> None:

@@ -22,7 +22,6 @@ from tcra.model.inventory import ApiIssuer
 ALGORITHMS = ["ES256", "RS256"]
 JWKS_TIMEOUT_S = 10
 SCOPE_PREFIX = "edge-application-management:"
-PRIVATE = "api-signing.key"  # the lab's signing key, in its folder
 SCOPES = tuple(f"{SCOPE_PREFIX}{s}" for s in (
     "apps:write", "apps:read", "apps:delete", "instances:write", "instances:read",
     "instances:delete", "deployments:write", "deployments:read", "deployments:update",
@@ -45,13 +44,14 @@ class Verifier:
                       if issuer.jwks_url is not None else None)
 
     def caller(self, authorization: str | None) -> Caller:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        scheme, _, given = (authorization or "").partition(" ")
+        token = given.strip()
+        if scheme.lower() != "bearer" or not token:
             raise unauthenticated("expected an Authorization: Bearer <token> header")
         try:
             key: Any = (self._key if self._jwks is None
-                        else self._jwks.get_signing_key_from_jwt(token.strip()).key)
-            claims = jwt.decode(token.strip(), key, algorithms=ALGORITHMS, issuer=self.issuer,
+                        else self._jwks.get_signing_key_from_jwt(token).key)
+            claims = jwt.decode(token, key, algorithms=ALGORITHMS, issuer=self.issuer,
                                 options={"require": ["exp", "iss", "sub"]})
         except jwt.PyJWKClientError:
             raise unauthenticated("the token's signing key cannot be fetched") from None
@@ -87,9 +87,14 @@ def requires(scope: str) -> Callable[[Request], Caller]:
 # -- the lab's issuer -----------------------------------------------------------------------
 
 
+def key_files(folder: Path) -> tuple[Path, Path]:
+    """Where a signing key pair is kept in `folder`: (private, public PEM)."""
+    return folder / "api-signing.key", folder / "api-signing.pub.pem"
+
+
 def ensure_signing_key(folder: Path) -> tuple[Path, Path]:
     """The lab's signing key pair (P-256) in `folder`, made once: (private, public PEM)."""
-    private, public = folder / PRIVATE, folder / "api-signing.pub.pem"
+    private, public = key_files(folder)
     if not private.exists():
         folder.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())

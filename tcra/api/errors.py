@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from tcra.api.schemas import INFRA_KINDS
+
 SECRET_FIELDS = frozenset({"credentials", "accessToken", "accessTokenType"})
 MESSAGE_LIMIT = 512  # the definition's longest message
 
@@ -65,8 +67,7 @@ def describe(error: Any) -> str:
 
 def _variant(part: object) -> bool:
     """Pydantic names the union member it tried (`kubernetes`, `function-after[...]`)."""
-    return isinstance(part, str) and (part in ("kubernetes", "virtualMachine", "container",
-                                               "dockerCompose") or "[" in part)
+    return isinstance(part, str) and (part in INFRA_KINDS or "[" in part)
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:

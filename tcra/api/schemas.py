@@ -7,7 +7,7 @@ refused, as CAMARA's request strictness asks."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -177,6 +177,9 @@ class DockerComposeResources(_Packaged):
 RequiredResources = Annotated[
     KubernetesResources | VmResources | ContainerResources | DockerComposeResources,
     Field(discriminator="infraKind")]
+# Each variant's tag, which pydantic puts in an error's location within requiredResources.
+INFRA_KINDS = frozenset(get_args(variant.model_fields["infraKind"].annotation)[0]
+                        for variant in get_args(get_args(RequiredResources)[0]))
 
 
 class AppManifest(Body):

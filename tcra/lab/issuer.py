@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tcra.api.auth import PRIVATE, ensure_signing_key
+from tcra.api.auth import ensure_signing_key, key_files
 from tcra.lab.processes import LabError
 from tcra.lab.spec import LabSpec
 from tcra.model.inventory import ApiIssuer
@@ -23,7 +23,7 @@ def issuer(spec: LabSpec) -> ApiIssuer:
 
 def signing_key(spec: LabSpec) -> Path:
     """The key `up` made; a lab that is not up has none."""
-    key = folder(spec) / PRIVATE
+    key, _public = key_files(folder(spec))
     if not key.exists():
         raise LabError(f"lab {spec.name} has no signing key: is it up? (tcra lab up)")
     return key
