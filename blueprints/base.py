@@ -35,9 +35,10 @@ from tcra.mco.model import (
     WorkloadKind,
     WorkloadRequest,
 )
-from tcra.model import Inventory, Quantity
+from tcra.model import Inventory
 from tcra.model.base import Model
 from tcra.model.fabric import Chain, Hbr
+from tcra.model.host import VmPlatform
 from tcra.model.types import IPv6Prefix, Name
 from tcra.tcm.compute import check
 from tcra.vip.model import CloudInit, Disk, Interface
@@ -75,16 +76,6 @@ class Blocks(Model):
     kubernetes: bool = Field(default=False, description="MCM and WDM: clusters and Helm"
                              " releases for caf workloads; needs a management cluster.")
     connectivity: bool = Field(default=True, description="TCM: the SRv6 chain.")
-
-
-class VmPlatform(Model):
-    """Where VM workloads' disks and NICs come from on the hypervisors."""
-
-    pool: str = Field(min_length=1)
-    network: str = Field(min_length=1)
-    base_image: str | None = None
-    disk: Quantity = Quantity("16Gi")
-    ssh_authorized_keys: tuple[str, ...] = ()
 
 
 class ChainIntent(Model):

@@ -4,6 +4,8 @@ list the workload inventory, give remote HBRs a chain's routes, run the lab."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -312,31 +314,67 @@ def serve(
                                                  " its keys (https).")] = None,
     public_key: Annotated[Path | None, typer.Option("--public-key", help="Or the issuer's key"
                                                     " as a PEM file.")] = None,
+    policies: Annotated[Path | None, typer.Option("--policies", help="YAML: tenant -> its MCO"
+                                                  " policy (default: the default policy).")
+                        ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=0, max=64, help="Instances deployed"
+                                         " at once; 0: this server deploys none.")] = 2,
+    state: Annotated[Path | None, typer.Option("--state", help="The instances' Pulumi work"
+                                               " folders, file backend and passphrase"
+                                               " (default: ~/.local/state/tcra/serve).")
+                     ] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="The instances' Pulumi"
+                                                " backend (default: file:// in --state;"
+                                                " s3://..., https://api.pulumi.com).")] = None,
+    sink_ca: Annotated[Path | None, typer.Option("--sink-ca", help="CA bundle to verify"
+                                                 " notification sinks by (default: the"
+                                                 " system's).")] = None,
 ) -> None:
     """Serve the CAMARA Edge Application Management API (docs/api.md)."""
     import uvicorn
 
     from tcra.api.app import create
     from tcra.api.auth import Verifier
+    from tcra.api.deploy import Deployer
+    from tcra.api.notify import Notifier
+    from tcra.api.policies import Policies
     from tcra.api.store import ApiStore
+    from tcra.mco.store import default_url
     from tcra.model.inventory import ApiIssuer
 
     loaded = _load(inventory)
     try:
         trusted = (ApiIssuer(issuer=issuer or "", jwks_url=jwks_url, public_key=public_key)
                    if issuer or jwks_url or public_key else loaded.api)
+        per_tenant = Policies(policies)
     except ValidationError as exc:
         print("\n".join(InvalidInputError(problems_from(exc, "tcra serve")).lines()))
+        raise typer.Exit(2) from None
+    except InvalidInputError as exc:
+        print("\n".join(exc.lines()))
         raise typer.Exit(2) from None
     if trusted is None:
         print(f"tcra serve: no issuer to trust: give --issuer and --jwks-url, or set tcra_api"
               f" in {inventory}")
         raise typer.Exit(2)
-    database = ApiStore(store or loaded.store)
+    if workers and shutil.which("pulumi") is None:
+        print("tcra serve: --workers: pulumi is not on PATH, so no instance could be deployed"
+              " (PATH=$(scripts/build-pulumi):$PATH, or --workers 0)")
+        raise typer.Exit(2)
+    url = store or loaded.store or default_url()
+    database = ApiStore(url)
     database.migrate()
-    uvicorn.run(create(loaded, database, Verifier(trusted)), host=host, port=port,
-                log_level="info", timeout_keep_alive=5, limit_concurrency=256,
-                h11_max_incomplete_event_size=16384)
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    deployer = Deployer(database, loaded, inventory.resolve(), url,
+                        (state or Path(base) / "tcra" / "serve").resolve(), per_tenant,
+                        backend=backend, workers=workers, changed=Notifier(sink_ca))
+    deployer.resume()
+    try:
+        uvicorn.run(create(loaded, database, Verifier(trusted), deployer, per_tenant),
+                    host=host, port=port, log_level="info", timeout_keep_alive=5,
+                    limit_concurrency=256, h11_max_incomplete_event_size=16384)
+    finally:
+        deployer.close(wait=False)
 
 
 @lab_app.command("up")

@@ -18,6 +18,7 @@ from tcra import yamlsafe
 from tcra.errors import InvalidInputError, Problem, problems_from, raise_if_any
 from tcra.model import Host, Hypervisor, Inventory, Site
 from tcra.model.fabric import Fabric
+from tcra.model.host import VmPlatform
 from tcra.model.inventory import ApiIssuer, cross_check
 
 SITES_GROUP = "sites"
@@ -77,6 +78,7 @@ def _load(source: Path) -> Inventory:
     problems += [_renamed(p) for p in cross_check(site_names, sites, hosts)]
     fabric = _everyone(Fabric, "tcra_fabric", "fabric", manager, problems)
     api = _everyone(ApiIssuer, "tcra_api", "api", manager, problems)
+    vm_platform = _everyone(VmPlatform, "tcra_vm_platform", "vm_platform", manager, problems)
     if fabric is not None:
         problems += [Problem("fabric", f"tcra_fabric.hbrs.{i}.site", "expected one of the"
                              f" inventory's sites ({', '.join(sorted(site_names)) or 'none'})",
@@ -89,7 +91,8 @@ def _load(source: Path) -> Inventory:
         problems.append(Problem("all", "tcra_store", "expected a database URL", store))
     raise_if_any(problems)
     return Inventory(sites=tuple(sites), hosts=tuple(hosts), hypervisors=tuple(hypervisors),
-                     fabric=fabric, store=store, api=api)
+                     fabric=fabric, store=store, api=api,
+                     vm_platform=vm_platform)
 
 
 def _everyone(model: type[M], variable: str, label: str, manager: Any,

@@ -8,45 +8,52 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tcra.api import catalog, placing
 from tcra.api import zones as zone_list
 from tcra.api.auth import Caller, Verifier, requires
+from tcra.api.deploy import Deployer
 from tcra.api.errors import ApiError, answer, install, invalid, not_found
 from tcra.api.schemas import (
     ID,
+    AppInstanceInfo,
+    AppInstanceRequest,
     AppManifest,
     EdgeCloudZoneList,
     EdgeCloudZoneStatus,
-    PackageType,
+    InstanceStatus,
     SubmittedApp,
 )
-from tcra.api.store import ApiStore, DuplicateError
+from tcra.api.store import ApiStore, DuplicateError, InstanceRow
+from tcra.mco.model import Policy, WorkloadRequest
 from tcra.model.inventory import Inventory
 
 BASE = "/edge-application-management/vwip"
 CORRELATOR = re.compile(r"^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$")
 MAX_BODY = 1 << 20  # bytes: an app manifest is a few KiB
 LIST_LIMIT = 100    # the definition's longest list
-# What tcra deploys each package type as, and the resources its manifest must describe.
-DEPLOYS = {PackageType.HELM: ("kubernetes", "container"),
-           PackageType.CONTAINER: ("kubernetes", "container"),
-           PackageType.QCOW2: ("virtualMachine",)}
+Policies = Callable[[str], Policy]  # tenant -> its MCO policy
 
 AppId = Annotated[str, Path(alias="appId", min_length=36, max_length=36, pattern=ID)]
+InstanceId = Annotated[str, Path(alias="appInstanceId", min_length=36, max_length=36,
+                                 pattern=ID)]
 
 
-def create(inventory: Inventory, store: ApiStore, verifier: Verifier) -> FastAPI:
+def create(inventory: Inventory, store: ApiStore, verifier: Verifier, deployer: Deployer,
+           policies: Policies) -> FastAPI:
     app = FastAPI(title="tcra: CAMARA Edge Application Management", version="wip",
                   redirect_slashes=False, docs_url=None, redoc_url=None,
                   openapi_url=f"{BASE}/openapi.json")
     # The inventory does not change while the server runs: its zones are made once.
     app.state.zones, app.state.store, app.state.verifier = (zone_list.zones(inventory),
                                                             store, verifier)
+    app.state.inventory, app.state.deployer, app.state.policies = inventory, deployer, policies
     install(app)
     app.include_router(_routes(), prefix=BASE)
     app.add_middleware(_Guarded)
@@ -68,7 +75,7 @@ def _routes() -> APIRouter:
                                                   max_length=64)] = None,
             region: Annotated[str | None, Query(alias="edgeCloudRegion", max_length=64)] = None,
             status: Annotated[EdgeCloudZoneStatus | None, Query()] = None) -> dict[str, Any]:
-        found = [z for z in request.app.state.zones
+        found = [z for z in request.app.state.zones.listed
                  if (country_code is None or z.countryCode == country_code)
                  and (provider is None or z.edgeCloudProvider == provider)
                  and (region is None or z.edgeCloudRegion == region)
@@ -82,7 +89,7 @@ def _routes() -> APIRouter:
     @router.post("/apps", status_code=201)
     def submit_app(request: Request, manifest: AppManifest,
                    caller: Annotated[Caller, Depends(requires("apps:write"))]) -> dict[str, str]:
-        _deployable(manifest)
+        catalog.check(manifest)
         app_id = str(uuid.uuid4())
         stored = manifest.model_dump(mode="json", exclude_none=True)
         stored["appRepo"].pop("credentials", None)
@@ -111,29 +118,139 @@ def _routes() -> APIRouter:
     @router.delete("/apps/{appId}", status_code=204)
     def delete_app(request: Request, app_id: AppId,
                    caller: Annotated[Caller, Depends(requires("apps:delete"))]) -> Response:
-        if not _store(request).delete_app(caller.tenant, app_id):
+        store = _store(request)
+        if store.app(caller.tenant, app_id) is None:
             raise not_found(f"app {app_id}")
+        if running := store.instances(caller.tenant, app_id):
+            raise ApiError(409, "CONFLICT", f"app {app_id} has {len(running)} instance(s):"
+                           " delete them first")
+        store.delete_app(caller.tenant, app_id)
         return Response(status_code=204)
 
+    _instance_routes(router)
     return router
+
+
+def _instance_routes(router: APIRouter) -> None:
+    @router.post("/app-instances", status_code=202)
+    def create_app_instance(request: Request, response: Response, asked: AppInstanceRequest,
+                            caller: Annotated[Caller, Depends(requires("instances:write"))]
+                            ) -> dict[str, Any]:
+        state = request.app.state
+        stored = _store(request).app(caller.tenant, asked.appId)
+        if stored is None:  # the definition has no 404 here: the body names a wrong id
+            raise invalid(f"appId: expected an app you submitted (got {asked.appId!r})")
+        sites = _sites(request, asked)
+        manifest = AppManifest.model_validate(stored)
+        instance_id = str(uuid.uuid4())
+        workload = WorkloadRequest(name=catalog.workload_name(manifest, instance_id),
+                                   kind=catalog.form(manifest),
+                                   resources=catalog.resources(manifest), sites=sites)
+        with placing.BOOKING:
+            placement = placing.place(state.inventory, placing.booked(_store(request), sites),
+                                      state.policies(caller.tenant), f"app-{instance_id}",
+                                      workload, asked.edgeCloudZoneId)
+            row = InstanceRow(
+                instance_id=instance_id, tenant=caller.tenant, app_id=asked.appId,
+                name=asked.name, zone_id=asked.edgeCloudZoneId, site=placement.site,
+                placement=placement.model_dump(mode="json"), manifest=stored,
+                status=InstanceStatus.INSTANTIATING.value, reason=None, endpoints=[],
+                sink=_sink(asked), deployment_id=None, stack=f"app-{instance_id}",
+                attempts=0, changed_ms=0)
+            try:
+                _store(request).add_instance(row)
+            except DuplicateError:
+                raise ApiError(409, "ALREADY_EXISTS", f"app instance {asked.name} exists"
+                               " already") from None
+        state.deployer.start(instance_id)
+        response.headers["Location"] = str(request.url_for("get_app_instance",
+                                                           appInstanceId=instance_id))
+        return info(request, row)
+
+    @router.get("/app-instances")
+    def get_app_instances(
+            request: Request, caller: Annotated[Caller, Depends(requires("instances:read"))],
+            app_id: Annotated[str | None, Query(alias="appId", min_length=36, max_length=36,
+                                                pattern=ID)] = None,
+            region: Annotated[str | None, Query(max_length=64)] = None) -> list[dict[str, Any]]:
+        rows = _store(request).instances(caller.tenant, app_id)
+        shown = [info(request, row) for row in rows]
+        regions = {z.edgeCloudZoneId: z.edgeCloudRegion
+                   for z in request.app.state.zones.listed}
+        return [s for s in shown if region is None
+                or regions.get(s["edgeCloudZoneId"]) == region][:LIST_LIMIT]
+
+    @router.get("/app-instances/{appInstanceId}")
+    def get_app_instance(request: Request, instance_id: InstanceId,
+                         caller: Annotated[Caller, Depends(requires("instances:read"))]
+                         ) -> dict[str, Any]:
+        return info(request, _instance(request, caller, instance_id))
+
+    @router.delete("/app-instances/{appInstanceId}", status_code=202)
+    def delete_app_instance(request: Request, instance_id: InstanceId,
+                            caller: Annotated[Caller, Depends(requires("instances:delete"))]
+                            ) -> Response:
+        _instance(request, caller, instance_id)
+        _store(request).update_instance(instance_id, status=InstanceStatus.TERMINATING.value,
+                                        reason=None, attempts=0)
+        request.app.state.deployer.start(instance_id)
+        return Response(status_code=202)
+
+
+def _instance(request: Request, caller: Caller, instance_id: str) -> InstanceRow:
+    row = _store(request).instance(instance_id, caller.tenant)
+    if row is None:
+        raise not_found(f"app instance {instance_id}")
+    return row
+
+
+def _sites(request: Request, asked: AppInstanceRequest) -> tuple[str, ...]:
+    """The sites the zone asked for lets the MCO choose from, narrowed to the cluster's."""
+    zones = request.app.state.zones
+    sites = zones.sites.get(asked.edgeCloudZoneId)
+    if sites is None:
+        raise invalid("edgeCloudZoneId: expected a zone of GET /edge-cloud-zones (got"
+                      f" {asked.edgeCloudZoneId!r})")
+    if asked.kubernetesClusterRef is None:
+        return tuple(sites)
+    inventory: Inventory = request.app.state.inventory
+    with_cluster = tuple(s for s in sites if (c := inventory.site(s).cluster) is not None
+                         and zone_list.cluster_ref(s, c.name) == asked.kubernetesClusterRef)
+    if not with_cluster:
+        raise invalid("kubernetesClusterRef: expected a cluster of the zone's (got"
+                      f" {asked.kubernetesClusterRef!r})")
+    return with_cluster
+
+
+def _sink(asked: AppInstanceRequest) -> dict[str, Any] | None:
+    """Where status changes are sent, with the token to send them with."""
+    wanted = asked.subscriptionRequest
+    if wanted is None:
+        return None
+    credential = wanted.sinkCredential
+    return {"sink": wanted.sink,
+            "token": credential.accessToken.get_secret_value() if credential else None}
+
+
+def info(request: Request, row: InstanceRow) -> dict[str, Any]:
+    """The instance as the definition shows it: at the zone of the site it was placed at."""
+    inventory: Inventory = request.app.state.inventory
+    cluster = inventory.site(row.site).cluster
+    caf = row.placement.get("kind") == "caf"
+    return AppInstanceInfo(
+        name=row.name, appId=row.app_id, appInstanceId=row.instance_id,
+        appProvider=row.manifest["appProvider"], status=InstanceStatus(row.status),
+        componentEndpointInfo=row.endpoints[:100] or None,
+        kubernetesClusterRef=zone_list.cluster_ref(row.site, cluster.name)
+        if caf and cluster is not None else None,
+        edgeCloudZoneId=request.app.state.zones.of_site[row.site],
+        reason=row.reason if row.status == InstanceStatus.FAILED else None).model_dump(
+            mode="json", exclude_none=True)
 
 
 def _store(request: Request) -> ApiStore:
     store: ApiStore = request.app.state.store
     return store
-
-
-def _deployable(manifest: AppManifest) -> None:
-    """What tcra cannot deploy is refused before it is stored, naming the field."""
-    kinds = DEPLOYS.get(manifest.packageType)
-    if kinds is None:
-        raise invalid(f"packageType: expected one of {', '.join(DEPLOYS)} (got"
-                      f" {manifest.packageType.value!r}): tcra deploys Helm charts and"
-                      f" containers on Kubernetes and QCOW2 images as VMs")
-    if manifest.requiredResources.infraKind not in kinds:
-        raise invalid(f"requiredResources.infraKind: expected {' or '.join(kinds)} for"
-                      f" packageType {manifest.packageType.value}"
-                      f" (got {manifest.requiredResources.infraKind!r})")
 
 
 class _Guarded:

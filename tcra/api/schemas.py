@@ -229,3 +229,71 @@ class Pagination(Reply):
 class EdgeCloudZoneList(Reply):
     edgeCloudZones: list[EdgeCloudZone]
     pagination: Pagination
+
+
+class AccessTokenCredential(Body):
+    credentialType: Literal["ACCESSTOKEN"]
+    accessToken: SecretStr = Field(max_length=4096)
+    accessTokenExpiresUtc: str = Field(max_length=64)
+    accessTokenType: Literal["bearer"]
+
+
+class SubscriptionConfig(Body):
+    subscriptionDetail: dict[str, Any]
+    subscriptionExpireTime: str | None = Field(default=None, max_length=64)
+    subscriptionMaxEvents: Int32 | None = Field(default=None, ge=1, le=2**31 - 1)
+    initialEvent: bool | None = None
+
+
+EventType = Literal[
+    "org.camaraproject.edge-application-management.v0.app-instance-status-change",
+    "org.camaraproject.edge-application-management.v0.app-deployment-status-change",
+    "org.camaraproject.edge-application-management.v0.subscription-ended"]
+INSTANCE_EVENT, DEPLOYMENT_EVENT, ENDED_EVENT = get_args(EventType)
+
+
+class SubscriptionRequest(Body):
+    sink: str = Field(max_length=2048, pattern=r"^https:\/\/.+$")
+    sinkCredential: AccessTokenCredential | None = None
+    types: list[EventType] | None = Field(default=None, min_length=1, max_length=1)
+    config: SubscriptionConfig | None = None
+
+
+class AppInstanceRequest(Body):
+    name: str = Field(max_length=64, pattern=NAME)
+    appId: Id
+    edgeCloudZoneId: Id
+    kubernetesClusterRef: Id | None = None
+    subscriptionRequest: SubscriptionRequest | None = None
+
+
+class InstanceStatus(StrEnum):
+    READY = "ready"
+    INSTANTIATING = "instantiating"
+    FAILED = "failed"
+    TERMINATING = "terminating"
+    UNKNOWN = "unknown"
+
+
+class AccessEndpoint(Reply):
+    port: Int32 = Field(ge=1, le=65535)
+    ipv4Addresses: list[str] | None = Field(default=None, min_length=1, max_length=16)
+    ipv6Addresses: list[str] | None = Field(default=None, min_length=1, max_length=16)
+
+
+class ComponentEndpoint(Reply):
+    interfaceId: str
+    accessPoints: AccessEndpoint
+
+
+class AppInstanceInfo(Reply):
+    name: str
+    appId: Id
+    appInstanceId: Id
+    appProvider: str
+    status: InstanceStatus
+    componentEndpointInfo: list[ComponentEndpoint] | None = Field(default=None, min_length=1,
+                                                                  max_length=100)
+    kubernetesClusterRef: Id | None = None
+    edgeCloudZoneId: Id
+    reason: str | None = Field(default=None, description="tcra's addition: why it failed.")

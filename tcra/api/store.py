@@ -41,6 +41,34 @@ class AuditRow(Base):
     correlator: Mapped[str | None] = mapped_column(String(256))
 
 
+class InstanceRow(Base):
+    """One app instance: where the MCO put it, how its deployment goes, what answers.
+
+    It keeps the app's manifest as it was when instantiated. `stack` is its Pulumi stack;
+    `attempts` counts the deployments begun, so one a worker died in is resumed a bounded
+    number of times, then failed."""
+
+    __tablename__ = "api_instances"
+    __table_args__ = (UniqueConstraint("tenant", "name"),)
+
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(256), index=True)
+    app_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    zone_id: Mapped[str] = mapped_column(String(36))
+    site: Mapped[str] = mapped_column(String(63))
+    placement: Mapped[dict[str, Any]] = mapped_column(JSON)  # tcra.mco.model.Placement
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)   # the app's, when instantiated
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(2048))
+    endpoints: Mapped[list[Any]] = mapped_column(JSON)
+    sink: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    deployment_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    stack: Mapped[str] = mapped_column(String(128))
+    attempts: Mapped[int]
+    changed_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class DuplicateError(Exception):
     pass
 
@@ -81,6 +109,62 @@ class ApiStore(Store):
                 return False
             session.delete(row)
             return True
+
+    def add_instance(self, row: InstanceRow) -> None:
+        """Raises DuplicateError when the tenant has an instance of that name already."""
+        try:
+            with self._session() as session:
+                if session.scalar(select(InstanceRow.instance_id).where(
+                        InstanceRow.tenant == row.tenant,
+                        InstanceRow.name == row.name)) is not None:
+                    raise DuplicateError(row.name)
+                session.add(row)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise DuplicateError(row.name) from None
+            raise
+
+    def instances(self, tenant: str | None = None, app_id: str | None = None,
+                  statuses: tuple[str, ...] = ()) -> list[InstanceRow]:
+        """A tenant's instances (every tenant's: None), of one app, in some statuses."""
+        query = select(InstanceRow).order_by(InstanceRow.name)
+        if tenant is not None:
+            query = query.where(InstanceRow.tenant == tenant)
+        if app_id is not None:
+            query = query.where(InstanceRow.app_id == app_id)
+        if statuses:
+            query = query.where(InstanceRow.status.in_(statuses))
+        with self._session() as session:
+            rows = list(session.scalars(query))
+            session.expunge_all()
+            return rows
+
+    def instance(self, instance_id: str, tenant: str | None = None) -> InstanceRow | None:
+        with self._session() as session:
+            row = session.get(InstanceRow, instance_id)
+            if row is None or tenant not in (None, row.tenant):
+                return None
+            session.expunge(row)
+            return row
+
+    def update_instance(self, instance_id: str, **changes: Any) -> InstanceRow | None:
+        """Sets the fields given (status, reason, endpoints, attempts); None when gone."""
+        with self._session() as session:
+            row = session.get(InstanceRow, instance_id)
+            if row is None:
+                return None
+            for key, value in changes.items():
+                setattr(row, key, value)
+            row.changed_ms = time.time_ns() // 1_000_000
+            session.flush()
+            session.expunge(row)
+            return row
+
+    def remove_instance(self, instance_id: str) -> None:
+        with self._session() as session:
+            row = session.get(InstanceRow, instance_id)
+            if row is not None:
+                session.delete(row)
 
     def audit(self, tenant: str | None, method: str, path: str, status: int,
               correlator: str | None) -> None:

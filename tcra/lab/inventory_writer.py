@@ -14,8 +14,10 @@ from tcra.lab.fabric_state import FabricState
 from tcra.lab.hugepages import MOUNT_POINT, hugetlbfs_mount
 from tcra.lab.issuer import issuer
 from tcra.lab.kube.node import SITE as NODE_SITE
+from tcra.lab.nodes import pool_name
 from tcra.lab.processes import LabError
 from tcra.lab.spec import CA_FILE, Bmc, Hugepages, LabKubernetes, LabSpec, Node
+from tcra.lab.vip import network_name
 from tcra.model import (
     BmcCredentials,
     BmcEndpoint,
@@ -30,7 +32,7 @@ from tcra.model import (
     SiteCluster,
     Tier,
 )
-from tcra.model.host import HUGEPAGE_SIZES
+from tcra.model.host import HUGEPAGE_SIZES, VmPlatform
 
 MARKER = ".tcra-lab"
 HEADER = "# Written by `tcra lab up`; `tcra lab down` removes it. Edit the lab, not this file.\n"
@@ -86,6 +88,9 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
         "tcra_store": f"sqlite:///{spec.state_dir / 'store.db'}",
         # whose tokens `tcra serve` accepts: the lab's own (`tcra lab token`)
         "tcra_api": issuer(spec).model_dump(mode="json", exclude_none=True),
+        # where the VMs the API deploys get their disks and NICs: what `lab up` made
+        "tcra_vm_platform": VmPlatform(pool=pool_name(spec), network=network_name(spec),
+                                       disk=Quantity("64Mi")).model_dump(mode="json"),
     })
     # The lab's management cluster serves both sites, as one regional management cluster
     # serves many edge sites. Its kubeconfig stays in the state folder (0600, it holds the

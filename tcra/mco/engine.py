@@ -35,10 +35,17 @@ def place(request: ServiceRequest, policy: Policy, repository: Repository,
 
 def _indexed(request: ServiceRequest, repository: Repository,
              excluded: Mapping[tuple[str, str], str]) -> dict[tuple[int, int], str]:
+    """`excluded` by index, with each workload's sites outside those it allows."""
     workloads = {w.name: i for i, w in enumerate(request.workloads)}
     sites = {s.site.id: i for i, s in enumerate(repository.sites)}
-    return {(workloads[w], sites[s]): why for (w, s), why in excluded.items()
-            if w in workloads and s in sites}
+    indexed = {(workloads[w], sites[s]): why for (w, s), why in excluded.items()
+               if w in workloads and s in sites}
+    for w, workload in enumerate(request.workloads):
+        if workload.sites:
+            why = f"not among the workload's allowed sites ({', '.join(workload.sites)})"
+            allowed = set(workload.sites)
+            indexed |= {(w, s): why for site, s in sites.items() if site not in allowed}
+    return indexed
 
 
 def check(request: ServiceRequest, repository: Repository, policy: Policy) -> None:
@@ -65,6 +72,12 @@ def check(request: ServiceRequest, repository: Repository, policy: Policy) -> No
                 if name not in names:
                     problems.append(Problem(where, field, "expected a workload of the"
                                             " request", name))
+    known = {s.site.id for s in repository.sites}
+    for w in request.workloads:
+        for site in w.sites:
+            if site not in known:
+                problems.append(Problem(where, f"workloads.{w.name}.sites", "expected a site"
+                                        " of the repository", site))
     for name in request.chain:
         if name not in names:
             problems.append(Problem(where, "chain", "expected a workload of the request",

@@ -87,6 +87,8 @@ class WorkloadRequest(Model):
     latency: tuple[LatencyBudget, ...] = ()
     jurisdictions: tuple[CountryCode, ...] = Field(
         default=(), description="Allowed jurisdictions; empty means any.")
+    sites: tuple[Name, ...] = Field(default=(), description="Allowed sites (the edge cloud"
+                                    " zones an application provider named); empty means any.")
     deferred: bool = Field(default=False, description="May wait for capacity (not placed now).")
 
     @model_validator(mode="after")

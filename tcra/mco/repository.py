@@ -35,6 +35,16 @@ def machines(inventory: Inventory, site: str) -> dict[str, Capabilities]:
     return found
 
 
+def _machines_by_site(inventory: Inventory) -> dict[str, dict[str, Capabilities]]:
+    """machines() of every site, in one pass over the hosts and hypervisors."""
+    found: dict[str, dict[str, Capabilities]] = defaultdict(dict)
+    for host in inventory.hosts:
+        found[host.site][host.name] = host.capabilities
+    for hypervisor in inventory.hypervisors:
+        found[hypervisor.site].setdefault(hypervisor.name, hypervisor.capabilities)
+    return found
+
+
 def vm_use(taken: Usage) -> dict[str, list[Resources]]:
     """Per hypervisor, the resources of the VMs recorded on it."""
     placed = {(p.service, p.workload): p.resources for p in taken.placements}
@@ -64,12 +74,19 @@ def free_capacity(inventory: Inventory, taken: Usage, live: LiveReading | None =
     vms = vm_use(taken)
     beyond = unrecorded(inventory, vms, live)
     bare = {h.name for h in inventory.hosts} - live.powered_on  # a BMC: can be claimed whole
+    by_site: dict[str, list[Resources]] = defaultdict(list)  # one pass, not one per site
+    for p in taken.placements:
+        if (p.resources is not None and p.kind is not WorkloadKind.PAF
+                and (p.site, p.cluster) not in on_nodes):
+            by_site[p.site].append(p.resources)
+    at_site = _machines_by_site(inventory)
+    kvm_at: dict[str, set[str]] = defaultdict(set)
+    for v in inventory.hypervisors:
+        kvm_at[v.site].add(v.name)
     states = []
     for site in inventory.sites:
-        left = {n: c for n, c in machines(inventory, site.id).items() if n not in gone}
-        used = [p.resources for p in taken.placements
-                if p.site == site.id and p.resources is not None
-                and p.kind is not WorkloadKind.PAF and (p.site, p.cluster) not in on_nodes]
+        left = {n: c for n, c in at_site[site.id].items() if n not in gone}
+        used = by_site[site.id]
         free = _less(_total(left.values()), used)
         extra = [beyond[n] for n in left if n in beyond]
         memory, hugepages = sum(m for m, _ in extra), sum(h for _, h in extra)
@@ -82,7 +99,7 @@ def free_capacity(inventory: Inventory, taken: Usage, live: LiveReading | None =
             largest_host_cpu=max((c.cores - sum(r.cpu for r in vms.get(n, ()))
                                   for n, c in left.items()), default=0),
             ptp=any(c.ptp for c in left.values()),
-            hypervisor=any(v.site == site.id and v.name in left for v in inventory.hypervisors),
+            hypervisor=any(n in left for n in kvm_at[site.id]),
             latency_ms=dict(site.latency_ms)))
     return tuple(states)
 

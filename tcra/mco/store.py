@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -344,13 +344,18 @@ class Store:
         with self._session() as session:
             return tuple(_model(Placement, row) for row in session.scalars(query))
 
-    def usage(self) -> Usage:
-        """What every service holds: its placements and its hosts (tcra.mco.repository)."""
+    def usage(self, sites: Collection[str] | None = None) -> Usage:
+        """What every service holds: its placements and its hosts (tcra.mco.repository); at
+        `sites` only, when given."""
+        placed = select(PlacementRow).order_by(PlacementRow.service, PlacementRow.workload)
+        held = select(HostRoleRow).order_by(HostRoleRow.site, HostRoleRow.host,
+                                            HostRoleRow.service)
+        if sites is not None:
+            placed = placed.where(PlacementRow.site.in_(list(sites)))
+            held = held.where(HostRoleRow.site.in_(list(sites)))
         with self._session() as session:
-            placements = session.scalars(select(PlacementRow).order_by(
-                PlacementRow.service, PlacementRow.workload))
-            hosts = session.scalars(select(HostRoleRow).order_by(
-                HostRoleRow.site, HostRoleRow.host, HostRoleRow.service))
+            placements = session.scalars(placed)
+            hosts = session.scalars(held)
             return Usage(placements=tuple(_model(Placement, row) for row in placements),
                          hosts=tuple(_model(HostRole, row) for row in hosts))
 

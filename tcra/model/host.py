@@ -191,3 +191,14 @@ class Hypervisor(Model):
     site: Name
     libvirt_uri: LibvirtUri
     capabilities: Capabilities
+
+
+class VmPlatform(Model):
+    """Where VM workloads' disks and NICs come from on the hypervisors (variable
+    tcra_vm_platform of group all, or a blueprint's own)."""
+
+    pool: str = Field(min_length=1)
+    network: str = Field(min_length=1)
+    base_image: str | None = None
+    disk: Quantity = Quantity("16Gi")
+    ssh_authorized_keys: tuple[str, ...] = ()

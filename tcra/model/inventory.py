@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from tcra.errors import InvalidInputError, Problem
 from tcra.model.base import Model
 from tcra.model.fabric import Fabric
-from tcra.model.host import Host, Hypervisor
+from tcra.model.host import Host, Hypervisor, VmPlatform
 from tcra.model.site import ManagementCluster, Site
 
 
@@ -42,6 +42,9 @@ class Inventory(Model):
                               " each other's use.")
     api: ApiIssuer | None = Field(default=None, description="Whose tokens the API accepts"
                                   " (variable tcra_api of group all).")
+    vm_platform: VmPlatform | None = Field(default=None, description="The hypervisors' pool"
+                                           " and network for VMs the API deploys (variable"
+                                           " tcra_vm_platform of group all).")
 
     def site(self, site_id: str) -> Site:
         for site in self.sites:

@@ -153,8 +153,9 @@ def before(lab_and_stack):
     return lab_snapshot(spec, state)
 
 
-def test_a_wrong_config_and_a_missing_passphrase_fail_before_anything(lab_and_stack, before):
+def test_a_wrong_config_and_a_missing_passphrase_fail_before_anything(lab_and_stack):
     spec, state, pulumi = lab_and_stack
+    before = lab_snapshot(spec, state)  # whatever the stack holds now stays as it is
     pulumi("config", "set", "--path", "factory_sites[0]", "atlantis")
     wrong = pulumi("preview", check=False)
     assert wrong.returncode != 0
@@ -171,8 +172,9 @@ def test_a_wrong_config_and_a_missing_passphrase_fail_before_anything(lab_and_st
     assert lab_snapshot(spec, state) == before
 
 
-def test_up_deploys_the_blueprint_and_a_second_up_changes_nothing(lab_and_stack, before):
-    _spec, state, pulumi = lab_and_stack
+def test_up_deploys_the_blueprint_a_second_up_changes_nothing_and_destroy_leaves_the_lab(
+        lab_and_stack, before):
+    spec, state, pulumi = lab_and_stack
     assert not reachable(state)
     pulumi("up", "--yes")
     outputs = json.loads(pulumi("stack", "output", "--json").stdout)
@@ -180,7 +182,7 @@ def test_up_deploys_the_blueprint_and_a_second_up_changes_nothing(lab_and_stack,
     assert endpoints["historian-db"]["form"] == "vm"
     assert endpoints["historian-db"]["state"] == "running"
     host = endpoints["visual-inspection-lab_factory"]["host"]
-    assert host.startswith(f"tcra-{_spec.name}-node-") and active(host)
+    assert host.startswith(f"tcra-{spec.name}-node-") and active(host)
     assert active("historian-db")
     # what the workload asked (dedicated CPU, one NUMA node, hugepages) is in its domain
     live, xml = domain("historian-db")
@@ -197,11 +199,14 @@ def test_up_deploys_the_blueprint_and_a_second_up_changes_nothing(lab_and_stack,
     assert outputs["not_deployed"] == {}
     broker = endpoints["mqtt-broker-lab_factory"]
     gateway = endpoints["opcua-gateway-lab_factory"]
-    assert (broker["form"], broker["cluster"]) == ("kubernetes", f"tcra-{_spec.name}")
+    assert (broker["form"], broker["cluster"]) == ("kubernetes", f"tcra-{spec.name}")
     assert mqtt_round_trip(broker["url"]) == "line-3 temperature 21.5"
     assert http_get(gateway["url"])["status"] == "ok"
     assert outputs["diagram"].startswith('digraph "plant"')
     pulumi("preview", "--expect-no-changes")
+    pulumi("destroy", "--yes")
+    assert lab_snapshot(spec, state) == before
+    assert not reachable(state)
 
 
 def test_changes_by_hand_are_refreshed_and_repaired(lab_and_stack):
@@ -251,15 +256,6 @@ def test_an_up_that_replaces_fw_switches_the_chain_before_the_old_pod_goes(lab_a
     now = end_x(state)
     assert now != was and now == ready_pod_address(state, "fw")
     assert losses.sent > 0 and losses.lost == 0, losses
-
-
-def test_destroy_leaves_the_lab_as_it_was(lab_and_stack, before):
-    spec, state, pulumi = lab_and_stack
-    pulumi("up", "--yes")
-    assert lab_snapshot(spec, state) != before
-    pulumi("destroy", "--yes")
-    assert lab_snapshot(spec, state) == before
-    assert not reachable(state)
 
 
 def test_a_second_stack_of_the_blueprint_can_neither_take_nor_destroy_the_first_ones(

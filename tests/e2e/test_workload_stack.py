@@ -157,7 +157,8 @@ def gateway_env(lab) -> dict[str, str]:
 # Tests run in random order: each one first brings the stack to the state it starts from.
 
 
-def test_install_endpoints_that_answer_and_destroy_that_leaves_nothing(stack, lab):
+def test_install_endpoints_that_answer_changes_by_hand_repaired_and_a_clean_destroy(
+        stack, lab):
     stack("destroy", "--yes")
     up(stack, BROKER, GATEWAY)
     released = outputs(stack)
@@ -167,6 +168,21 @@ def test_install_endpoints_that_answer_and_destroy_that_leaves_nothing(stack, la
     assert mqtt_round_trip(released["wl-broker"]["endpoint"]) == "line-3 temperature 21.5"
     assert http_get(released["wl-gateway"]["endpoint"]) == {"service": "opcua-gateway",
                                                             "status": "ok"}
+    stack("preview", "--expect-no-changes")
+
+    # Objects changed by hand show in refresh, and up repairs them.
+    kubectl(lab, "scale", "deployment", "wl-broker", "-n", "wl-broker", "--replicas", "0")
+    kubectl(lab, "delete", "service", "wl-gateway", "-n", "wl-gateway")
+    refreshed = stack("refresh", "--yes", "--diff").stdout
+    assert "Deployment wl-broker/wl-broker: spec.replicas is 0, the release says 1" in refreshed
+    assert "Service wl-gateway/wl-gateway: missing" in refreshed
+    assert stack("preview", "--expect-no-changes", check=False).returncode != 0
+    stack("up", "--yes")
+    released = outputs(stack)
+    assert released["wl-broker"]["drift"] == released["wl-gateway"]["drift"] == []
+    assert mqtt_round_trip(released["wl-broker"]["endpoint"]) == "line-3 temperature 21.5"
+    assert http_get(released["wl-gateway"]["endpoint"])["status"] == "ok"
+    assert names(lab, "services", "wl-gateway") == ["service/wl-gateway"]
     stack("preview", "--expect-no-changes")
 
     stack("destroy", "--yes")
@@ -243,23 +259,6 @@ def test_a_chart_with_a_crd_and_a_pre_install_hook_installs_and_deletes_cleanly(
     assert kubectl(lab, "get", "widgets.tcra.example", "-A", "-o", "name").strip() == ""
     assert kubectl(lab, "get", "crd", "widgets.tcra.example", "-o", "name").strip()
     assert set(outputs(stack)) == {"wl-broker", "wl-gateway"}
-
-
-def test_objects_changed_by_hand_show_in_refresh_and_up_repairs_them(stack, lab):
-    up(stack, BROKER, GATEWAY)
-    kubectl(lab, "scale", "deployment", "wl-broker", "-n", "wl-broker", "--replicas", "0")
-    kubectl(lab, "delete", "service", "wl-gateway", "-n", "wl-gateway")
-    refreshed = stack("refresh", "--yes", "--diff").stdout
-    assert "Deployment wl-broker/wl-broker: spec.replicas is 0, the release says 1" in refreshed
-    assert "Service wl-gateway/wl-gateway: missing" in refreshed
-    assert stack("preview", "--expect-no-changes", check=False).returncode != 0
-    stack("up", "--yes")
-    released = outputs(stack)
-    assert released["wl-broker"]["drift"] == released["wl-gateway"]["drift"] == []
-    assert mqtt_round_trip(released["wl-broker"]["endpoint"]) == "line-3 temperature 21.5"
-    assert http_get(released["wl-gateway"]["endpoint"])["status"] == "ok"
-    assert names(lab, "services", "wl-gateway") == ["service/wl-gateway"]
-    stack("preview", "--expect-no-changes")
 
 
 def resources(stack) -> list[str]:

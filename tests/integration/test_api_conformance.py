@@ -5,6 +5,7 @@ auth, unsupported methods, resources usable after create and gone after delete),
 departures tests/integration/schemathesis.toml names."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from tests.integration.api_server import serving
 
 SPEC = (Path(os.environ.get("TCRA_SPECS", "/work/shared/specs"))
         / "camara-eam/API_definitions/edge-application-management.yaml")
-SERVED = ("getEdgeCloudZones", "submitApp", "getApps", "getApp", "deleteApp")
+SERVED = ("getEdgeCloudZones", "submitApp", "getApps", "getApp", "deleteApp",
+          "createAppInstance", "getAppInstances", "getAppInstance", "deleteAppInstance")
 ISSUER = "tcra-conformance"
 
 pytestmark = pytest.mark.skipif(not SPEC.exists(), reason=f"no CAMARA definition at {SPEC}"
@@ -25,10 +27,16 @@ pytestmark = pytest.mark.skipif(not SPEC.exists(), reason=f"no CAMARA definition
 
 @pytest.fixture
 def served(tmp_path):
+    """The example sites, one of them with a cluster so instances can be placed; without
+    workers: what is conformance-tested is the API, the deployments are the e2e tests'."""
     private, public = ensure_signing_key(tmp_path / "keys")
-    with serving("--inventory", str(ROOT / "inventories/example"),
-                 "--store", f"sqlite:///{tmp_path / 'store.db'}", "--issuer", ISSUER,
-                 "--public-key", str(public)) as url:
+    inventory = shutil.copytree(ROOT / "inventories/example", tmp_path / "inventory")
+    (tmp_path / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
+    with (inventory / "group_vars/factory_munich.yml").open("a") as site:
+        site.write(f"  cluster: {{name: munich-k8s, kubeconfig: {tmp_path / 'kubeconfig'}}}\n")
+    with serving("--inventory", str(inventory), "--workers", "0", "--state",
+                 str(tmp_path / "serve"), "--store", f"sqlite:///{tmp_path / 'store.db'}",
+                 "--issuer", ISSUER, "--public-key", str(public)) as url:
         yield url, token(private, ISSUER, "AcmeRobotics")
 
 

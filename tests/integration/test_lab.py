@@ -213,7 +213,7 @@ def test_tcra_serve_on_the_lab_inventory_takes_the_lab_s_tokens_and_lists_its_si
                                capture_output=True, text=True, check=True, timeout=60).stdout
     foreign = token(ensure_signing_key(spec.state_root / "foreign")[0],
                     f"tcra-lab-{spec.name}", "AcmeRobotics")
-    with serving("--inventory", str(spec.inventory)) as url:
+    with serving("--inventory", str(spec.inventory), "--workers", "0") as url:
         def zones(bearer: str) -> requests.Response:
             return requests.get(f"{url}/edge-cloud-zones", timeout=30,
                                 headers={"Authorization": f"Bearer {bearer.strip()}"})

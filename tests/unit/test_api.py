@@ -9,10 +9,13 @@ from fastapi.testclient import TestClient
 
 from tcra.api.app import BASE, MAX_BODY, create
 from tcra.api.auth import SCOPES, Verifier, ensure_signing_key, token
+from tcra.api.deploy import Deployer
+from tcra.api.policies import Policies
 from tcra.api.store import ApiStore
-from tcra.api.zones import zone_id
+from tcra.api.zones import cluster_ref, region_zone_id, zone_id
 from tcra.inventory import load
 from tcra.model.inventory import ApiIssuer
+from tcra.model.site import SiteCluster
 from tests.conftest import ROOT
 
 ISSUER = "tcra-test"
@@ -24,12 +27,30 @@ def keys(tmp_path_factory):
     return ensure_signing_key(tmp_path_factory.mktemp("keys"))
 
 
+CLUSTERS = ("factory_munich", "regional_frankfurt")  # the sites given one, to release onto
+
+
+def with_clusters(tmp_path):
+    """The example inventory, with an existing Kubernetes cluster at CLUSTERS."""
+    inventory = load(ROOT / "inventories/example")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    return inventory.model_copy(update={"sites": tuple(
+        s.model_copy(update={"cluster": SiteCluster(name=f"{s.id}-k8s", kubeconfig=kubeconfig)})
+        if s.id in CLUSTERS else s for s in inventory.sites)})
+
+
 @pytest.fixture
 def client(tmp_path, keys):
     store = ApiStore(f"sqlite:///{tmp_path / 'store.db'}")
     store.migrate()
-    inventory = load(ROOT / "inventories/example")
-    app = create(inventory, store, Verifier(ApiIssuer(issuer=ISSUER, public_key=keys[1])))
+    inventory = with_clusters(tmp_path)
+    policies = Policies()
+    deployer = Deployer(store, inventory, ROOT / "inventories/example",
+                        f"sqlite:///{tmp_path / 'store.db'}",
+                        tmp_path / "serve", policies, workers=0)
+    app = create(inventory, store, Verifier(ApiIssuer(issuer=ISSUER, public_key=keys[1])),
+                 deployer, policies)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         client.store = store
         yield client
@@ -45,25 +66,35 @@ def manifest(**changes):
             "appRepo": {"type": "PRIVATEREPO", "imagePath": "oci://127.0.0.1:5443/charts/mqtt",
                         "credentials": "s3cr3t-pull-token"},
             "requiredResources": {"infraKind": "kubernetes", "isStandalone": False,
-                                  "applicationResources": {}},
+                                  "applicationResources": {"cpuPool": {
+                                      "numCPU": 1, "memory": 256, "topology": {
+                                          "minNumberOfNodes": 1, "minNodeCpu": 1,
+                                          "minNodeMemory": 256}}}},
             "componentSpec": [{"componentName": "broker", "networkInterfaces": [
                 {"interfaceId": "mqtt", "protocol": "TCP", "port": 1883,
                  "visibilityType": "VISIBILITY_EXTERNAL"}]}], **changes}
 
 
-def test_every_site_is_a_zone_with_a_stable_id_filtered_and_paged(client, keys):
-    got = client.get(f"{BASE}/edge-cloud-zones", headers=bearer(keys))
+def test_every_site_then_every_region_is_a_zone_with_a_stable_id_filtered_and_paged(
+        client, keys):
+    got = client.get(f"{BASE}/edge-cloud-zones", params={"perPage": 100},
+                     headers=bearer(keys))
     assert got.status_code == 200
     zones = got.json()["edgeCloudZones"]
-    sites = [s.id for s in load(ROOT / "inventories/example").sites]
-    assert [z["edgeCloudZoneName"] for z in zones] == sites[:20]
-    assert all(z["edgeCloudZoneId"] == zone_id(z["edgeCloudZoneName"]) for z in zones)
-    assert got.headers["x-total-count"] == str(len(sites))
+    sites = load(ROOT / "inventories/example").sites
+    regions = list(dict.fromkeys(s.region or s.jurisdiction for s in sites))
+    assert [z["edgeCloudZoneName"] for z in zones] == [s.id for s in sites] + [
+        f"any:{r}" for r in regions]
+    assert all(z["edgeCloudZoneId"] == zone_id(z["edgeCloudZoneName"]) for z in zones[:-3])
+    assert [z["edgeCloudZoneId"] for z in zones[-len(regions):]] == [
+        region_zone_id(r) for r in regions]
+    total = len(sites) + len(regions)
+    assert got.headers["x-total-count"] == str(total)
     paged = client.get(f"{BASE}/edge-cloud-zones", params={"perPage": 1, "page": 2},
                        headers=bearer(keys)).json()
-    assert [z["edgeCloudZoneName"] for z in paged["edgeCloudZones"]] == sites[1:2]
-    assert paged["pagination"] == {"page": 2, "perPage": 1, "totalCount": len(sites),
-                                   "totalPages": len(sites)}
+    assert [z["edgeCloudZoneName"] for z in paged["edgeCloudZones"]] == [sites[1].id]
+    assert paged["pagination"] == {"page": 2, "perPage": 1, "totalCount": total,
+                                   "totalPages": total}
     nowhere = client.get(f"{BASE}/edge-cloud-zones", params={"countryCode": "ZZ"},
                          headers=bearer(keys)).json()
     assert nowhere["edgeCloudZones"] == [] and nowhere["pagination"]["totalCount"] == 0
@@ -93,8 +124,14 @@ def test_a_submitted_app_is_listed_without_its_credentials_and_only_to_its_tenan
 
 @pytest.mark.parametrize(("body", "message"), [
     (manifest(name="1bad"), "name: String should match pattern"),
-    (manifest(packageType="OVA"), "packageType: expected one of HELM, CONTAINER, QCOW2"
-                                  " (got 'OVA')"),
+    (manifest(packageType="OVA"), "packageType: expected one of HELM, QCOW2 (got 'OVA')"),
+    (manifest(packageType="CONTAINER"), "packageType: expected one of HELM, QCOW2"),
+    (manifest(version="latest"), "version: the chart's version, expected a pinned chart"),
+    (manifest(appRepo={"type": "PUBLICREPO", "imagePath": "https://charts.example/x"}),
+     "appRepo.imagePath: expected a chart as an oci:// reference"),
+    (manifest(packageType="QCOW2", requiredResources={"infraKind": "virtualMachine",
+                                                      "numCPU": 1, "memory": 64}),
+     "appRepo.imagePath: expected the QCOW2 image as a file: URL"),
     (manifest(packageType="QCOW2"), "requiredResources.infraKind: expected virtualMachine"
                                     " for packageType QCOW2 (got 'kubernetes')"),
     (manifest(requiredResources={"infraKind": "container", "numCPU": "lots", "memory": 64}),
@@ -172,3 +209,99 @@ def test_every_request_is_audited_without_its_token(client, keys):
     rows = [(r.tenant, r.method, r.path, r.status, r.correlator) for r in client.store.audited()]
     assert rows[-2:] == [(TENANT, "GET", f"{BASE}/apps", 200, "trail-1"),
                          (None, "GET", f"{BASE}/apps", 401, None)]
+
+
+def submitted(client, keys, tenant=TENANT, **changes):
+    answer = client.post(f"{BASE}/apps", json=manifest(**changes), headers=bearer(keys, tenant))
+    assert answer.status_code == 201, answer.text
+    return answer.json()["appId"]
+
+
+def instantiate(client, keys, app_id, zone, name="broker_1", tenant=TENANT):
+    return client.post(f"{BASE}/app-instances", json={
+        "name": name, "appId": app_id, "edgeCloudZoneId": zone}, headers=bearer(keys, tenant))
+
+
+def test_an_instance_is_booked_at_the_zone_asked_and_shown_to_its_tenant_alone(client, keys):
+    app_id = submitted(client, keys)
+    created = instantiate(client, keys, app_id, zone_id("factory_munich"))
+    assert created.status_code == 202, created.text
+    shown = created.json()
+    assert shown["status"] == "instantiating" and shown["appProvider"] == TENANT
+    assert shown["edgeCloudZoneId"] == zone_id("factory_munich")
+    assert shown["kubernetesClusterRef"] == cluster_ref("factory_munich", "factory_munich-k8s")
+    location = created.headers["Location"]
+    assert location == f"http://127.0.0.1{BASE}/app-instances/{shown['appInstanceId']}"
+    assert client.get(location, headers=bearer(keys)).json() == shown
+    assert client.get(f"{BASE}/app-instances", params={"appId": app_id},
+                      headers=bearer(keys)).json() == [shown]
+    assert client.get(f"{BASE}/app-instances", params={"region": "SE"},
+                      headers=bearer(keys)).json() == []
+    other = bearer(keys, "OtherRobotics")
+    assert client.get(location, headers=other).status_code == 404
+    assert client.get(f"{BASE}/app-instances", headers=other).json() == []
+    assert client.delete(location, headers=other).status_code == 404
+    (row,) = client.store.instances(TENANT)
+    assert row.site == "factory_munich" and row.placement["service"] == row.stack
+
+
+def test_in_a_region_zone_the_mco_chooses_the_site_and_the_instance_shows_its_zone(
+        client, keys):
+    app_id = submitted(client, keys)
+    shown = instantiate(client, keys, app_id, region_zone_id("DE")).json()
+    chosen = client.store.instance(shown["appInstanceId"]).site
+    assert chosen in CLUSTERS  # the DE sites with a cluster
+    assert shown["edgeCloudZoneId"] == zone_id(chosen)
+    nowhere = instantiate(client, keys, app_id, region_zone_id("SE"), name="broker_2")
+    assert nowhere.status_code == 409 and nowhere.json()["code"] == "CONFLICT"
+    assert "no room for ot_broker" in nowhere.json()["message"]
+
+
+def test_what_a_zone_has_no_room_for_is_refused_with_the_mcos_reason(client, keys):
+    huge = submitted(client, keys, name="huge", requiredResources={
+        "infraKind": "kubernetes", "isStandalone": False, "applicationResources": {
+            "cpuPool": {"numCPU": 256, "memory": 1024, "topology": {
+                "minNumberOfNodes": 1, "minNodeCpu": 1, "minNodeMemory": 1}}}})
+    refused = instantiate(client, keys, huge, zone_id("factory_munich"))
+    assert refused.status_code == 409
+    assert "needs 256 cores" in refused.json()["message"]
+    assert client.store.instances(TENANT) == []
+
+
+def test_what_deploying_instances_booked_is_not_offered_again(client, keys):
+    big = submitted(client, keys, name="big", requiredResources={
+        "infraKind": "kubernetes", "isStandalone": False, "applicationResources": {
+            "cpuPool": {"numCPU": 20, "memory": 1024, "topology": {
+                "minNumberOfNodes": 1, "minNodeCpu": 1, "minNodeMemory": 1}}}})
+    zone = zone_id("factory_munich")
+    answers = [instantiate(client, keys, big, zone, name=f"big_{i}").status_code
+               for i in range(6)]
+    free = client.store.instances(TENANT)
+    assert 202 in answers and answers[-1] == 409, answers
+    assert len(free) == answers.count(202)
+
+
+def test_unknown_ids_get_400_naming_the_field_and_a_second_instance_name_409(client, keys):
+    app_id = submitted(client, keys)
+    zone = zone_id("factory_munich")
+    unknown = "4f0b6c1e-0000-4000-8000-000000000000"
+    for body, field in ((instantiate(client, keys, unknown, zone), "appId"),
+                        (instantiate(client, keys, app_id, unknown), "edgeCloudZoneId"),
+                        (instantiate(client, keys, app_id, zone, tenant="OtherRobotics"),
+                         "appId")):
+        assert body.status_code == 400 and body.json()["message"].startswith(f"{field}: ")
+    assert instantiate(client, keys, app_id, zone).status_code == 202
+    again = instantiate(client, keys, app_id, zone)
+    assert again.status_code == 409 and again.json()["code"] == "ALREADY_EXISTS"
+    assert client.get(f"{BASE}/app-instances/{unknown}", headers=bearer(keys)
+                      ).status_code == 404
+
+
+def test_a_deleted_instance_is_terminating_and_its_app_cannot_go_before_it(client, keys):
+    app_id = submitted(client, keys)
+    shown = instantiate(client, keys, app_id, zone_id("factory_munich")).json()
+    gone = client.delete(f"{BASE}/apps/{app_id}", headers=bearer(keys))
+    assert gone.status_code == 409 and "1 instance" in gone.json()["message"]
+    path = f"{BASE}/app-instances/{shown['appInstanceId']}"
+    assert client.delete(path, headers=bearer(keys)).status_code == 202
+    assert client.get(path, headers=bearer(keys)).json()["status"] == "terminating"

@@ -1,0 +1,105 @@
+"""What an app manifest becomes in tcra: a catalog entry of the blueprints (a Helm chart, or a VM
+from a QCOW2 image) and the resources the MCO places it by.
+
+Checked when the app is submitted, so an instance never fails for what its manifest says."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from tcra.api.errors import ApiError, invalid
+from tcra.api.schemas import (
+    AppManifest,
+    ContainerResources,
+    KubernetesResources,
+    PackageType,
+    VmResources,
+)
+from tcra.blueprints.base import CatalogEntry
+from tcra.mcm.chart import PINNED, PINNED_EXPECTED, Chart
+from tcra.mco.model import Resources, WorkloadKind
+from tcra.model import Quantity
+
+# What tcra deploys each package type as, and the resources its manifest must describe.
+DEPLOYS = {PackageType.HELM: ("kubernetes", "container"),
+           PackageType.QCOW2: ("virtualMachine",)}
+VOLUME = re.compile(r"^file:(?://)?/(?:[^/\s]+/)*(?P<volume>[^/\s]+)$")
+
+
+def check(manifest: AppManifest) -> None:
+    """What tcra cannot deploy is refused before it is stored, naming the field."""
+    kinds = DEPLOYS.get(manifest.packageType)
+    if kinds is None:
+        raise invalid(f"packageType: expected one of {', '.join(DEPLOYS)} (got"
+                      f" {manifest.packageType.value!r}): tcra deploys Helm charts on"
+                      " Kubernetes and QCOW2 images as VMs")
+    if manifest.requiredResources.infraKind not in kinds:
+        raise invalid(f"requiredResources.infraKind: expected {' or '.join(kinds)} for"
+                      f" packageType {manifest.packageType.value}"
+                      f" (got {manifest.requiredResources.infraKind!r})")
+    resources(manifest)
+    path = manifest.appRepo.imagePath
+    if manifest.packageType is PackageType.HELM:
+        if not path.startswith("oci://"):
+            raise invalid(f"appRepo.imagePath: expected a chart as an oci:// reference"
+                          f" (got {path!r:.80})")
+        if not PINNED.match(manifest.version):
+            raise invalid(f"version: the chart's version, {PINNED_EXPECTED}"
+                          f" (got {manifest.version!r:.40})")
+    elif not VOLUME.match(path):
+        raise invalid("appRepo.imagePath: expected the QCOW2 image as a file: URL whose name"
+                      " is a volume of the hypervisors' storage pool, as"
+                      f" file:///var/lib/libvirt/images/app.qcow2 (got {path!r:.80})")
+
+
+def workload_name(manifest: AppManifest, instance_id: str) -> str:
+    """An instance's workload: the app's name (lower case) and the instance id's first part,
+    so two instances never share a Helm release or a VM name."""
+    return f"{manifest.name.lower()[:44]}-{instance_id[:8]}"
+
+
+def form(manifest: AppManifest) -> WorkloadKind:
+    return WorkloadKind.VAF if manifest.packageType is PackageType.QCOW2 else WorkloadKind.CAF
+
+
+def entry(manifest: AppManifest, name: str) -> CatalogEntry:
+    """The blueprint's catalog entry for one instance's workload `name`."""
+    path = manifest.appRepo.imagePath
+    if form(manifest) is WorkloadKind.VAF:
+        return CatalogEntry(name=name, form=WorkloadKind.VAF, resources=resources(manifest),
+                            per_site=False)
+    return CatalogEntry(name=name, form=WorkloadKind.CAF, resources=resources(manifest),
+                        per_site=False, chart=Chart(chart=path, version=manifest.version))
+
+
+def base_image(manifest: AppManifest) -> str | None:
+    """The storage pool volume a QCOW2 app's VM disk is cloned from."""
+    found = VOLUME.match(manifest.appRepo.imagePath)
+    return found["volume"] if found and manifest.packageType is PackageType.QCOW2 else None
+
+
+def resources(manifest: AppManifest) -> Resources:
+    """What the MCO books: a Kubernetes app its CPU pool (or GPU pool), a container or VM
+    what it names; memory is in MB in the definition."""
+    required = manifest.requiredResources
+    if isinstance(required, KubernetesResources):
+        pools = required.applicationResources
+        pool = pools.cpuPool or pools.gpuPool
+        if pool is None:
+            raise invalid("requiredResources.applicationResources: expected a cpuPool or a"
+                          " gpuPool")
+        gpus = pools.gpuPool.topology.minNumberOfNodes if pools.gpuPool else 0
+        return Resources(cpu=pool.numCPU, memory=Quantity(f"{pool.memory}M"), gpus=gpus)
+    if isinstance(required, ContainerResources):
+        text = required.numCPU
+        cpu = int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+        if cpu <= 0 or not math.isfinite(cpu):
+            raise invalid(f"requiredResources.numCPU: expected more than 0 (got {text!r})")
+        return Resources(cpu=cpu, memory=Quantity(f"{required.memory}M"),
+                         gpus=required.gpu.numGPU if required.gpu else 0)
+    if isinstance(required, VmResources):
+        return Resources(cpu=required.numCPU, memory=Quantity(f"{required.memory}M"),
+                         gpus=required.gpu.numGPU if required.gpu else 0)
+    raise ApiError(400, "INVALID_ARGUMENT", "requiredResources.infraKind: expected one tcra"
+                   f" deploys (got {required.infraKind!r})")
