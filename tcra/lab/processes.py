@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -104,6 +105,10 @@ def log_tail(log: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+PORTS_FROM = 20000  # the lab's daemons' ports: from here to the ephemeral range
+_HANDED_OUT: set[int] = set()
+
+
 def run(command: list[str], timeout: float = 30.0) -> None:
     """Run a short system command; its error output becomes the LabError's message."""
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
@@ -112,8 +117,28 @@ def run(command: list[str], timeout: float = 30.0) -> None:
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, for a daemon the lab is about to start."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """A TCP port free on 127.0.0.1 now, for a daemon the lab is about to start: below the
+    kernel's ephemeral range, so no outgoing connection takes it before the daemon binds it
+    (one did: a manager's health port, tens of seconds after it was chosen), and never one
+    this process handed out already."""
+    first = max(_ephemeral_start(), PORTS_FROM + 1000)
+    for _ in range(1000):
+        port = secrets.randbelow(first - PORTS_FROM) + PORTS_FROM
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    raise LabError(f"no free TCP port on 127.0.0.1 between {PORTS_FROM} and {first}")
+
+
+def _ephemeral_start() -> int:
+    """Where the kernel's ephemeral ports (outgoing connections' own) begin."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default

@@ -25,12 +25,12 @@ from tcra.api.zones import region, region_zone_id, zone_id
 from tcra.inventory import load
 from tcra.lab.issuer import issuer, signing_key
 from tcra.lab.kube import binaries
+from tcra.lab.processes import free_port
 from tcra.lab.spec import LabSpec
 from tcra.mco.store import Store
 from tests.conftest import ROOT
 from tests.e2e.test_pim_stack import engine
 from tests.integration.conftest import needs_lab
-from tests.integration.postgres import free_port
 
 pytestmark = [pytest.mark.lab, needs_lab]
 TENANT = "LabRobotics"

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from typing import IO
 
 from tcra.api.app import BASE
+from tcra.lab.processes import free_port
 from tests.conftest import ROOT
-from tests.integration.postgres import free_port
 
 
 @contextmanager

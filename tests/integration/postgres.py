@@ -8,7 +8,6 @@ login over TCP so a test can also try a wrong one. Everything goes when the sess
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -19,6 +18,8 @@ import pytest
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
+from tcra.lab.processes import free_port
+
 
 def server_bin() -> Path | None:
     """The newest installed server's bin folder (Debian's layout), or None."""
@@ -26,12 +27,6 @@ def server_bin() -> Path | None:
     newest = max(found, key=lambda initdb: [int(p) for p in initdb.parts[-3].split(".")],
                  default=None)
     return newest.parent if newest else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

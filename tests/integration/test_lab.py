@@ -221,5 +221,6 @@ def test_tcra_serve_on_the_lab_inventory_takes_the_lab_s_tokens_and_lists_its_si
         assert listed.status_code == 200
         assert {(z["edgeCloudZoneName"], z["edgeCloudZoneStatus"], z["countryCode"])
                 for z in listed.json()["edgeCloudZones"]} == {
-            ("lab_factory", "active", "DE"), ("lab_faredge", "active", "DE")}
+            ("lab_factory", "active", "DE"), ("lab_faredge", "active", "DE"),
+            ("any:DE", "active", "DE")}  # the region's zone: the MCO chooses the site
         assert zones(foreign).status_code == 401

@@ -24,11 +24,10 @@ from tcra.providers.physical_host import PhysicalHostProvider
 
 from tcra.bmc import BmcAccessError, BmcError, SystemNotFoundError
 from tcra.inventory import load
-from tcra.lab.processes import Process, start, stop
+from tcra.lab.processes import Process, free_port, start, stop
 from tcra.ownership import OwnedElsewhereError, owner_text
 from tcra.secrets import resolve
 from tests.integration.conftest import needs_lab, running_lab
-from tests.integration.postgres import free_port
 
 pytestmark = [pytest.mark.lab, needs_lab]
 PASSWORD_MARK = "do-not-leak"
