@@ -71,6 +71,20 @@ def continuum(sites: int, kubeconfig: Path) -> Inventory:
         hosts=tuple(hosts))
 
 
+def helm_app(name: str, provider: str, chart: str, memory_mb: int) -> dict:
+    """The manifest of a Helm app of one CPU answering HTTP on 8080: the chart at 0.1.0."""
+    return {"name": name, "appProvider": provider, "version": "0.1.0", "packageType": "HELM",
+            "appRepo": {"type": "PUBLICREPO", "imagePath": chart},
+            "requiredResources": {"infraKind": "kubernetes", "isStandalone": False,
+                                  "applicationResources": {"cpuPool": {
+                                      "numCPU": 1, "memory": memory_mb, "topology": {
+                                          "minNumberOfNodes": 1, "minNodeCpu": 1,
+                                          "minNodeMemory": memory_mb}}}},
+            "componentSpec": [{"componentName": "web", "networkInterfaces": [
+                {"interfaceId": "http", "protocol": "TCP", "port": 8080,
+                 "visibilityType": "VISIBILITY_EXTERNAL"}]}]}
+
+
 def store_with(url: str, inventory: Inventory, count: int) -> ApiStore:
     """A migrated store holding `count` placements (services of 10 workloads), spread over
     the sites."""
@@ -166,17 +180,8 @@ def answers(inventory: Inventory, store: ApiStore, requests: int, folder: Path) 
         with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
             return answer.status, json.loads(answer.read() or b"{}")
 
-    _, app_made = call("POST", "/apps", {
-        "name": "bench_app", "appProvider": TENANT, "version": "1.0.0", "packageType": "HELM",
-        "appRepo": {"type": "PUBLICREPO", "imagePath": "oci://127.0.0.1:5443/charts/x"},
-        "requiredResources": {"infraKind": "kubernetes", "isStandalone": False,
-                              "applicationResources": {"cpuPool": {
-                                  "numCPU": 1, "memory": 1024, "topology": {
-                                      "minNumberOfNodes": 1, "minNodeCpu": 1,
-                                      "minNodeMemory": 1024}}}},
-        "componentSpec": [{"componentName": "web", "networkInterfaces": [
-            {"interfaceId": "http", "protocol": "TCP", "port": 8080,
-             "visibilityType": "VISIBILITY_EXTERNAL"}]}]})
+    _, app_made = call("POST", "/apps", helm_app("bench_app", TENANT,
+                                                 "oci://127.0.0.1:5443/charts/x", 1024))
     regions = sorted({region(s) for s in inventory.sites})
 
     def create_one(i: int) -> int:

@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from api import helm_app
 from kube_bench import ROOT, kubernetes_lab, pulumi_project
 
 from tcra.api.app import BASE
@@ -73,19 +74,6 @@ class Api:
                 raise RuntimeError(f"instance failed: {shown.get('reason')}")
             time.sleep(0.25)
         raise RuntimeError(f"instance {instance}: not {'gone' if gone else 'ready'} in time")
-
-
-def app() -> dict[str, Any]:
-    return {"name": "bench_web", "appProvider": "BenchRobotics", "version": "0.1.0",
-            "packageType": "HELM", "appRepo": {"type": "PUBLICREPO", "imagePath": CHART},
-            "requiredResources": {"infraKind": "kubernetes", "isStandalone": False,
-                                  "applicationResources": {"cpuPool": {
-                                      "numCPU": 1, "memory": 16, "topology": {
-                                          "minNumberOfNodes": 1, "minNodeCpu": 1,
-                                          "minNodeMemory": 16}}}},
-            "componentSpec": [{"componentName": "web", "networkInterfaces": [
-                {"interfaceId": "http", "protocol": "TCP", "port": 8080,
-                 "visibilityType": "VISIBILITY_EXTERNAL"}]}]}
 
 
 def through_api(api: Api, app_id: str, round_: int) -> tuple[float, float]:
@@ -146,7 +134,7 @@ def main() -> None:
                                 text=True, check=True).stdout.strip().splitlines()[-1]
         server, api = serve(spec, work, f"{engine}:{os.environ['PATH']}")
         try:
-            status, made = api("POST", "/apps", app())
+            status, made = api("POST", "/apps", helm_app("bench_web", "BenchRobotics", CHART, 16))
             assert status == 201, made
             rows = []
             print("a Helm release on lab_factory's cluster, seconds: deploy / remove")
