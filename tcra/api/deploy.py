@@ -186,8 +186,9 @@ class Deployer:
 def _resumed(stack: auto.Stack) -> None:
     """A stack a dead worker was changing, made current: its lock released (the store says no
     one else has it), everything it holds read again with the creates it had begun cleared,
-    and a Helm release among those imported by its namespace/name when it exists, so `up`
-    finishes it instead of failing on a name in use (or leaving it behind)."""
+    and a Helm release among those that exists taken into the stack by its namespace/name
+    and uninstalled, so `up` installs it afresh instead of failing on a name in use (or
+    leaving it behind)."""
     try:
         stack.cancel()
     except auto.CommandError:
@@ -207,11 +208,15 @@ def _resumed(stack: auto.Stack) -> None:
                    "parent": "parent", "provider": "provider"}
         try:
             stack.import_resources(resources=[adopted],  # type: ignore[list-item]
-                                   name_table=table, generate_code=False,
+                                   name_table=table, generate_code=False, protect=False,
                                    on_output=_quiet)
         except auto.CommandError:
             log.info("stack %s: release %s was not installed yet", stack.name,
                      inputs["name"])
+            continue
+        # Halfway installed (Helm left it pending-install, which no upgrade may touch):
+        # uninstalled, so `up` installs it afresh.
+        stack.destroy(target=[resource["urn"]], color="never", on_output=_quiet)
 
 
 def _reason(exc: auto.CommandError) -> str:

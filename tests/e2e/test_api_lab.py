@@ -4,6 +4,7 @@ own Pulumi stacks (workers of the server), the Helm one answering at the endpoin
 reports, then removed with nothing left: no release, no domain, no record in the workload
 inventory, no stack; the server killed mid-deployment, and its successor finishing the job."""
 
+import contextlib
 import json
 import os
 import signal
@@ -110,6 +111,31 @@ def _answers(api: Api) -> bool:
     return True
 
 
+def descendants(pid: int) -> list[int]:
+    """The process's children, theirs, and so on: the worker's `pulumi` and the plugins it
+    started, each in a process group of its own."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def crash(pid: int) -> None:
+    """The server and everything it started killed at once, as a machine failing would."""
+    for each in [pid, *descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(each, signal.SIGKILL)
+
+
 def helm_app(name: str, cpu: int = 1) -> dict:
     """A Helm app, named `name` and a suffix of this run's (a lab kept up between runs keeps
     what a failed run submitted)."""
@@ -162,7 +188,7 @@ def test_a_helm_app_is_placed_deployed_answers_at_its_endpoint_and_goes(spec, tm
         while release not in releases(spec):  # the worker's `up` is installing it
             assert time.monotonic() < deadline
             time.sleep(0.5)
-        os.killpg(server.pid, signal.SIGKILL)
+        crash(server.pid)
         server.wait(timeout=30)
     with serving(spec, tmp_path) as (api, _server):
         ready = api.until(instance, "ready")
