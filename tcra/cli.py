@@ -4,7 +4,6 @@ list the workload inventory, give remote HBRs a chain's routes, run the lab."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -341,6 +340,7 @@ def serve(
     from tcra.api.store import ApiStore
     from tcra.mco.store import default_url
     from tcra.model.inventory import ApiIssuer
+    from tcra.state import state_home
 
     loaded = _load(inventory)
     try:
@@ -364,9 +364,8 @@ def serve(
     url = store or loaded.store or default_url()
     database = ApiStore(url)
     database.migrate()
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
     deployer = Deployer(database, loaded, inventory.resolve(), url,
-                        (state or Path(base) / "tcra" / "serve").resolve(), per_tenant,
+                        (state or state_home() / "serve").resolve(), per_tenant,
                         backend=backend, workers=workers, changed=Notifier(sink_ca))
     deployer.resume()
     try:

@@ -143,19 +143,20 @@ def _instance_routes(router: APIRouter) -> None:
         sites = _sites(request, asked)
         manifest = AppManifest.model_validate(stored)
         instance_id = str(uuid.uuid4())
+        service = f"app-{instance_id}"  # its workloads' service, and its stack
         workload = WorkloadRequest(name=catalog.workload_name(manifest, instance_id),
                                    kind=catalog.form(manifest),
                                    resources=catalog.resources(manifest), sites=sites)
         with placing.BOOKING:
             placement = placing.place(state.inventory, placing.booked(_store(request), sites),
-                                      state.policies(caller.tenant), f"app-{instance_id}",
+                                      state.policies(caller.tenant), service,
                                       workload, asked.edgeCloudZoneId)
             row = InstanceRow(
                 instance_id=instance_id, tenant=caller.tenant, app_id=asked.appId,
                 name=asked.name, zone_id=asked.edgeCloudZoneId, site=placement.site,
                 placement=placement.model_dump(mode="json"), manifest=stored,
                 status=InstanceStatus.INSTANTIATING.value, reason=None, endpoints=[],
-                sink=_sink(asked), deployment_id=None, stack=f"app-{instance_id}",
+                sink=_sink(asked), deployment_id=None, stack=service,
                 attempts=0, changed_ms=0)
             try:
                 _store(request).add_instance(row)
@@ -173,12 +174,10 @@ def _instance_routes(router: APIRouter) -> None:
             app_id: Annotated[str | None, Query(alias="appId", min_length=36, max_length=36,
                                                 pattern=ID)] = None,
             region: Annotated[str | None, Query(max_length=64)] = None) -> list[dict[str, Any]]:
-        rows = _store(request).instances(caller.tenant, app_id)
-        shown = [info(request, row) for row in rows]
-        regions = {z.edgeCloudZoneId: z.edgeCloudRegion
-                   for z in request.app.state.zones.listed}
-        return [s for s in shown if region is None
-                or regions.get(s["edgeCloudZoneId"]) == region][:LIST_LIMIT]
+        inventory: Inventory = request.app.state.inventory
+        rows = [row for row in _store(request).instances(caller.tenant, app_id)
+                if region is None or zone_list.region(inventory.site(row.site)) == region]
+        return [info(request, row) for row in rows[:LIST_LIMIT]]
 
     @router.get("/app-instances/{appInstanceId}")
     def get_app_instance(request: Request, instance_id: InstanceId,
@@ -240,7 +239,7 @@ def info(request: Request, row: InstanceRow) -> dict[str, Any]:
     return AppInstanceInfo(
         name=row.name, appId=row.app_id, appInstanceId=row.instance_id,
         appProvider=row.manifest["appProvider"], status=InstanceStatus(row.status),
-        componentEndpointInfo=row.endpoints[:100] or None,
+        componentEndpointInfo=row.endpoints or None,  # at most 100: endpoints.access
         kubernetesClusterRef=zone_list.cluster_ref(row.site, cluster.name)
         if caf and cluster is not None else None,
         edgeCloudZoneId=request.app.state.zones.of_site[row.site],

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-from tcra.api.errors import ApiError, invalid
+from tcra.api.errors import invalid
 from tcra.api.schemas import (
     AppManifest,
     ContainerResources,
@@ -101,5 +101,5 @@ def resources(manifest: AppManifest) -> Resources:
     if isinstance(required, VmResources):
         return Resources(cpu=required.numCPU, memory=Quantity(f"{required.memory}M"),
                          gpus=required.gpu.numGPU if required.gpu else 0)
-    raise ApiError(400, "INVALID_ARGUMENT", "requiredResources.infraKind: expected one tcra"
-                   f" deploys (got {required.infraKind!r})")
+    raise invalid("requiredResources.infraKind: expected one tcra deploys (got"
+                  f" {required.infraKind!r})")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 
 from pydantic import Field
@@ -12,6 +11,7 @@ from tcra.lab.fabric_state import FabricState
 from tcra.model.base import Model
 from tcra.model.fabric import PodNetwork
 from tcra.model.types import Quantity
+from tcra.state import state_home
 
 STATE_FILE = "state.json"
 CA_FILE = "ca.pem"  # the lab Kubernetes CA's certificate, in LabKubernetes.trust
@@ -19,8 +19,7 @@ POD_CIDR = ipaddress.ip_network("10.244.0.0/24")  # one node, one lab with Kuber
 
 
 def default_state_root() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "tcra" / "labs"
+    return state_home() / "labs"
 
 
 class LabSpec(Model):

@@ -29,13 +29,10 @@ from tcra.model.host import Capabilities
 
 def machines(inventory: Inventory, site: str) -> dict[str, Capabilities]:
     """A site's machines by name: its hosts, then hypervisors not also listed as hosts."""
-    found = {h.name: h.capabilities for h in inventory.hosts_at(site)}
-    found |= {v.name: v.capabilities for v in inventory.hypervisors
-              if v.site == site and v.name not in found}
-    return found
+    return machines_by_site(inventory).get(site, {})
 
 
-def _machines_by_site(inventory: Inventory) -> dict[str, dict[str, Capabilities]]:
+def machines_by_site(inventory: Inventory) -> dict[str, dict[str, Capabilities]]:
     """machines() of every site, in one pass over the hosts and hypervisors."""
     found: dict[str, dict[str, Capabilities]] = defaultdict(dict)
     for host in inventory.hosts:
@@ -79,7 +76,7 @@ def free_capacity(inventory: Inventory, taken: Usage, live: LiveReading | None =
         if (p.resources is not None and p.kind is not WorkloadKind.PAF
                 and (p.site, p.cluster) not in on_nodes):
             by_site[p.site].append(p.resources)
-    at_site = _machines_by_site(inventory)
+    at_site = machines_by_site(inventory)
     kvm_at: dict[str, set[str]] = defaultdict(set)
     for v in inventory.hypervisors:
         kvm_at[v.site].add(v.name)

@@ -8,7 +8,6 @@ live client between calls), so the only state a Store keeps is its SQLAlchemy En
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from tcra.mco.model import (
 from tcra.mco.plan import Plan
 from tcra.model.base import Model
 from tcra.ownership import OwnedElsewhereError
+from tcra.state import state_home
 
 VERSION_TABLE = "mco_alembic_version"
 """Alembic's bookkeeping table, named so a shared PostgreSQL database has room for others."""
@@ -176,8 +176,7 @@ class DeployedRow(Base):
 
 def default_url() -> str:
     """A SQLite file next to the lab's state, so a fresh machine needs no database server."""
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return f"sqlite:///{Path(base) / 'tcra' / 'mco.db'}"
+    return f"sqlite:///{state_home() / 'mco.db'}"
 
 
 class Store:
