@@ -15,11 +15,12 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tcra.api import catalog, placing
+from tcra.api import catalog
 from tcra.api import zones as zone_list
 from tcra.api.auth import Caller, Verifier, requires
 from tcra.api.deploy import Deployer
 from tcra.api.errors import ApiError, answer, install, invalid, not_found
+from tcra.api.placing import Bookings
 from tcra.api.schemas import (
     ID,
     AppInstanceInfo,
@@ -31,7 +32,7 @@ from tcra.api.schemas import (
     SubmittedApp,
 )
 from tcra.api.store import ApiStore, DuplicateError, InstanceRow
-from tcra.mco.model import Policy, WorkloadRequest
+from tcra.mco.model import Placement, Policy, WorkloadRequest
 from tcra.model.inventory import Inventory
 
 BASE = "/edge-application-management/vwip"
@@ -54,6 +55,7 @@ def create(inventory: Inventory, store: ApiStore, verifier: Verifier, deployer: 
     app.state.zones, app.state.store, app.state.verifier = (zone_list.zones(inventory),
                                                             store, verifier)
     app.state.inventory, app.state.deployer, app.state.policies = inventory, deployer, policies
+    app.state.bookings = Bookings(inventory, store)
     install(app)
     app.include_router(_routes(), prefix=BASE)
     app.add_middleware(_Guarded)
@@ -147,14 +149,11 @@ def _instance_routes(router: APIRouter) -> None:
         workload = WorkloadRequest(name=catalog.workload_name(manifest, instance_id),
                                    kind=catalog.form(manifest),
                                    resources=catalog.resources(manifest), sites=sites)
-        with placing.BOOKING:
-            placement = placing.place(state.inventory, placing.booked(_store(request), sites),
-                                      state.policies(caller.tenant), service,
-                                      workload, asked.edgeCloudZoneId)
+        def keep(placed: list[Placement]) -> None:
             row = InstanceRow(
                 instance_id=instance_id, tenant=caller.tenant, app_id=asked.appId,
-                name=asked.name, zone_id=asked.edgeCloudZoneId, site=placement.site,
-                placement=placement.model_dump(mode="json"), manifest=stored,
+                name=asked.name, zone_id=asked.edgeCloudZoneId, site=placed[0].site,
+                placement=placed[0].model_dump(mode="json"), manifest=stored,
                 status=InstanceStatus.INSTANTIATING.value, reason=None, endpoints=[],
                 sink=_sink(asked), deployment_id=None, stack=service,
                 attempts=0, changed_ms=0)
@@ -163,6 +162,12 @@ def _instance_routes(router: APIRouter) -> None:
             except DuplicateError:
                 raise ApiError(409, "ALREADY_EXISTS", f"app instance {asked.name} exists"
                                " already") from None
+            made.append(row)
+
+        made: list[InstanceRow] = []
+        state.bookings.book(state.policies(caller.tenant),
+                            [(service, workload, asked.edgeCloudZoneId)], keep)
+        row = made[0]
         state.deployer.start(instance_id)
         response.headers["Location"] = str(request.url_for("get_app_instance",
                                                            appInstanceId=instance_id))

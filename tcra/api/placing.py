@@ -10,7 +10,7 @@ One booking at a time per server (a lock), so two requests cannot both take the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 
 from tcra.api.errors import ApiError
 from tcra.api.store import ApiStore
@@ -18,7 +18,6 @@ from tcra.mco.hosts import place_on_hosts
 from tcra.mco.model import Placement, Policy, ServiceRequest, Usage, WorkloadRequest
 from tcra.model.inventory import Inventory
 
-BOOKING = threading.Lock()
 DEPLOYING = ("instantiating",)  # booked, not yet in the workload inventory
 
 
@@ -54,3 +53,29 @@ def place(inventory: Inventory, taken: Usage, policy: Policy, service: str,
                        f" {workload.name}: {plan.unplaced[0].reason}")
     (placement,) = plan.placements(request)
     return placement
+
+
+class Bookings:
+    """The server's one door to placing: bookings one at a time, all of a request's or none."""
+
+    def __init__(self, inventory: Inventory, store: ApiStore) -> None:
+        self.inventory, self.store = inventory, store
+        self._lock = threading.Lock()
+
+    def book(self, policy: Policy, wanted: Sequence[tuple[str, WorkloadRequest, str]],
+             keep: Callable[[list[Placement]], None]) -> list[Placement]:
+        """Each (service, workload, zone) placed at one of the workload's sites, beside what
+        is taken and booked, and beside the ones placed before it; `keep` records them while
+        no other booking runs. Any without room: 409 CONFLICT and nothing booked; `keep`
+        raising: nothing booked."""
+        with self._lock:
+            sites = {site for _, workload, _ in wanted for site in workload.sites}
+            taken = booked(self.store, sites)
+            placed: list[Placement] = []
+            for service, workload, zone in wanted:
+                placement = place(self.inventory, taken, policy, service, workload, zone)
+                placed.append(placement)
+                taken = taken.model_copy(update={"placements": (*taken.placements,
+                                                                 placement)})
+            keep(placed)
+            return placed
