@@ -364,9 +364,11 @@ def serve(
     url = store or loaded.store or default_url()
     database = ApiStore(url)
     database.migrate()
+    notifier = Notifier(database, sink_ca)
     deployer = Deployer(database, loaded, inventory.resolve(), url,
                         (state or state_home() / "serve").resolve(), per_tenant,
-                        backend=backend, workers=workers, changed=Notifier(sink_ca))
+                        backend=backend, workers=workers, changed=notifier.changed,
+                        ended=notifier.ended)
     deployer.resume()
     try:
         uvicorn.run(create(loaded, database, Verifier(trusted), deployer, per_tenant),

@@ -26,7 +26,7 @@ from pulumi import automation as auto
 
 from tcra.api import catalog, endpoints
 from tcra.api.schemas import AppManifest
-from tcra.api.store import ApiStore, InstanceRow
+from tcra.api.store import ApiStore, DeploymentRow, InstanceRow
 from tcra.mcm.chart import trust_env
 from tcra.mco.model import Policy
 from tcra.model.inventory import Inventory
@@ -43,12 +43,15 @@ class Deployer:
     def __init__(self, store: ApiStore, inventory: Inventory, inventory_path: Path,
                  store_url: str, state: Path, policies: Callable[[str], Policy],
                  backend: str | None = None, workers: int = 2,
-                 changed: Callable[[InstanceRow, bool], None] | None = None) -> None:
-        """`changed(row, gone)`: told each new status, and when the instance is gone."""
+                 changed: Callable[[InstanceRow, bool], None] | None = None,
+                 ended: Callable[[DeploymentRow], None] | None = None) -> None:
+        """`changed(row, gone)`: told each new status, and when the instance is gone;
+        `ended(deployment)`: told when a deployment went with its last instance."""
         self.store, self.inventory, self.inventory_path = store, inventory, inventory_path
         self.store_url, self.state, self.policies = store_url, state, policies
         self.backend = backend or f"file://{state / 'pulumi'}"
         self.changed = changed or (lambda _row, _gone: None)
+        self.ended = ended or (lambda _deployment: None)
         self._pool = (ThreadPoolExecutor(workers, thread_name_prefix="tcra-deploy")
                       if workers else None)
         self._busy: set[str] = set()
@@ -121,8 +124,10 @@ class Deployer:
             self._set(row.instance_id, status="failed", reason=f"removal: {_reason(exc)}")
             return
         shutil.rmtree(self._work_dir(row), ignore_errors=True)
-        self.store.remove_instance(row.instance_id)
+        deployment = self.store.remove_instance(row.instance_id)
         self.changed(row, True)
+        if deployment is not None:
+            self.ended(deployment)
 
     def _set(self, instance_id: str, **changes: Any) -> None:
         row = self.store.update_instance(instance_id, **changes)

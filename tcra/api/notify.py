@@ -1,6 +1,8 @@
 """The definition's callbacks: each status change of an instance whose creator gave a
 subscriptionRequest is POSTed to its sink as a CloudEvent (application/cloudevents+json), with
-the sink's bearer token; when the instance is gone, a subscription-ended event closes it.
+the sink's bearer token; when the instance is gone, a subscription-ended event closes it. An
+instance of a deployment tells the deployment's sink instead: the statuses of all its
+instances, and subscription-ended when the deployment is gone.
 
 Sent from a thread of its own, so no deployment waits for a sink. TLS is verified (the
 system's CAs, or --sink-ca). A sink that does not answer or answers 429/5xx gets the same event
@@ -20,23 +22,39 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tcra.api.schemas import ENDED_EVENT, INSTANCE_EVENT
-from tcra.api.store import InstanceRow
+from tcra.api.schemas import DEPLOYMENT_EVENT, ENDED_EVENT, INSTANCE_EVENT
+from tcra.api.store import ApiStore, DeploymentRow, InstanceRow
 
 ATTEMPTS = 3
 TIMEOUT_S = 5
 SOURCE = "urn:tcra:edge-application-management"
+ENDED = {"terminationReason": "SUBSCRIPTION_DELETED"}
 log = logging.getLogger("tcra.api.notify")
 
 
 class Notifier:
-    def __init__(self, ca: Path | None = None) -> None:
+    def __init__(self, store: ApiStore, ca: Path | None = None) -> None:
+        self.store = store
         self._tls = ssl.create_default_context(cafile=str(ca) if ca else None)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="tcra-notify")
 
-    def __call__(self, row: InstanceRow, gone: bool) -> None:
-        if row.sink:
+    def changed(self, row: InstanceRow, gone: bool) -> None:
+        if row.deployment_id is not None:
+            self._pool.submit(self._deployment_changed, row.deployment_id)
+        elif row.sink:
             self._pool.submit(self.send, row.sink, event(row, gone))
+
+    def ended(self, deployment: DeploymentRow) -> None:
+        if deployment.sink:
+            self._pool.submit(self.send, deployment.sink, _cloud_event(ENDED_EVENT, {
+                "appDeploymentId": deployment.deployment_id, **ENDED}))
+
+    def _deployment_changed(self, deployment_id: str) -> None:
+        """Read when sent, so the sink hears where all its instances are now."""
+        deployment = self.store.deployment(deployment_id)
+        if deployment is not None and deployment.sink:
+            self.send(deployment.sink, deployment_event(
+                deployment, self.store.instances(deployment_id=deployment_id)))
 
     def send(self, sink: dict[str, Any], body: dict[str, Any]) -> int | None:
         """The sink's answer status, None when it never answered."""
@@ -62,10 +80,21 @@ class Notifier:
 
 
 def event(row: InstanceRow, gone: bool) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "source": SOURCE, "specversion": "1.0",
-            "type": ENDED_EVENT if gone else INSTANCE_EVENT,
+    return _cloud_event(ENDED_EVENT if gone else INSTANCE_EVENT, {
+        "appInstanceId": row.instance_id, "status": row.status,
+        **({"reason": row.reason} if row.reason else {}), **(ENDED if gone else {})})
+
+
+def deployment_event(deployment: DeploymentRow, instances: list[InstanceRow]
+                     ) -> dict[str, Any]:
+    return _cloud_event(DEPLOYMENT_EVENT, {
+        "appDeploymentId": deployment.deployment_id,
+        "appInstances": [{"appInstanceId": i.instance_id, "status": i.status,
+                          **({"reason": i.reason} if i.reason else {})} for i in instances]})
+
+
+def _cloud_event(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "source": SOURCE, "specversion": "1.0", "type": kind,
             "datacontenttype": "application/json",
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "data": {"appInstanceId": row.instance_id, "status": row.status,
-                     **({"reason": row.reason} if row.reason else {}),
-                     **({"terminationReason": "SUBSCRIPTION_DELETED"} if gone else {})}}
+            "data": data}

@@ -267,6 +267,37 @@ class AppInstanceRequest(Body):
     subscriptionRequest: SubscriptionRequest | None = None
 
 
+ZoneIds = Annotated[list[Id], Field(max_length=100)]
+
+
+class AppDeploymentRequest(Body):
+    appDeploymentName: str = Field(max_length=64, pattern=NAME)
+    appId: Id
+    edgeCloudZones: ZoneIds
+    kubernetesClusterRefs: ZoneIds | None = None
+    subscriptionRequest: SubscriptionRequest | None = None
+
+
+class AppDeploymentPatch(Body):
+    """A JSON merge patch (RFC 7396): what it names is replaced, arrays whole."""
+
+    appDeploymentName: str | None = Field(default=None, max_length=64, pattern=NAME)
+    edgeCloudZones: ZoneIds | None = None
+    kubernetesClusterRefs: ZoneIds | None = None
+
+
+class SubmittedDeployment(Reply):
+    appDeploymentId: str
+
+
+class AppDeploymentInfo(Reply):
+    appDeploymentName: str
+    appDeploymentId: Id
+    appId: Id
+    edgeCloudZones: list[Id]
+    appInstances: list[Id]
+
+
 class InstanceStatus(StrEnum):
     READY = "ready"
     INSTANTIATING = "instantiating"

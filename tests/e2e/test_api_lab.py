@@ -2,7 +2,8 @@
 a Helm app and a QCOW2 app submitted, instantiated where the MCO chooses, deployed by their
 own Pulumi stacks (workers of the server), the Helm one answering at the endpoint the API
 reports, then removed with nothing left: no release, no domain, no record in the workload
-inventory, no stack; the server killed mid-deployment, and its successor finishing the job."""
+inventory, no stack; the server killed mid-deployment, and its successor finishing the job;
+an app deployment, whose sink hears its instance ready and the deployment's end."""
 
 import contextlib
 import json
@@ -22,8 +23,10 @@ import pytest
 
 from tcra.api.app import BASE
 from tcra.api.auth import token
+from tcra.api.schemas import DEPLOYMENT_EVENT, ENDED_EVENT
 from tcra.api.zones import region, region_zone_id, zone_id
 from tcra.inventory import load
+from tcra.lab import tls
 from tcra.lab.issuer import issuer, signing_key
 from tcra.lab.kube import binaries
 from tcra.lab.processes import free_port
@@ -32,6 +35,7 @@ from tcra.mco.store import Store
 from tests.conftest import ROOT
 from tests.e2e.test_pim_stack import engine
 from tests.integration.conftest import needs_lab
+from tests.integration.https_sink import sink
 
 pytestmark = [pytest.mark.lab, needs_lab]
 TENANT = "LabRobotics"
@@ -76,14 +80,15 @@ class Api:
 
 
 @contextmanager
-def serving(spec: LabSpec, state: Path) -> Iterator[tuple[Api, subprocess.Popen[str]]]:
-    """`tcra serve` on the lab's inventory, in a process group of its own (killable with its
-    workers' pulumi processes); its log must hold no traceback."""
+def serving(spec: LabSpec, state: Path, *more: str
+            ) -> Iterator[tuple[Api, subprocess.Popen[str]]]:
+    """`tcra serve` on the lab's inventory (and `more` options), in a process group of its own
+    (killable with its workers' pulumi processes); its log must hold no traceback."""
     port = free_port()
     log = (state / "serve.log").open("a")
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/tcra"), "serve", "--inventory", str(spec.inventory),
-         "--port", str(port), "--state", str(state)], stdout=log, stderr=subprocess.STDOUT,
+         "--port", str(port), "--state", str(state), *more], stdout=log, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
         env={**os.environ, "PATH": f"{engine()}{os.pathsep}{os.environ['PATH']}"})
     bearer = token(signing_key(spec), issuer(spec).issuer, TENANT)
@@ -208,6 +213,38 @@ def test_a_helm_app_is_placed_deployed_answers_at_its_endpoint_and_goes(spec, tm
         assert placements(spec, instance) == []
         assert api.call("DELETE", f"/apps/{app['appId']}")[0] == 204
     assert not (tmp_path / "work" / instance).exists()
+
+
+def test_a_deployment_is_deployed_patched_and_deleted_telling_its_sink(spec, tmp_path):
+    with (sink(tmp_path, []) as (url, received),
+          serving(spec, tmp_path, "--sink-ca", str(tls.files(tmp_path).ca_bundle)) as (api, _)):
+        status, app = api.call("POST", "/apps", helm_app("line"))
+        assert status == 201, app
+        status, made = api.call("POST", "/deployments", {
+            "appDeploymentName": f"line_{RUN}", "appId": app["appId"],
+            "edgeCloudZones": [zone_id("lab_factory")],
+            "subscriptionRequest": {"sink": url, "types": [DEPLOYMENT_EVENT]}})
+        assert status == 202, made
+        path = f"/deployments/{made['appDeploymentId']}"
+        status, shown = api.call("GET", path)
+        (instance,) = shown["appInstances"]
+        api.until(instance, "ready")
+        status, renamed = api.call("PATCH", path, {"appDeploymentName": f"lines_{RUN}"})
+        assert status == 200 and renamed["appInstances"] == [instance], renamed
+        assert api.call("DELETE", path)[0] == 202
+        api.until(instance, None)
+        assert api.call("GET", path)[0] == 404
+        assert placements(spec, instance) == []
+        assert api.call("DELETE", f"/apps/{app['appId']}")[0] == 204
+        deadline = time.monotonic() + 30
+        while not received or received[-1][1]["type"] != ENDED_EVENT:
+            assert time.monotonic() < deadline, received
+            time.sleep(0.2)
+    told = [body["data"] for _, body in received]
+    assert any({"appInstanceId": instance, "status": "ready"} in t.get("appInstances", [])
+               for t in told), told
+    assert told[-1] == {"appDeploymentId": made["appDeploymentId"],
+                        "terminationReason": "SUBSCRIPTION_DELETED"}
 
 
 def test_a_qcow2_app_becomes_a_vm_on_the_lab_hypervisor_and_goes(spec, tmp_path):

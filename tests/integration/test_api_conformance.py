@@ -18,7 +18,9 @@ from tests.integration.api_server import serving
 SPEC = (Path(os.environ.get("TCRA_SPECS", "/work/shared/specs"))
         / "camara-eam/API_definitions/edge-application-management.yaml")
 SERVED = ("getEdgeCloudZones", "submitApp", "getApps", "getApp", "deleteApp",
-          "createAppInstance", "getAppInstances", "getAppInstance", "deleteAppInstance")
+          "createAppInstance", "getAppInstances", "getAppInstance", "deleteAppInstance",
+          "createAppDeployment", "getAppDeployments", "getAppDeployment",
+          "deleteAppDeployment", "updateAppDeployment")
 ISSUER = "tcra-conformance"
 
 pytestmark = pytest.mark.skipif(not SPEC.exists(), reason=f"no CAMARA definition at {SPEC}"

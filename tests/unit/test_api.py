@@ -1,5 +1,7 @@
 """tcra serve's API in process (tcra.api.app), on the example inventory and a SQLite store:
-zones, apps, tenants, tokens, the error form, correlators, bounds and the audit trail."""
+zones, apps, tenants, tokens, the error form, correlators, bounds and the audit trail; app
+instances booked by the MCO; app deployments, one instance at each zone asked, booked all or
+none, changed by merge patches and deleted with their instances."""
 
 import time
 
@@ -305,3 +307,120 @@ def test_a_deleted_instance_is_terminating_and_its_app_cannot_go_before_it(clien
     path = f"{BASE}/app-instances/{shown['appInstanceId']}"
     assert client.delete(path, headers=bearer(keys)).status_code == 202
     assert client.get(path, headers=bearer(keys)).json()["status"] == "terminating"
+
+
+MUNICH, FRANKFURT = zone_id("factory_munich"), zone_id("regional_frankfurt")
+PATCH = {"Content-Type": "application/merge-patch+json"}
+
+
+def deploy(client, keys, app_id, zones, name="brokers", tenant=TENANT, **more):
+    return client.post(f"{BASE}/deployments", json={
+        "appDeploymentName": name, "appId": app_id, "edgeCloudZones": zones, **more},
+        headers=bearer(keys, tenant))
+
+
+def merge_patch(client, keys, location, body, tenant=TENANT):
+    return client.patch(location, json=body, headers={**bearer(keys, tenant), **PATCH})
+
+
+def sites(client, shown):
+    return sorted(client.store.instance(i).site for i in shown["appInstances"])
+
+
+def test_a_deployment_is_an_instance_at_each_zone_shown_to_its_tenant_alone(client, keys):
+    app_id = submitted(client, keys)
+    created = deploy(client, keys, app_id, [MUNICH, FRANKFURT])
+    assert created.status_code == 202, created.text
+    deployment_id = created.json()["appDeploymentId"]
+    location = created.headers["Location"]
+    assert location == f"http://127.0.0.1{BASE}/deployments/{deployment_id}"
+    shown = client.get(location, headers=bearer(keys)).json()
+    assert shown["appDeploymentName"] == "brokers" and shown["appId"] == app_id
+    assert shown["edgeCloudZones"] == [MUNICH, FRANKFURT]
+    assert sites(client, shown) == ["factory_munich", "regional_frankfurt"]
+    instances = client.get(f"{BASE}/app-instances", headers=bearer(keys)).json()
+    assert sorted(i["appInstanceId"] for i in instances) == sorted(shown["appInstances"])
+    assert all(i["name"].startswith("brokers_") and i["status"] == "instantiating"
+               for i in instances)
+    assert client.get(f"{BASE}/deployments", params={"appId": app_id},
+                      headers=bearer(keys)).json() == [shown]
+    other = bearer(keys, "OtherRobotics")
+    assert client.get(location, headers=other).status_code == 404
+    assert client.get(f"{BASE}/deployments", headers=other).json() == []
+    assert client.delete(location, headers=other).status_code == 404
+    assert merge_patch(client, keys, location, {"edgeCloudZones": []},
+                 "OtherRobotics").status_code == 404
+    refused = client.delete(f"{BASE}/apps/{app_id}", headers=bearer(keys))
+    assert refused.status_code == 409 and "1 deployment" in refused.json()["message"]
+
+
+def test_zones_are_booked_all_or_none_and_bad_ids_name_their_field(client, keys):
+    app_id = submitted(client, keys)
+    nowhere = deploy(client, keys, app_id, [MUNICH, region_zone_id("SE")])
+    assert nowhere.status_code == 409 and nowhere.json()["code"] == "CONFLICT"
+    assert "no room for ot_broker" in nowhere.json()["message"]
+    assert client.store.instances(TENANT) == [] and client.store.deployments(TENANT) == []
+    unknown = "4f0b6c1e-0000-4000-8000-000000000000"
+    for answer, field in (
+            (deploy(client, keys, unknown, [MUNICH]), "appId"),
+            (deploy(client, keys, app_id, [MUNICH, unknown]), "edgeCloudZones[1]"),
+            (deploy(client, keys, app_id, [MUNICH, MUNICH]), "edgeCloudZones[1]"),
+            (deploy(client, keys, app_id, [MUNICH], kubernetesClusterRefs=[unknown]),
+             "kubernetesClusterRefs[0]")):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["message"].startswith(f"{field}: "), answer.json()
+    assert deploy(client, keys, app_id, [MUNICH]).status_code == 202
+    again = deploy(client, keys, app_id, [FRANKFURT])
+    assert again.status_code == 409 and again.json()["code"] == "ALREADY_EXISTS"
+
+
+def test_a_cluster_ref_narrows_a_region_zone_to_its_site(client, keys):
+    app_id = submitted(client, keys)
+    ref = cluster_ref("regional_frankfurt", "regional_frankfurt-k8s")
+    created = deploy(client, keys, app_id, [region_zone_id("DE")], kubernetesClusterRefs=[ref])
+    shown = client.get(created.headers["Location"], headers=bearer(keys)).json()
+    assert sites(client, shown) == ["regional_frankfurt"]
+
+
+def test_a_merge_patch_keeps_adds_and_ends_instances_and_renames(client, keys):
+    app_id = submitted(client, keys)
+    location = deploy(client, keys, app_id, [MUNICH]).headers["Location"]
+    (munich,) = client.get(location, headers=bearer(keys)).json()["appInstances"]
+    renamed = merge_patch(client, keys, location, {"appDeploymentName": "line_brokers"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["appDeploymentName"] == "line_brokers"
+    assert renamed.json()["appInstances"] == [munich]
+    grown = merge_patch(client, keys, location, {"edgeCloudZones": [MUNICH, FRANKFURT]}).json()
+    assert grown["edgeCloudZones"] == [MUNICH, FRANKFURT] and munich in grown["appInstances"]
+    assert sites(client, grown) == ["factory_munich", "regional_frankfurt"]
+    (added,) = set(grown["appInstances"]) - {munich}
+    assert client.store.instance(added).name.startswith("line_brokers_")
+    moved = merge_patch(client, keys, location, {"edgeCloudZones": [FRANKFURT]}).json()
+    assert client.store.instance(munich).status == "terminating"
+    assert client.store.instance(added).status == "instantiating"
+    assert moved["edgeCloudZones"] == [FRANKFURT]
+    no_room = merge_patch(client, keys, location, {"edgeCloudZones": [region_zone_id("SE")]})
+    assert no_room.status_code == 409
+    assert client.get(location, headers=bearer(keys)).json()["edgeCloudZones"] == [FRANKFURT]
+    assert client.store.instance(added).status == "instantiating"  # nothing changed
+    bad = merge_patch(client, keys, location, {"edgeCloudZones": None})
+    assert bad.status_code == 400 and "edgeCloudZones: expected a value" in bad.json()["message"]
+
+
+def test_a_deleted_deployment_ends_its_instances_and_goes_with_the_last(client, keys):
+    app_id = submitted(client, keys)
+    location = deploy(client, keys, app_id, [MUNICH, FRANKFURT]).headers["Location"]
+    ids = client.get(location, headers=bearer(keys)).json()["appInstances"]
+    assert client.delete(location, headers=bearer(keys)).status_code == 202
+    assert {client.store.instance(i).status for i in ids} == {"terminating"}
+    assert client.get(location, headers=bearer(keys)).status_code == 200
+    late = merge_patch(client, keys, location, {"appDeploymentName": "late"})
+    assert late.status_code == 409 and late.json()["code"] == "CONFLICT"
+    first, last = ids
+    assert client.store.remove_instance(first) is None
+    ended = client.store.remove_instance(last)
+    assert ended is not None and ended.deployment_id == location.rsplit("/", 1)[1]
+    assert client.get(location, headers=bearer(keys)).status_code == 404
+    empty = deploy(client, keys, app_id, [], name="empty").headers["Location"]
+    assert client.delete(empty, headers=bearer(keys)).status_code == 202
+    assert client.get(empty, headers=bearer(keys)).status_code == 404
