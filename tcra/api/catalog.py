@@ -1,5 +1,6 @@
-"""What an app manifest becomes in tcra: a catalog entry of the blueprints (a Helm chart, or a VM
-from a QCOW2 image) and the resources the MCO places it by.
+"""What an app manifest becomes in tcra: a catalog entry of the blueprints (a Helm chart; a
+container image run by tcra's container-app chart; or a VM from a QCOW2 image) and the
+resources the MCO places it by.
 
 Checked when the app is submitted, so an instance never fails for what its manifest says."""
 
@@ -7,7 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
+from typing import Any
 
+import tcra.blueprints
 from tcra.api.errors import invalid
 from tcra.api.schemas import (
     AppManifest,
@@ -23,8 +27,15 @@ from tcra.model import Quantity
 
 # What tcra deploys each package type as, and the resources its manifest must describe.
 DEPLOYS = {PackageType.HELM: ("kubernetes", "container"),
+           PackageType.CONTAINER: ("container", "kubernetes"),
            PackageType.QCOW2: ("virtualMachine",)}
 VOLUME = re.compile(r"^file:(?://)?/(?:[^/\s]+/)*(?P<volume>[^/\s]+)$")
+# A registry's image with a tag or a digest: what a CONTAINER app runs, pinned.
+IMAGE = re.compile(r"^(?:docker|oci)://(?P<reference>(?:[^/\s]+/)*[^/\s:@]+"
+                   r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64}))$")
+CONTAINER_CHART = Chart(chart=str(Path(tcra.blueprints.__file__).parent
+                                  / "charts/container-app"), version="0.1.0")
+PROTOCOLS = {"TCP": ("TCP",), "UDP": ("UDP",), "ANY": ("TCP", "UDP")}
 
 
 def check(manifest: AppManifest) -> None:
@@ -47,6 +58,9 @@ def check(manifest: AppManifest) -> None:
         if not PINNED.match(manifest.version):
             raise invalid(f"version: the chart's version, {PINNED_EXPECTED}"
                           f" (got {manifest.version!r:.40})")
+    elif manifest.packageType is PackageType.CONTAINER:
+        image(manifest)
+        ports(manifest)
     elif not VOLUME.match(path):
         raise invalid("appRepo.imagePath: expected the QCOW2 image as a file: URL whose name"
                       " is a volume of the hypervisors' storage pool, as"
@@ -69,8 +83,45 @@ def entry(manifest: AppManifest, name: str) -> CatalogEntry:
     if form(manifest) is WorkloadKind.VAF:
         return CatalogEntry(name=name, form=WorkloadKind.VAF, resources=resources(manifest),
                             per_site=False)
-    return CatalogEntry(name=name, form=WorkloadKind.CAF, resources=resources(manifest),
-                        per_site=False, chart=Chart(chart=path, version=manifest.version))
+    booked = resources(manifest)
+    chart = (Chart(chart=path, version=manifest.version)
+             if manifest.packageType is PackageType.HELM else
+             CONTAINER_CHART.model_copy(update={"values": {
+                 "image": {"reference": image(manifest)},
+                 "ports": ports(manifest),
+                 "resources": {"requests": {"cpu": f"{round(booked.cpu * 1000)}m",
+                                            "memory": str(booked.memory)},
+                               "limits": {"memory": str(booked.memory)}}}}))
+    return CatalogEntry(name=name, form=WorkloadKind.CAF, resources=booked, per_site=False,
+                        chart=chart)
+
+
+def image(manifest: AppManifest) -> str:
+    """A CONTAINER app's image reference, without the scheme."""
+    path = manifest.appRepo.imagePath
+    found = IMAGE.match(path)
+    if found is None:
+        raise invalid("appRepo.imagePath: expected a container image with a tag or a digest,"
+                      f" as docker://registry.example.com/team/app:1.2.0 (got {path!r:.80})")
+    return found["reference"]
+
+
+def ports(manifest: AppManifest) -> list[dict[str, Any]]:
+    """A CONTAINER app's ports, one per network interface and protocol (ANY: both), as the
+    container-app chart takes them; a port given twice for one protocol is refused."""
+    found: list[dict[str, Any]] = []
+    seen: set[tuple[int, str]] = set()
+    for c, component in enumerate(manifest.componentSpec):
+        for i, interface in enumerate(component.networkInterfaces):
+            for protocol in PROTOCOLS[interface.protocol]:
+                if (interface.port, protocol) in seen:
+                    raise invalid(f"componentSpec[{c}].networkInterfaces[{i}].port: expected"
+                                  f" each port once per protocol (got {interface.port}"
+                                  f" {protocol} again)")
+                seen.add((interface.port, protocol))
+                found.append({"name": f"p{len(found)}", "port": interface.port,
+                              "protocol": protocol})
+    return found
 
 
 def base_image(manifest: AppManifest) -> str | None:

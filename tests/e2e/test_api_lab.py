@@ -3,7 +3,8 @@ a Helm app and a QCOW2 app submitted, instantiated where the MCO chooses, deploy
 own Pulumi stacks (workers of the server), the Helm one answering at the endpoint the API
 reports, then removed with nothing left: no release, no domain, no record in the workload
 inventory, no stack; the server killed mid-deployment, and its successor finishing the job;
-an app deployment, whose sink hears its instance ready and the deployment's end."""
+an app deployment of a CONTAINER app (an image in tcra's container-app chart), answering at
+its endpoint, whose sink hears its instance ready and the deployment's end."""
 
 import contextlib
 import json
@@ -29,6 +30,7 @@ from tcra.inventory import load
 from tcra.lab import tls
 from tcra.lab.issuer import issuer, signing_key
 from tcra.lab.kube import binaries
+from tcra.lab.kube.images import function_image
 from tcra.lab.processes import free_port
 from tcra.lab.spec import LabSpec
 from tcra.mco.store import Store
@@ -40,6 +42,7 @@ from tests.integration.https_sink import sink
 pytestmark = [pytest.mark.lab, needs_lab]
 TENANT = "LabRobotics"
 CHART = "oci://127.0.0.1:5443/charts/chain-function"
+IMAGE = function_image().reference  # the lab's httpd: / and /healthz on 8080
 RUN = uuid.uuid4().hex[:6]
 DEPLOYED_S = 240  # an instance's stack, from nothing to ready (or gone)
 
@@ -157,6 +160,17 @@ def helm_app(name: str, cpu: int = 1) -> dict:
                  "visibilityType": "VISIBILITY_EXTERNAL"}]}]}
 
 
+def answers(instance: dict) -> None:
+    """The instance's one endpoint answers its health check (the lab's httpd)."""
+    (endpoint,) = instance["componentEndpointInfo"]
+    points = endpoint["accessPoints"]
+    address = (points.get("ipv4Addresses") or points["ipv6Addresses"])[0]
+    host = f"[{address}]" if ":" in address else address
+    with urllib.request.urlopen(f"http://{host}:{points['port']}/healthz",
+                                timeout=10) as answer:
+        assert answer.status == 200
+
+
 def releases(spec: LabSpec) -> list[str]:
     cluster = load(spec.inventory).site("lab_factory").cluster
     assert cluster is not None
@@ -198,13 +212,7 @@ def test_a_helm_app_is_placed_deployed_answers_at_its_endpoint_and_goes(spec, tm
     with serving(spec, tmp_path) as (api, _server):
         ready = api.until(instance, "ready")
         assert releases(spec).count(release) == 1
-        (endpoint,) = ready["componentEndpointInfo"]
-        points = endpoint["accessPoints"]
-        address = (points.get("ipv4Addresses") or points["ipv6Addresses"])[0]
-        host = f"[{address}]" if ":" in address else address
-        with urllib.request.urlopen(f"http://{host}:{points['port']}/healthz",
-                                    timeout=10) as answer:
-            assert answer.status == 200
+        answers(ready)
         assert [p.site for p in placements(spec, instance)] == ["lab_factory"]
         assert api.call("DELETE", f"/apps/{app['appId']}")[0] == 409
         assert api.call("DELETE", f"/app-instances/{instance}")[0] == 202
@@ -218,7 +226,10 @@ def test_a_helm_app_is_placed_deployed_answers_at_its_endpoint_and_goes(spec, tm
 def test_a_deployment_is_deployed_patched_and_deleted_telling_its_sink(spec, tmp_path):
     with (sink(tmp_path, []) as (url, received),
           serving(spec, tmp_path, "--sink-ca", str(tls.files(tmp_path).ca_bundle)) as (api, _)):
-        status, app = api.call("POST", "/apps", helm_app("line"))
+        status, app = api.call("POST", "/apps", {
+            **helm_app("line"), "packageType": "CONTAINER",
+            "appRepo": {"type": "PUBLICREPO", "imagePath": f"docker://{IMAGE}"},
+            "requiredResources": {"infraKind": "container", "numCPU": "50m", "memory": 32}})
         assert status == 201, app
         status, made = api.call("POST", "/deployments", {
             "appDeploymentName": f"line_{RUN}", "appId": app["appId"],
@@ -228,7 +239,7 @@ def test_a_deployment_is_deployed_patched_and_deleted_telling_its_sink(spec, tmp
         path = f"/deployments/{made['appDeploymentId']}"
         status, shown = api.call("GET", path)
         (instance,) = shown["appInstances"]
-        api.until(instance, "ready")
+        answers(api.until(instance, "ready"))
         status, renamed = api.call("PATCH", path, {"appDeploymentName": f"lines_{RUN}"})
         assert status == 200 and renamed["appInstances"] == [instance], renamed
         assert api.call("DELETE", path)[0] == 202

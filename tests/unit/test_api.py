@@ -9,13 +9,16 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from tcra.api import catalog
 from tcra.api.app import BASE, MAX_BODY, create
 from tcra.api.auth import SCOPES, Verifier, ensure_signing_key, token
 from tcra.api.deploy import Deployer
 from tcra.api.policies import Policies
+from tcra.api.schemas import AppManifest
 from tcra.api.store import ApiStore
 from tcra.api.zones import cluster_ref, region_zone_id, zone_id
 from tcra.inventory import load
+from tcra.mcm.chart import chart_problems
 from tcra.model.inventory import ApiIssuer
 from tcra.model.site import SiteCluster
 from tests.conftest import ROOT
@@ -102,6 +105,31 @@ def test_every_site_then_every_region_is_a_zone_with_a_stable_id_filtered_and_pa
     assert nowhere["edgeCloudZones"] == [] and nowhere["pagination"]["totalCount"] == 0
 
 
+def test_a_container_app_runs_in_tcras_chart_with_its_ports_and_booked_resources():
+    app = AppManifest.model_validate(manifest(
+        packageType="CONTAINER",
+        appRepo={"type": "PUBLICREPO",
+                 "imagePath": "docker://127.0.0.1:5443/tcra/chain-function:0.1.0"},
+        requiredResources={"infraKind": "container", "numCPU": "250m", "memory": 64},
+        componentSpec=[{"componentName": "web", "networkInterfaces": [
+            {"interfaceId": "http", "protocol": "TCP", "port": 8080,
+             "visibilityType": "VISIBILITY_EXTERNAL"},
+            {"interfaceId": "syslog", "protocol": "ANY", "port": 514,
+             "visibilityType": "VISIBILITY_INTERNAL"}]}]))
+    catalog.check(app)
+    made = catalog.entry(app, "web-1a2b3c4d")
+    assert made.chart is not None and made.chart.source == "path"
+    assert chart_problems(made.chart, "test") == []  # its version is the chart's own
+    assert made.chart.values == {
+        "image": {"reference": "127.0.0.1:5443/tcra/chain-function:0.1.0"},
+        "ports": [{"name": "p0", "port": 8080, "protocol": "TCP"},
+                  {"name": "p1", "port": 514, "protocol": "TCP"},
+                  {"name": "p2", "port": 514, "protocol": "UDP"}],
+        "resources": {"requests": {"cpu": "250m", "memory": "64M"},
+                      "limits": {"memory": "64M"}}}
+    assert made.resources.cpu == 0.25
+
+
 def test_a_submitted_app_is_listed_without_its_credentials_and_only_to_its_tenant(
         client, keys):
     submitted = client.post(f"{BASE}/apps", json=manifest(), headers=bearer(keys))
@@ -126,8 +154,21 @@ def test_a_submitted_app_is_listed_without_its_credentials_and_only_to_its_tenan
 
 @pytest.mark.parametrize(("body", "message"), [
     (manifest(name="1bad"), "name: String should match pattern"),
-    (manifest(packageType="OVA"), "packageType: expected one of HELM, QCOW2 (got 'OVA')"),
-    (manifest(packageType="CONTAINER"), "packageType: expected one of HELM, QCOW2"),
+    (manifest(packageType="OVA"), "packageType: expected one of HELM, CONTAINER, QCOW2"
+                                  " (got 'OVA')"),
+    (manifest(packageType="CONTAINER"), "appRepo.imagePath: expected a container image with"
+                                        " a tag or a digest"),
+    (manifest(packageType="CONTAINER", appRepo={"type": "PUBLICREPO",
+                                                "imagePath": "docker://registry.example/app"}),
+     "appRepo.imagePath: expected a container image with a tag or a digest"),
+    (manifest(packageType="CONTAINER",
+              appRepo={"type": "PUBLICREPO", "imagePath": "docker://registry.example/app:1"},
+              componentSpec=[{"componentName": "a", "networkInterfaces": [
+                  {"interfaceId": "mqtt", "protocol": "TCP", "port": 1883,
+                   "visibilityType": "VISIBILITY_EXTERNAL"},
+                  {"interfaceId": "any1883", "protocol": "ANY", "port": 1883,
+                   "visibilityType": "VISIBILITY_EXTERNAL"}]}]),
+     "componentSpec[0].networkInterfaces[1].port: expected each port once per protocol"),
     (manifest(version="latest"), "version: the chart's version, expected a pinned chart"),
     (manifest(appRepo={"type": "PUBLICREPO", "imagePath": "https://charts.example/x"}),
      "appRepo.imagePath: expected a chart as an oci:// reference"),
