@@ -334,7 +334,7 @@ def serve(
 
     from tcra.api.app import create
     from tcra.api.auth import Verifier
-    from tcra.api.deploy import Deployer
+    from tcra.api.deploy import Deployer, LeaseHeldError
     from tcra.api.notify import Notifier
     from tcra.api.policies import Policies
     from tcra.api.store import ApiStore
@@ -369,7 +369,11 @@ def serve(
                         (state or state_home() / "serve").resolve(), per_tenant,
                         backend=backend, workers=workers, changed=notifier.changed,
                         ended=notifier.ended)
-    deployer.resume()
+    try:
+        deployer.resume()
+    except LeaseHeldError as exc:
+        print(f"tcra serve: --workers: {exc}")
+        raise typer.Exit(2) from None
     try:
         uvicorn.run(create(loaded, database, Verifier(trusted), deployer, per_tenant),
                     host=host, port=port, log_level="info", timeout_keep_alive=5,

@@ -15,10 +15,12 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +29,28 @@ from pulumi import automation as auto
 from tcra.api import catalog, endpoints
 from tcra.api.schemas import AppManifest
 from tcra.api.store import ApiStore, DeploymentRow, InstanceRow
+from tcra.errors import TcraError
 from tcra.mcm.chart import trust_env
 from tcra.mco.model import Policy
+from tcra.mco.store import StoreError
 from tcra.model.inventory import Inventory
 
 PROJECT = "tcra-edge-app"
 PROGRAM = "from tcra.blueprints.edge_app import main\n\nmain()\n"
 MAX_ATTEMPTS = 3
+LEASE, LEASE_S = "workers", 15  # renewed every LEASE_S / 3
 RELEASE = "kubernetes:helm.sh/v3:Release"
 REASON_LIMIT = 1024
 log = logging.getLogger("tcra.api.deploy")
+
+
+class LeaseHeldError(TcraError):
+    """Another server's workers deploy from this store."""
+
+    def __init__(self, holder: str, until_ms: int) -> None:
+        until = datetime.fromtimestamp(until_ms / 1000, UTC).isoformat(timespec="seconds")
+        super().__init__(f"another server's workers deploy from this store ({holder}, its"
+                         f" lease renewed until {until}): stop it, or give --workers 0")
 
 
 class Deployer:
@@ -56,16 +70,45 @@ class Deployer:
                       if workers else None)
         self._busy: set[str] = set()
         self._lock = threading.Lock()
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._held = threading.Event()  # the lease is this server's
+        self._closing = threading.Event()
 
     def resume(self) -> None:
-        """Take up what a worker of an earlier server left unfinished."""
+        """With workers: the store's lease taken (one deploying server per store, so no two
+        resume the same instance; LeaseHeldError otherwise) and kept, then what a worker of
+        an earlier server left unfinished taken up."""
+        if self._pool is None:
+            return
+        row = self.store.take_lease(LEASE, self.holder, LEASE_S)
+        if row.holder != self.holder and _dead(row.holder):
+            row = self.store.take_lease(LEASE, self.holder, LEASE_S, dead=row.holder)
+        if row.holder != self.holder:
+            raise LeaseHeldError(row.holder, row.expires_ms)
+        self._held.set()
+        threading.Thread(target=self._keep_lease, name="tcra-lease", daemon=True).start()
         for row in self.store.instances(statuses=("instantiating", "terminating")):
             self.start(row.instance_id)
+
+    def _renew(self) -> None:
+        held = self.store.take_lease(LEASE, self.holder, LEASE_S).holder == self.holder
+        if held:
+            self._held.set()
+        elif self._held.is_set():
+            log.error("the workers' lease went to another server: no new deployments here")
+            self._held.clear()
+
+    def _keep_lease(self) -> None:
+        while not self._closing.wait(LEASE_S / 3):
+            try:
+                self._renew()
+            except StoreError:
+                log.exception("renewing the workers' lease")
 
     def start(self, instance_id: str) -> None:
         """Carry the instance towards what its status asks, in a worker; once at a time.
         Without workers, a server with some resumes it when it starts."""
-        if self._pool is None:
+        if self._pool is None or not self._held.is_set():
             return
         with self._lock:
             if instance_id in self._busy:
@@ -74,8 +117,11 @@ class Deployer:
         self._pool.submit(self._work, instance_id)
 
     def close(self, wait: bool = True) -> None:
+        self._closing.set()
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        if self._held.is_set():
+            self.store.release_lease(LEASE, self.holder)
 
     def _work(self, instance_id: str) -> None:
         try:
@@ -186,6 +232,21 @@ class Deployer:
             with os.fdopen(descriptor, "w") as out:
                 out.write(secrets.token_urlsafe(32))
         return path
+
+
+def _dead(holder: str) -> bool:
+    """A holder that was a process of this machine, gone: its lease need not run out."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _resumed(stack: auto.Stack) -> None:

@@ -88,6 +88,16 @@ class DeploymentRow(Base):
     deleting: Mapped[bool]
 
 
+class LeaseRow(Base):
+    """Who holds a lease (the deploying server's workers) and until when."""
+
+    __tablename__ = "api_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class DuplicateError(Exception):
     pass
 
@@ -281,6 +291,33 @@ class ApiStore(Store):
             session.flush()
             session.expunge(deployment)
             return deployment
+
+    def take_lease(self, name: str, holder: str, seconds: float, dead: str | None = None
+                   ) -> LeaseRow:
+        """The lease for `seconds` from now, when it is free, expired, `holder`'s own or the
+        `dead` holder's; whoever holds it afterwards (another holder: not taken)."""
+        now = time.time_ns() // 1_000_000
+        try:
+            with self._session() as session:
+                row = session.get(LeaseRow, name, with_for_update=True)
+                if row is None:
+                    row = LeaseRow(name=name, holder=holder, expires_ms=0)
+                    session.add(row)
+                if row.holder in (holder, dead) or row.expires_ms < now:
+                    row.holder, row.expires_ms = holder, now + int(seconds * 1000)
+                session.flush()
+                session.expunge(row)
+                return row
+        except StoreError as exc:  # two took a free lease at once: the other has it
+            if isinstance(exc.__cause__, IntegrityError):
+                return self.take_lease(name, holder, seconds, dead)
+            raise
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._session() as session:
+            row = session.get(LeaseRow, name)
+            if row is not None and row.holder == holder:
+                session.delete(row)
 
     def audit(self, tenant: str | None, method: str, path: str, status: int,
               correlator: str | None) -> None:

@@ -1,4 +1,5 @@
-"""The northbound API's app deployments: an app at several zones, one instance at each.
+"""The northbound API's app deployments (an app at several zones, one instance at each), and
+the lease of the one server whose workers deploy.
 
 Revision ID: 0008
 Revises: 0007
@@ -33,7 +34,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_api_deployments_tenant", "api_deployments", ["tenant"])
     op.create_index("ix_api_deployments_app_id", "api_deployments", ["app_id"])
+    op.create_table(
+        "api_leases",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("holder", sa.String(256), nullable=False),
+        sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("api_leases")
     op.drop_table("api_deployments")
