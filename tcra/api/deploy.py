@@ -80,11 +80,11 @@ class Deployer:
         an earlier server left unfinished taken up."""
         if self._pool is None:
             return
-        row = self.store.take_lease(LEASE, self.holder, LEASE_S)
-        if row.holder != self.holder and _dead(row.holder):
-            row = self.store.take_lease(LEASE, self.holder, LEASE_S, dead=row.holder)
-        if row.holder != self.holder:
-            raise LeaseHeldError(row.holder, row.expires_ms)
+        lease = self.store.take_lease(LEASE, self.holder, LEASE_S)
+        if lease.holder != self.holder and _dead(lease.holder):
+            lease = self.store.take_lease(LEASE, self.holder, LEASE_S, dead=lease.holder)
+        if lease.holder != self.holder:
+            raise LeaseHeldError(lease.holder, lease.expires_ms)
         self._held.set()
         threading.Thread(target=self._keep_lease, name="tcra-lease", daemon=True).start()
         for row in self.store.instances(statuses=("instantiating", "terminating")):
