@@ -59,7 +59,7 @@ class Verifier:
             raise unauthenticated("the token has expired") from None
         except jwt.InvalidIssuerError:
             raise unauthenticated(f"expected a token issued by {self.issuer}") from None
-        except jwt.InvalidTokenError:
+        except jwt.PyJWTError:  # a bad token, or one of an algorithm the key is not for
             raise unauthenticated("the token is not valid") from None
         scopes = claims.get("scope", "")
         return Caller(tenant=str(claims["sub"]),

@@ -7,6 +7,7 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from tcra.api import catalog
@@ -209,6 +210,12 @@ def test_tokens_missing_foreign_expired_or_without_the_scope_are_refused(client,
     refused = client.get(url, headers={"Authorization": f"Bearer {expired}"})
     assert (refused.status_code, refused.json()["message"]) == (
         401, "Request not authenticated: the token has expired")
+    other_algorithm = jwt.encode(  # RS256, which the lab's EC key cannot verify
+        {"iss": ISSUER, "sub": TENANT, "scope": " ".join(SCOPES), "exp": now + 60},
+        rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256")
+    refused = client.get(url, headers={"Authorization": f"Bearer {other_algorithm}"})
+    assert (refused.status_code, refused.json()["message"]) == (
+        401, "Request not authenticated: the token is not valid")
     reader = bearer(keys, scopes=("edge-application-management:apps:read",))
     denied = client.post(url, json=manifest(), headers=reader)
     assert (denied.status_code, denied.json()["code"]) == (403, "PERMISSION_DENIED")
