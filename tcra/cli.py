@@ -3,6 +3,7 @@ list the workload inventory, give remote HBRs a chain's routes, run the lab."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import sys
@@ -374,9 +375,10 @@ def serve(
     except LeaseHeldError as exc:
         print(f"tcra serve: --workers: {exc}")
         raise typer.Exit(2) from None
+    app = create(loaded, database, Verifier(trusted), deployer, per_tenant)
+    gc.freeze()  # the inventory and the bookings' models live as long as the server
     try:
-        uvicorn.run(create(loaded, database, Verifier(trusted), deployer, per_tenant),
-                    host=host, port=port, log_level="info", timeout_keep_alive=5,
+        uvicorn.run(app, host=host, port=port, log_level="info", timeout_keep_alive=5,
                     limit_concurrency=256, h11_max_incomplete_event_size=16384)
     finally:
         deployer.close(wait=False)

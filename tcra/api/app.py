@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tcra.api import catalog, deployments, instances
 from tcra.api import zones as zone_list
+from tcra.api.audit import AuditTrail
 from tcra.api.auth import Caller, Verifier, requires
 from tcra.api.deploy import Deployer
 from tcra.api.errors import ApiError, answer, install, invalid, not_found
@@ -45,16 +47,23 @@ def create(inventory: Inventory, store: ApiStore, verifier: Verifier, deployer: 
            policies: Policies) -> FastAPI:
     app = FastAPI(title="tcra: CAMARA Edge Application Management", version="wip",
                   redirect_slashes=False, docs_url=None, redoc_url=None,
-                  openapi_url=f"{BASE}/openapi.json")
+                  openapi_url=f"{BASE}/openapi.json", lifespan=_lifespan)
     # The inventory does not change while the server runs: its zones are made once.
     app.state.zones, app.state.store, app.state.verifier = (zone_list.zones(inventory),
                                                             store, verifier)
     app.state.inventory, app.state.deployer, app.state.policies = inventory, deployer, policies
-    app.state.bookings = Bookings(inventory, store)
+    app.state.bookings, app.state.audit = Bookings(inventory, store), AuditTrail(store)
     install(app)
     app.include_router(_routes(), prefix=BASE)
     app.add_middleware(_Guarded)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The audit rows still queued are written before the server stops."""
+    yield
+    await anyio.to_thread.run_sync(app.state.audit.close)
 
 
 def _routes() -> APIRouter:
@@ -173,13 +182,8 @@ class _Guarded:
         try:
             await (answer(refused) if refused else self.app)(scope, receiving, sending)
         finally:
-            await self._audit(scope, status, correlator)
-
-    @staticmethod
-    async def _audit(scope: Scope, status: int, correlator: str | None) -> None:
-        store: ApiStore = scope["app"].state.store
-        await anyio.to_thread.run_sync(store.audit, scope.get("state", {}).get("tenant"),
-                                       scope["method"], scope["path"], status, correlator)
+            scope["app"].state.audit.add(scope.get("state", {}).get("tenant"), scope["method"],
+                                         scope["path"], status, correlator)
 
 
 def _too_big() -> ApiError:

@@ -319,13 +319,6 @@ class ApiStore(Store):
             if row is not None and row.holder == holder:
                 session.delete(row)
 
-    def audit(self, tenant: str | None, method: str, path: str, status: int,
-              correlator: str | None) -> None:
-        with self._session() as session:
-            session.add(AuditRow(at_ms=time.time_ns() // 1_000_000, tenant=tenant,
-                                 method=method, path=path[:2048], status=status,
-                                 correlator=correlator))
-
     def audited(self) -> list[AuditRow]:
         with self._session() as session:
             rows = list(session.scalars(select(AuditRow).order_by(AuditRow.id)))

@@ -9,7 +9,7 @@ live client between calls), so the only state a Store keeps is its SQLAlchemy En
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -21,7 +21,17 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from pydantic import ValidationError
-from sqlalchemy import JSON, Connection, String, create_engine, delete, func, select
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Row,
+    Select,
+    String,
+    create_engine,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -357,6 +367,19 @@ class Store:
             hosts = session.scalars(held)
             return Usage(placements=tuple(_model(Placement, row) for row in placements),
                          hosts=tuple(_model(HostRole, row) for row in hosts))
+
+    def add(self, rows: Iterable[Base]) -> None:
+        """ORM rows added in one transaction: for a writer that batches them (tcra.api.audit)."""
+        with self._session() as session:
+            session.add_all(rows)
+
+    def rows(self, *queries: Select[*tuple[Any, ...]]
+             ) -> list[Sequence[Row[*tuple[Any, ...]]]]:
+        """Each Core query's rows, read in one transaction: for a reader that keeps models of
+        its own and would only pay for an ORM object per row (tcra.api.placing)."""
+        with self._session() as session:
+            connection = session.connection()
+            return [connection.execute(query).all() for query in queries]
 
     def claim_host(self, machine: str, host: str, owner: str) -> str:
         """Record `owner` as the consumer of `machine` unless someone already is; returns the
