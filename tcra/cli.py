@@ -467,6 +467,48 @@ def lab_token(tenant: Annotated[str, typer.Option("--tenant", help="The applicat
     print(token(signing_key(spec), issuer(spec).issuer, tenant, lifetime_s=lifetime))
 
 
+@lab_app.command("impair")
+def lab_impair(
+    link: Annotated[str, typer.Option("--link", help="underlay (between the sites' HBRs) or"
+                                      " users (the users' access link).")] = "underlay",
+    down: Annotated[bool, typer.Option("--down", help="Take it down instead of congesting"
+                                       " it.")] = False,
+    rate: Annotated[int, typer.Option("--rate", help="Congest: the link's capped rate in"
+                                      " kbit/s, filled twice over by a background flow.")
+                    ] = 1000,
+    name: LabName = "lab", state_root: StateRoot = None) -> None:
+    """Congest a link of the lab's fabric (tbf and a background flow: real queueing delay),
+    or take it down; `tcra lab repair` undoes it (docs/lab.md)."""
+    from tcra.lab import impair
+    from tcra.lab.spec import load_state
+
+    spec = _spec(name=name, state_root=state_root)
+    state = load_state(spec)
+    if state is None or state.fabric is None:
+        print(f"tcra lab impair: lab {name} is not up (tcra lab up)")
+        raise typer.Exit(1)
+    try:
+        done = impair.impair(spec, state.fabric, link, "down" if down else "congest", rate)
+    except InvalidInputError as exc:
+        print("\n".join(exc.lines()))
+        raise typer.Exit(2) from None
+    out.print(f"lab {name}: {done.link} " + ("down" if done.kind == "down" else
+                                            f"congested at {done.rate_kbit} kbit/s"))
+
+
+@lab_app.command("repair")
+def lab_repair(
+    link: Annotated[str | None, typer.Option("--link", help="The link to repair (default:"
+                                             " every impaired one).")] = None,
+    name: LabName = "lab", state_root: StateRoot = None) -> None:
+    """Undo what `tcra lab impair` did."""
+    from tcra.lab import impair
+
+    undone = impair.repair(_spec(name=name, state_root=state_root), link)
+    out.print(f"lab {name}: " + (", ".join(f"{i.link} repaired" for i in undone)
+                                 or "nothing impaired"))
+
+
 @lab_app.command("down")
 def lab_down(name: LabName = "lab", state_root: StateRoot = None,
              wait: LabWait = None) -> None:

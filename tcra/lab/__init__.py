@@ -14,7 +14,17 @@ from collections.abc import Callable
 
 from pydantic import Field
 
-from tcra.lab import bmc, fabric, hugepages, hypervisor, inventory_writer, lock, nodes, vip
+from tcra.lab import (
+    bmc,
+    fabric,
+    hugepages,
+    hypervisor,
+    impair,
+    inventory_writer,
+    lock,
+    nodes,
+    vip,
+)
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.kube import binaries as kube_binaries
 from tcra.lab.kube import control_plane
@@ -190,6 +200,9 @@ def _down(spec: LabSpec, report: Report) -> list[str]:
     if state.kubernetes:
         report("kubernetes: stopping the management cluster and its node")
         state, notes = _remove_kubernetes(state)
+    if impair.impairments(spec):
+        report("fabric: repairing its impaired links")
+        impair.repair(spec)
     if state.bmc:
         report("BMC: stopping the Redfish emulator")
         stop(state.bmc.process)

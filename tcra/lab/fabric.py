@@ -76,10 +76,10 @@ def build(spec: LabSpec) -> FabricState:
         _sysctl(name, "net.ipv6.conf.all.forwarding", "1")
         _sysctl(name, "net.ipv6.conf.default.accept_dad", "0")  # links made next skip DAD
     factory, faredge = fabric.hbrs
-    underlay = _net(state, 0xFF00)
-    _link(hbr_ns[factory.name], ULINK, f"{underlay}::1", hbr_ns[faredge.name], ULINK,
-          f"{underlay}::2")
-    for hbr, peer in ((factory, f"{underlay}::2"), (faredge, f"{underlay}::1")):
+    at = underlay(state)
+    _link(hbr_ns[factory.name], ULINK, at[factory.name], hbr_ns[faredge.name], ULINK,
+          at[faredge.name])
+    for hbr, peer in ((factory, at[faredge.name]), (faredge, at[factory.name])):
         for other in fabric.hbrs:
             if other.name != hbr.name:
                 _ip("-n", hbr_ns[hbr.name], "-6", "route", "add", str(other.locator),
@@ -95,7 +95,7 @@ def build(spec: LabSpec) -> FabricState:
     _ip("-n", state.user_namespace, "-6", "route", "add", "default", "via", f"{users}::1")
     # The far side learns the users' subnet over the underlay, for the service's replies.
     far = next(h for h in fabric.hbrs if h.name != state.users_hbr)
-    near_peer = f"{underlay}::2" if far is factory else f"{underlay}::1"
+    near_peer = at[state.users_hbr]
     _ip("-n", hbr_ns[far.name], "-6", "route", "add", f"{users}::/64", "via", near_peer,
         "dev", ULINK)
     app = state.workload_namespaces["app"]
@@ -116,6 +116,13 @@ def attach_pods(state: FabricState, bridge: str) -> None:
             f"{hbr.pods.gateway}/{hbr.pods.prefix.prefixlen}", "dev", hbr.pods.dev, "nodad")
         _ip("-n", hbr.namespace, "link", "set", hbr.pods.dev, "up")
     _ip("link", "set", outside, "master", bridge, "up")
+
+
+def underlay(state: FabricState) -> dict[str, str]:
+    """Each HBR's address on the underlay link between them, by name."""
+    net = _net(state, 0xFF00)
+    factory, faredge = state.fabric.hbrs
+    return {factory.name: f"{net}::1", faredge.name: f"{net}::2"}
 
 
 def remove(spec: LabSpec) -> list[str]:

@@ -2,9 +2,11 @@
 
 import ipaddress
 import json
+import re
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import libvirt
@@ -19,6 +21,8 @@ from tcra.bmc import BmcError, power_state
 from tcra.inventory import load
 from tcra.lab import bmc as lab_bmc
 from tcra.lab import tls, vip
+from tcra.lab.fabric import underlay
+from tcra.lab.impair import impairments
 from tcra.lab.processes import alive
 from tcra.lab.spec import LabSpec, load_state
 from tests.integration.api_server import serving
@@ -224,3 +228,55 @@ def test_tcra_serve_on_the_lab_inventory_takes_the_lab_s_tokens_and_lists_its_si
             ("lab_factory", "active", "DE"), ("lab_faredge", "active", "DE"),
             ("any:DE", "active", "DE")}  # the region's zone: the MCO chooses the site
         assert zones(foreign).status_code == 401
+
+
+def round_trips(namespace: str, address: str, count: int = 10) -> tuple[float | None, int]:
+    """The average round trip in ms (None: no answer) and the packets lost, pinging `address`
+    from `namespace`."""
+    done = subprocess.run(["ip", "netns", "exec", namespace, "ping", "-n", "-q", "-c",
+                           str(count), "-i", "0.1", "-W", "2", address],
+                          capture_output=True, text=True, timeout=60, check=False)
+    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received",
+                                        done.stdout).groups())
+    average = re.search(r"= [\d.]+/([\d.]+)/", done.stdout)
+    return (float(average.group(1)) if average else None), sent - received
+
+
+def test_impair_congests_or_takes_down_the_underlay_and_repair_undoes_it(spec):
+    """Users at the far edge reach the factory's HBR over the underlay: a congested underlay
+    (tbf and a background flow) makes them wait in its queue, a downed one loses everything,
+    and repair gives back the link as it was."""
+    fabric = load_state(spec).fabric
+    far = underlay(fabric)["lab_factory"]
+    near = {h.name: h.namespace for h in fabric.fabric.hbrs}[fabric.users_hbr]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [TCRA, "lab", args[0], "--name", spec.name, "--state-root",
+                   str(spec.state_root), *args[1:]]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60,
+                              check=False)
+
+    base, lost = round_trips(fabric.user_namespace, far)
+    assert lost == 0 and base is not None
+    assert cli("impair", "--link", "underlay", "--rate", "200").returncode == 0
+    (flow,) = [i.flow_pid for i in impairments(spec)]
+    time.sleep(2)  # the flow fills tbf's queue
+    congested, _ = round_trips(fabric.user_namespace, far)
+    assert congested is not None and congested > base + 100, (base, congested)
+    again = cli("impair", "--link", "underlay", "--down")
+    assert again.returncode == 2 and "not impaired already" in again.stdout
+    assert "underlay repaired" in cli("repair").stdout
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{flow}").exists():  # the flow ends (and its parent, init, reaps it)
+        assert time.monotonic() < deadline, f"the background flow {flow} still runs"
+        time.sleep(0.1)
+    assert "tbf" not in subprocess.run(
+        ["ip", "netns", "exec", near, "tc", "qdisc", "show"],
+        capture_output=True, text=True, check=True).stdout
+    repaired, lost = round_trips(fabric.user_namespace, far)
+    assert lost == 0 and repaired is not None and repaired < congested / 4
+    assert cli("impair", "--link", "underlay", "--down").returncode == 0
+    assert round_trips(fabric.user_namespace, far, count=3) == (None, 3)
+    assert cli("repair", "--link", "underlay").returncode == 0
+    assert round_trips(fabric.user_namespace, far)[1] == 0
+    assert impairments(spec) == []
