@@ -9,7 +9,7 @@ live client between calls), so the only state a Store keeps is its SQLAlchemy En
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -353,15 +353,11 @@ class Store:
         with self._session() as session:
             return tuple(_model(Placement, row) for row in session.scalars(query))
 
-    def usage(self, sites: Collection[str] | None = None) -> Usage:
-        """What every service holds: its placements and its hosts (tcra.mco.repository); at
-        `sites` only, when given."""
+    def usage(self) -> Usage:
+        """What every service holds: its placements and its hosts (tcra.mco.repository)."""
         placed = select(PlacementRow).order_by(PlacementRow.service, PlacementRow.workload)
         held = select(HostRoleRow).order_by(HostRoleRow.site, HostRoleRow.host,
                                             HostRoleRow.service)
-        if sites is not None:
-            placed = placed.where(PlacementRow.site.in_(list(sites)))
-            held = held.where(HostRoleRow.site.in_(list(sites)))
         with self._session() as session:
             placements = session.scalars(placed)
             hosts = session.scalars(held)
