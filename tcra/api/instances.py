@@ -85,8 +85,7 @@ def routes(router: APIRouter) -> None:
                             caller: Annotated[Caller, Depends(requires("instances:delete"))]
                             ) -> Response:
         _instance(request, caller, instance_id)
-        store(request).update_instance(instance_id, status=InstanceStatus.TERMINATING.value,
-                                       reason=None, attempts=0)
+        store(request).end([instance_id])
         request.app.state.deployer.start(instance_id)
         return Response(status_code=202)
 

@@ -188,6 +188,11 @@ class ApiStore(Store):
                 DeploymentRow.tenant == tenant, DeploymentRow.name == name)) is not None:
             raise DuplicateError(name)
 
+    def end(self, instance_ids: list[str]) -> None:
+        """Their removal asked: terminating, with no reason and no attempt made yet."""
+        with self._session() as session:
+            self._end(session, instance_ids)
+
     @staticmethod
     def _end(session: Session, instance_ids: list[str]) -> None:
         for instance_id in instance_ids:
