@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 
-from tcra.api.store import ApiStore, AuditRow
+from tcra.api.store import ApiStore, AuditRow, now_ms
 
 BATCH = 1000  # rows in one transaction at most
 log = logging.getLogger("tcra.api.audit")
@@ -27,7 +26,7 @@ class AuditTrail:
     def add(self, tenant: str | None, method: str, path: str, status: int,
             correlator: str | None) -> None:
         """Queue one request's row, stamped now."""
-        self._queue.put(AuditRow(at_ms=time.time_ns() // 1_000_000, tenant=tenant,
+        self._queue.put(AuditRow(at_ms=now_ms(), tenant=tenant,
                                  method=method, path=path[:2048], status=status,
                                  correlator=correlator))
 

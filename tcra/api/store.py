@@ -102,6 +102,11 @@ class DuplicateError(Exception):
     pass
 
 
+def now_ms() -> int:
+    """The time as the store's `*_ms` columns keep it: milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
 class ApiStore(Store):
     def add_app(self, app_id: str, tenant: str, manifest: dict[str, Any],
                 credentials: str | None) -> None:
@@ -199,7 +204,7 @@ class ApiStore(Store):
             instance = session.get(InstanceRow, instance_id)
             if instance is not None:
                 instance.status, instance.reason, instance.attempts = "terminating", None, 0
-                instance.changed_ms = time.time_ns() // 1_000_000
+                instance.changed_ms = now_ms()
 
     def deployments(self, tenant: str, app_id: str | None = None) -> list[DeploymentRow]:
         query = (select(DeploymentRow).where(DeploymentRow.tenant == tenant)
@@ -271,7 +276,7 @@ class ApiStore(Store):
                 return None
             for key, value in changes.items():
                 setattr(row, key, value)
-            row.changed_ms = time.time_ns() // 1_000_000
+            row.changed_ms = now_ms()
             session.flush()
             session.expunge(row)
             return row
@@ -301,7 +306,7 @@ class ApiStore(Store):
                    ) -> LeaseRow:
         """The lease for `seconds` from now, when it is free, expired, `holder`'s own or the
         `dead` holder's; whoever holds it afterwards (another holder: not taken)."""
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         try:
             with self._session() as session:
                 row = session.get(LeaseRow, name, with_for_update=True)
