@@ -20,7 +20,8 @@ lint: setup
 	PATH="$(CURDIR)/.venv/bin:$$PATH" ansible-lint collections/ansible_collections/tcra/telco
 
 test: lint
-	$(VENV)/pytest
+	$(VENV)/pytest -n auto tests/unit
+	$(VENV)/pytest tests/integration tests/e2e
 
 clean:
 	-scripts/deploy-lab destroy

@@ -36,7 +36,7 @@ CRD_HOOK = {"name": "wl-crd-hook", "chart": str(ROOT / "tests" / "charts" / "crd
             "version": "0.1.0", "namespace": "wl-crd-hook", "create_namespace": True,
             "timeout": 60, "endpoint": "none"}
 PLC = "opc.tcp://plc-01.line-3:4840"
-FAILING = 30  # seconds: the timeout of the releases meant to fail
+FAILING = 20  # seconds: the timeout of the releases meant to fail
 MISSING_TAG = {"image": {"tag": "does-not-exist"}}
 
 

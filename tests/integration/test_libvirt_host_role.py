@@ -20,6 +20,7 @@ pytestmark = [
     ),
 ]
 
+SCENARIO = Path("/run/tcramol-libvirt")  # the scenario's tree: files, mounts, pid files
 HUGEPAGES = Path("/sys/kernel/mm/hugepages")
 # Files and folders the scenario must not leave changed (it writes none of /etc's own files).
 WATCHED = ("/etc/libvirt/qemu.conf", "/etc/libvirt/libvirtd.conf", "/etc/fstab",
@@ -98,6 +99,7 @@ def test_molecule_scenario_passes_and_leaves_the_machine_as_it_was():
     if not gigantic_page_allocates():
         pytest.skip("the kernel cannot allocate a 1 GiB hugepage at run time on this machine"
                     " now (no 1 GiB of contiguous free memory): the scenario reserves one")
+    assert not SCENARIO.exists() and scenario_daemons() == [], "an earlier run left its tree"
     before = machine()
     output = molecule_test("libvirt_host")
     assert machine() == before

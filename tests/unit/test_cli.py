@@ -126,12 +126,13 @@ def test_hosts_with_a_missing_ca_bundle_prints_one_line_before_any_bmc(tmp_path)
 
     hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
             "            h1:\n"
-    host = HOST.replace('system_id: "1"', f'system_id: "1", ca_bundle: {tmp_path}/ca.pem')
+    missing = "/nonexistent/ca.pem"  # short: a long value would be excerpted
+    host = HOST.replace('system_id: "1"', f'system_id: "1", ca_bundle: {missing}')
     path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE, "host_vars/h1.yml": host})
     result = run("hosts", str(path))
     assert result.returncode == 1 and result.stderr == ""
     assert result.stdout == ("host h1: tcra_bmc.ca_bundle: expected the path of a CA bundle file"
-                             f" that exists (got '{tmp_path}/ca.pem')\n")
+                             f" that exists (got '{missing}')\n")
 
 
 def test_place_refuses_non_finite_cpus_and_excerpts_a_huge_name(tmp_path):

@@ -125,7 +125,8 @@ def test_a_file_that_is_not_utf8_is_one_line(tmp_path):
 def test_absurd_numbers_and_a_missing_ca_bundle_are_one_line_each(tmp_path):
     hosts = "all:\n  children:\n    sites:\n      children:\n        s1:\n          hosts:\n" \
             "            h1:\n"
-    host = HOST.replace('system_id: "1"', f'system_id: "1", ca_bundle: {tmp_path}/none.pem')
+    missing = "/nonexistent/ca.pem"  # short: a long value would be excerpted
+    host = HOST.replace('system_id: "1"', f'system_id: "1", ca_bundle: {missing}')
     host = host.replace("cores: 4", f"cores: {10**400}, fpga: .inf")
     path = _inventory(tmp_path, hosts, {"group_vars/s1.yml": SITE.replace("pue: 1.2", "pue: .nan"),
                                          "host_vars/h1.yml": host})
@@ -134,7 +135,7 @@ def test_absurd_numbers_and_a_missing_ca_bundle_are_one_line_each(tmp_path):
     assert str(caught.value).splitlines() == [
         "site s1: tcra_site.energy.pue: Input should be a finite number (got nan)",
         f"host h1: tcra_bmc.ca_bundle: expected the path of a CA bundle file that exists"
-        f" (got '{tmp_path}/none.pem')",
+        f" (got '{missing}')",
         "host h1: tcra_capabilities.cores: Input should be less than or equal to 2147483647"
         " (got <a 400-digit number>)",
         "host h1: tcra_capabilities.fpga: Input should be a finite number (got inf)"]
