@@ -47,6 +47,7 @@ from tcra.api.store import ApiStore
 from tcra.api.zones import region, region_zone_id, zone_id
 from tcra.mco.generate import generate
 from tcra.mco.model import (
+    LatencyBudget,
     Placement,
     Policy,
     Resources,
@@ -96,7 +97,7 @@ def helm_app(name: str, provider: str, chart: str, memory_mb: int) -> dict:
 
 def store_with(url: str, inventory: Inventory, count: int) -> ApiStore:
     """A migrated store holding `count` placements (services of 10 workloads), spread over
-    the sites."""
+    the sites, each with a latency budget and the plan's estimates."""
     store = ApiStore(url)
     store.migrate()
     small = Resources(cpu=0.5, memory=Quantity("512Mi"))
@@ -107,7 +108,10 @@ def store_with(url: str, inventory: Inventory, count: int) -> ApiStore:
                                        service=f"svc-{service}", workload=f"w{i}",
                                        site=(site := sites[(service * 10 + i) % len(sites)].id),
                                        kind=WorkloadKind.CAF, cluster=f"{site}-k8s",
-                                       resources=small) for i in range(10))))
+                                       resources=small, cost_per_hour=0.02,
+                                       carbon_per_hour=5.0, latency=(
+                                           LatencyBudget(area="users", max_ms=20),))
+                                       for i in range(10))))
     return store
 
 

@@ -1,5 +1,5 @@
 """The `tcra` command: validate inventories, print the schema, list hosts, place services,
-list the workload inventory, give remote HBRs a chain's routes, run the lab."""
+list the workload inventory, give remote HBRs a chain's routes, run the lab, sense what runs."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from tcra.cli_options import StateRoot
 from tcra.errors import InvalidInputError, TcraError, problems_from
 from tcra.inventory import load
 from tcra.model import Inventory
+from tcra.sense.cli import sense_app
 
 if TYPE_CHECKING:
     from tcra.lab.spec import LabSpec
@@ -35,6 +37,7 @@ app.add_typer(continuum_app, name="continuum")
 chain_app = typer.Typer(help="SRv6 service chains on host-based routers (HBRs).",
                         no_args_is_help=True)
 app.add_typer(chain_app, name="chain")
+app.add_typer(sense_app, name="sense")
 # Piped output keeps whole lines (rich would otherwise wrap tables at 80 columns).
 out = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
@@ -42,8 +45,6 @@ err = Console(stderr=True)
 InventoryPath = Annotated[Path, typer.Argument(help="An Ansible inventory folder or file.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 LabName = Annotated[str, typer.Option("--name", help="Lab name (prefix of all it makes).")]
-StateRoot = Annotated[Path | None, typer.Option("--state-root", help="Where labs keep their state"
-                     " (default ~/.local/state/tcra/labs).")]
 LabWait = Annotated[float | None, typer.Option(
     "--wait", min=0, help="Seconds to wait while another lab command runs on this machine"
     " (default: 300, about 30 lab commands); 0 refuses at once.")]
@@ -402,7 +403,7 @@ def lab_up(
     wait: LabWait = None,
 ) -> None:
     """Start the lab (libvirtd, nodes, Redfish BMC, SRv6 fabric, a Kubernetes management
-    cluster) and write its inventory. Safe to re-run."""
+    cluster, Prometheus and Alertmanager) and write its inventory. Safe to re-run."""
     from tcra import lab
 
     spec = _spec(name=name, nodes=nodes, memory=memory, vcpus=vcpus, disk=disk, bmc_port=bmc_port,
@@ -419,6 +420,10 @@ def lab_up(
     if state.kubernetes:
         out.print(f"management cluster (Cluster API) at {state.kubernetes.server}: kubeconfig"
                   f" {state.kubernetes.kubeconfig}")
+    if state.monitor:
+        out.print(f"Prometheus {state.monitor.prometheus_url} and Alertmanager"
+                  f" {state.monitor.alertmanager_url}, scraping `tcra sense serve --lab"
+                  f" {spec.name}` at 127.0.0.1:{state.monitor.sense_port}")
 
 
 @lab_app.command("status")
@@ -449,6 +454,9 @@ def lab_status(as_json: AsJson = False, name: LabName = "lab",
             components.add_row(c.name, str(c.pid), "yes" if c.ready else
                                ("NOT ready" if c.running else "NOT running"), f"{c.rss_mib:.0f}")
         out.print(components)
+    if report.prometheus:
+        out.print(f"monitoring: Prometheus {report.prometheus}, Alertmanager"
+                  f" {report.alertmanager}, scraping tcra at {report.sense}")
 
 
 @lab_app.command("token")

@@ -22,6 +22,7 @@ from tcra.lab import (
     impair,
     inventory_writer,
     lock,
+    monitor,
     nodes,
     vip,
 )
@@ -58,6 +59,10 @@ class LabStatus(Model):
     fabric: FabricState | None = None
     kubernetes: str | None = Field(default=None, description="The management cluster's API.")
     kubernetes_components: tuple[control_plane.Health, ...] = Field(default=())
+    prometheus: str | None = None
+    alertmanager: str | None = None
+    sense: str | None = Field(default=None, description="Where Prometheus scrapes tcra"
+                              " (`tcra sense serve --lab`).")
 
 
 def up(spec: LabSpec, report: Report = lambda _msg: None, wait: float = WAIT,
@@ -106,6 +111,10 @@ def _up(spec: LabSpec, report: Report) -> LabState:
     elif state.kubernetes:
         report("kubernetes: stopping it (--no-kubernetes)")
         state, _ = _remove_kubernetes(state)
+
+    report("monitoring: Prometheus and Alertmanager")
+    state = state.model_copy(update={"monitor": monitor.ensure(spec, state.monitor)})
+    state.save()
 
     assert state.bmc is not None  # noqa: S101 - set just above; narrows the type
     assert state.fabric is not None  # noqa: S101
@@ -179,6 +188,9 @@ def status(spec: LabSpec) -> LabStatus:
         kubernetes=state.kubernetes.server if state.kubernetes else None,
         kubernetes_components=tuple(control_plane.health(state.kubernetes))
         if state.kubernetes else (),
+        prometheus=state.monitor.prometheus_url if state.monitor else None,
+        alertmanager=state.monitor.alertmanager_url if state.monitor else None,
+        sense=f"127.0.0.1:{state.monitor.sense_port}" if state.monitor else None,
         nodes=tuple(NodeStatus(name=n.name, site=n.site, uuid=n.uuid, power=power[n.name])
                     for n in state.nodes),
     )
@@ -200,6 +212,9 @@ def _down(spec: LabSpec, report: Report) -> list[str]:
     if state.kubernetes:
         report("kubernetes: stopping the management cluster and its node")
         state, notes = _remove_kubernetes(state)
+    if state.monitor:
+        report("monitoring: stopping Prometheus and Alertmanager")
+        monitor.stop_all(state.monitor)
     if impair.impairments(spec):
         report("fabric: repairing its impaired links")
         impair.repair(spec)

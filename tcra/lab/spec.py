@@ -144,6 +144,31 @@ class LabKubernetes(Model):
         return self.folder / "trust"
 
 
+class LabMonitor(Model):
+    """The lab's Prometheus and Alertmanager, on 127.0.0.1, and where Prometheus looks for
+    tcra's metrics (`tcra sense serve --lab`) and its rules (`tcra sense rules --lab`)."""
+
+    folder: Path
+    prometheus: Process
+    prometheus_port: int
+    alertmanager: Process
+    alertmanager_port: int
+    sense_port: int = Field(description="Where Prometheus scrapes `tcra sense serve`.")
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+    @property
+    def rules(self) -> Path:
+        """The folder whose *.yml Prometheus loads as rule files."""
+        return self.folder / "rules"
+
+
 class LabState(Model):
     spec: LabSpec
     hugepages: Hugepages | None = None
@@ -152,6 +177,7 @@ class LabState(Model):
     bmc: Bmc | None = None
     fabric: FabricState | None = None
     kubernetes: LabKubernetes | None = None
+    monitor: LabMonitor | None = None
     inventory: Path | None = None
 
     def save(self) -> None:

@@ -182,6 +182,10 @@ class Placement(Model):
     cluster: Name | None = None
     kind: WorkloadKind = WorkloadKind.CAF
     resources: Resources | None = None
+    latency: tuple[LatencyBudget, ...] = Field(default=(), description="The workload's round"
+                                               "-trip budgets, what sensing holds it to.")
+    cost_per_hour: float = Field(default=0.0, ge=0, description="The plan's estimate, EUR.")
+    carbon_per_hour: float = Field(default=0.0, ge=0, description="The plan's estimate, gCO2.")
 
 
 class Role(StrEnum):
@@ -240,6 +244,16 @@ class DeployedWorkload(Model):
                                     " host's serial number, as its BMC reports it (paf).")
     sid: str | None = Field(default=None, max_length=39, description="Its SRv6 SID in the"
                             " service chain.")
+
+
+class Running(Model):
+    """A placed workload as sensing and accounting see it."""
+
+    placement: Placement
+    tenant: Name
+    since: float | None = Field(default=None, description="When it came to its site (seconds"
+                                " since the epoch); none if recorded before the store kept it.")
+    deployed: bool = Field(description="What was made for it is in the workload inventory.")
 
 
 class ServiceRecord(Model):

@@ -73,13 +73,16 @@ class Plan(Model):
     def placements(self, request: ServiceRequest | None = None) -> tuple[Placement, ...]:
         """What the store holds of this plan, per placed workload. Its cluster is the one the
         action at its site that lists it names (reuse, scale or create); none for claimed
-        hosts. With the `request`, each records its kind and resources: what other services'
-        free capacity is less by."""
+        hosts. Each carries the plan's cost and carbon estimates; with the `request`, its kind
+        and resources (what other services' free capacity is less by) and its latency
+        budgets (what sensing holds it to)."""
         clusters = {(action.site, workload): action.cluster for action in self.actions
                     if action.cluster for workload in action.workloads}
         wanted_by = {w.name: w for w in request.workloads} if request else {}
         return tuple(Placement(service=self.service, workload=a.workload, site=a.site,
                                cluster=clusters.get((a.site, a.workload)),
-                               **({"kind": w.kind, "resources": w.resources}
+                               cost_per_hour=a.cost_per_hour, carbon_per_hour=a.carbon_per_hour,
+                               **({"kind": w.kind, "resources": w.resources,
+                                   "latency": w.latency}
                                   if (w := wanted_by.get(a.workload)) else {}))
                      for a in self.assignments)

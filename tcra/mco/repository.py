@@ -42,6 +42,12 @@ def machines_by_site(inventory: Inventory) -> dict[str, dict[str, Capabilities]]
     return found
 
 
+def site_capacity(inventory: Inventory) -> dict[str, Capacity]:
+    """What each site's machines have, before any use."""
+    at_site = machines_by_site(inventory)
+    return {site.id: _total(at_site[site.id].values()) for site in inventory.sites}
+
+
 def vm_use(taken: Usage) -> dict[str, list[Resources]]:
     """Per hypervisor, the resources of the VMs recorded on it."""
     placed = {(p.service, p.workload): p.resources for p in taken.placements}

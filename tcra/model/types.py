@@ -6,6 +6,7 @@ from a deep inventory field still tells the user how to fix it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from functools import total_ordering
@@ -76,6 +77,12 @@ def _parse_quantity(value: object) -> int:
         if value < 0:
             raise ValueError(f"expected {QUANTITY_EXPECTED}, not a negative number")
         return _bounded(value)
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(value: str) -> int:
+    """Cached: a store or inventory repeats the same few quantities thousands of times."""
     match = _QUANTITY.match(value) if len(value) <= 40 else None
     if match is None:
         raise ValueError(f"expected {QUANTITY_EXPECTED}")

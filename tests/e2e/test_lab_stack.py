@@ -9,17 +9,24 @@ plant and its workload inventory rows as they were."""
 import json
 import re
 import subprocess
+import time
+from datetime import datetime
+from urllib.parse import urlencode
+from urllib.request import urlopen
 
 import libvirt
 import pytest
 import yaml
 
+from tcra.inventory import load
 from tcra.lab import vip
 from tcra.lab.kube import binaries
 from tcra.lab.nodes import pool_name
+from tcra.lab.processes import wait_until
 from tcra.lab.spec import load_state
 from tcra.lab.users import pinging
 from tcra.mcm.chart import trust_env
+from tcra.mco.store import Store
 from tcra.tcm import kernel
 from tcra.vip.domain_xml import LiveFacts, facts
 from tests.conftest import ROOT
@@ -321,3 +328,106 @@ def test_the_campus_after_the_plant_uses_what_it_left_and_its_destroy_leaves_the
     assert lab_snapshot(spec, state) == plant
     assert workload_inventory(spec) == plant_rows
     pulumi("preview", "--expect-no-changes")
+
+
+def prometheus(state, path: str, **params: str) -> list[dict]:
+    """Prometheus' HTTP API: the data of the answer (its result, or its alerts)."""
+    query = f"?{urlencode(params)}" if params else ""
+    url = f"{state.monitor.prometheus_url}/api/v1/{path}{query}"  # http://127.0.0.1
+    with urlopen(url, timeout=10) as answer:  # noqa: S310
+        data = json.load(answer)["data"]
+    return data["alerts"] if path == "alerts" else data["result"]
+
+
+def alert(state, name: str) -> dict | None:
+    """The plant's alert `name` once it fires."""
+    return next((a for a in prometheus(state, "alerts") if a["labels"]["alertname"] == name
+                 and a["labels"].get("service") == "plant" and a["state"] == "firing"), None)
+
+
+def sense(spec, *args: str) -> list[str]:
+    return [str(ROOT / ".venv/bin/tcra"), "sense", *args, "--lab", spec.name, "--state-root",
+            str(spec.state_root)]
+
+
+def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_alert(
+        lab_and_stack, tmp_path):
+    """Sensing and alerting on the deployed plant: `tcra sense serve` probes the chain from
+    the far-edge users to app, `tcra sense rules` gives the lab's Prometheus app's own budget,
+    and a congested underlay fires the alert within two scrape intervals of the measured round
+    trip crossing it; a downed users' link fires the loss alert; the picture shows both. The
+    accounting is each placement's estimate times the time it has run."""
+    spec, state, pulumi = lab_and_stack
+    pulumi("up", "--yes")
+    state = load_state(spec)
+    config = yaml.safe_load((ROOT / "stacks/lab/Pulumi.lab.yaml").read_text())["config"]
+    budget = config["tcra-lab:catalog"][catalog_index("app")]["max_latency_ms"]
+    written = subprocess.run(sense(spec, "rules"), capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+    assert "Prometheus" in written and "reloaded" in written
+    serving = subprocess.Popen(sense(spec, "serve", "--probe", "plant/app", "--every", "2"),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    impair = [str(ROOT / ".venv/bin/tcra"), "lab", "impair", "--name", spec.name,
+              "--state-root", str(spec.state_root)]
+    repair = [str(ROOT / ".venv/bin/tcra"), "lab", "repair", "--name", spec.name,
+              "--state-root", str(spec.state_root)]
+    try:
+        def probed() -> list[dict]:
+            return prometheus(state, "query", query="tcra_probe_rtt_ms")
+        assert wait_until(probed, 30, interval=1)
+        [healthy] = probed()
+        assert float(healthy["value"][1]) < budget
+        assert alert(state, "TcraLatencyBudgetExceeded") is None
+
+        store = Store(load(state.inventory).store)
+        before = accrued(store, time.time())
+        with urlopen(f"http://127.0.0.1:{state.monitor.sense_port}/metrics",
+                     timeout=10) as answer:
+            scraped = answer.read().decode()
+        after = accrued(store, time.time())
+        [cost] = [float(line.split()[-1]) for line in scraped.splitlines()
+                  if line.startswith('tcra_tenant_cost_eur{tenant="default"}')]
+        assert before["default"] <= cost <= after["default"], (before, cost, after)
+
+        subprocess.run([*impair, "--link", "underlay"], check=True, timeout=60)
+        try:
+            assert wait_until(lambda: alert(state, "TcraLatencyBudgetExceeded"), 60, interval=1)
+            fired = alert(state, "TcraLatencyBudgetExceeded")
+            # when the round trip Prometheus scraped first crossed the budget
+            [series] = prometheus(state, "query_range", query="tcra_probe_rtt_ms",
+                                  start=str(time.time() - 120), end=str(time.time()), step="1")
+            crossed = min(float(t) for t, v in series["values"] if float(v) > budget)
+            active_at = datetime.fromisoformat(fired["activeAt"].replace("Z", "+00:00"))
+            assert active_at.timestamp() - crossed <= 2 * 5 + 1, (crossed, fired)
+            assert fired["labels"]["workload"] == "app"
+        finally:
+            subprocess.run(repair, check=True, timeout=60)
+        assert wait_until(lambda: alert(state, "TcraLatencyBudgetExceeded") is None, 60, interval=1)
+
+        subprocess.run([*impair, "--link", "users", "--down"], check=True, timeout=60)
+        try:
+            assert wait_until(lambda: alert(state, "TcraChainLosesPackets"), 60, interval=1)
+        finally:
+            subprocess.run(repair, check=True, timeout=60)
+        assert wait_until(lambda: alert(state, "TcraChainLosesPackets") is None, 60, interval=1)
+
+        drawn = subprocess.run(sense(spec, "picture", "plant/app", "--out",
+                                     str(tmp_path / "latency.svg"), "--minutes", "10"),
+                               capture_output=True, text=True, timeout=120, check=True).stdout
+        assert int(re.search(r"(\d+) alert\(s\) fired", drawn)[1]) >= 2, drawn
+        svg = (tmp_path / "latency.svg").read_text()
+        assert all(name in svg for name in ("TcraLatencyBudgetExceeded",
+                                            "TcraChainLosesPackets", f"budget {budget} ms"))
+    finally:
+        serving.terminate()
+        output, _ = serving.communicate(timeout=30)
+    assert serving.returncode == 0, output
+
+
+def accrued(store: Store, now: float) -> dict[str, float]:
+    """Per tenant, the estimates times the hours each placement has run by `now`."""
+    total: dict[str, float] = {}
+    for run in store.running():
+        total[run.tenant] = total.get(run.tenant, 0.0) + (
+            run.placement.cost_per_hour * (now - run.since) / 3600)
+    return total

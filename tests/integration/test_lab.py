@@ -2,7 +2,6 @@
 
 import ipaddress
 import json
-import re
 import ssl
 import subprocess
 import sys
@@ -23,8 +22,10 @@ from tcra.lab import bmc as lab_bmc
 from tcra.lab import tls, vip
 from tcra.lab.fabric import underlay
 from tcra.lab.impair import impairments
+from tcra.lab.monitor import ready
 from tcra.lab.processes import alive
 from tcra.lab.spec import LabSpec, load_state
+from tcra.sense.probe import ProbeError, ProbeResult, ProbeTarget, probe
 from tests.integration.api_server import serving
 from tests.integration.conftest import needs_lab, running_lab, up_or_clean
 
@@ -189,6 +190,8 @@ def test_down_leaves_no_domain_process_or_file(tmp_path):
     up_or_clean(spec)
     state = load_state(spec)
     processes = [state.bmc.process, *state.hypervisor.started]
+    monitoring = [state.monitor.prometheus, state.monitor.alertmanager]
+    assert all(alive(p) for p in monitoring)
     pages = int(Path("/proc/sys/vm/nr_hugepages").read_text())
     lab.down(spec)
     assert int(Path("/proc/sys/vm/nr_hugepages").read_text()) == pages - state.hugepages.count
@@ -199,6 +202,7 @@ def test_down_leaves_no_domain_process_or_file(tmp_path):
     else:  # a libvirtd we found running stays; the lab's domains do not
         assert domains(spec.prefix) == []
     assert not alive(state.bmc.process)
+    assert not any(alive(p) for p in monitoring)
     assert not spec.state_dir.exists()
     assert not state.bmc.ca_bundle.parent.exists()  # the CA and its keys went with it
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
@@ -230,16 +234,10 @@ def test_tcra_serve_on_the_lab_inventory_takes_the_lab_s_tokens_and_lists_its_si
         assert zones(foreign).status_code == 401
 
 
-def round_trips(namespace: str, address: str, count: int = 10) -> tuple[float | None, int]:
-    """The average round trip in ms (None: no answer) and the packets lost, pinging `address`
-    from `namespace`."""
-    done = subprocess.run(["ip", "netns", "exec", namespace, "ping", "-n", "-q", "-c",
-                           str(count), "-i", "0.1", "-W", "2", address],
-                          capture_output=True, text=True, timeout=60, check=False)
-    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received",
-                                        done.stdout).groups())
-    average = re.search(r"= [\d.]+/([\d.]+)/", done.stdout)
-    return (float(average.group(1)) if average else None), sent - received
+def round_trips(namespace: str, address: str, pings: int = 10) -> ProbeResult:
+    """tcra sense's own probe: the round trip and loss from `namespace` to `address`."""
+    return probe(ProbeTarget(service="lab", workload="hbr", namespace=namespace,
+                             address=address), pings)
 
 
 def test_impair_congests_or_takes_down_the_underlay_and_repair_undoes_it(spec):
@@ -256,13 +254,13 @@ def test_impair_congests_or_takes_down_the_underlay_and_repair_undoes_it(spec):
         return subprocess.run(command, capture_output=True, text=True, timeout=60,
                               check=False)
 
-    base, lost = round_trips(fabric.user_namespace, far)
-    assert lost == 0 and base is not None
+    base = round_trips(fabric.user_namespace, far)
+    assert base.loss == 0 and base.rtt_ms is not None
     assert cli("impair", "--link", "underlay", "--rate", "200").returncode == 0
     (flow,) = [i.flow_pid for i in impairments(spec)]
     time.sleep(2)  # the flow fills tbf's queue
-    congested, _ = round_trips(fabric.user_namespace, far)
-    assert congested is not None and congested > base + 100, (base, congested)
+    congested = round_trips(fabric.user_namespace, far).rtt_ms
+    assert congested is not None and congested > base.rtt_ms + 100, (base, congested)
     again = cli("impair", "--link", "underlay", "--down")
     assert again.returncode == 2 and "not impaired already" in again.stdout
     assert "underlay repaired" in cli("repair").stdout
@@ -273,10 +271,28 @@ def test_impair_congests_or_takes_down_the_underlay_and_repair_undoes_it(spec):
     assert "tbf" not in subprocess.run(
         ["ip", "netns", "exec", near, "tc", "qdisc", "show"],
         capture_output=True, text=True, check=True).stdout
-    repaired, lost = round_trips(fabric.user_namespace, far)
-    assert lost == 0 and repaired is not None and repaired < congested / 4
+    repaired = round_trips(fabric.user_namespace, far)
+    assert repaired.loss == 0 and repaired.rtt_ms is not None
+    assert repaired.rtt_ms < congested / 4
     assert cli("impair", "--link", "underlay", "--down").returncode == 0
-    assert round_trips(fabric.user_namespace, far, count=3) == (None, 3)
+    down = round_trips(fabric.user_namespace, far, pings=3)
+    assert (down.rtt_ms, down.loss) == (None, 1.0)
     assert cli("repair", "--link", "underlay").returncode == 0
-    assert round_trips(fabric.user_namespace, far)[1] == 0
+    assert round_trips(fabric.user_namespace, far).loss == 0
     assert impairments(spec) == []
+    with pytest.raises(ProbeError, match=r"probe lab/hbr: .*tcra-nosuch"):
+        round_trips("tcra-nosuch", far, pings=1)  # a namespace that is not there
+
+
+def test_prometheus_and_alertmanager_answer_on_loopback_only(spec):
+    monitor = load_state(spec).monitor
+    assert ready(monitor.prometheus_url) and ready(monitor.alertmanager_url)
+    listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True,
+                               timeout=10).stdout
+    theirs = [line.split()[3] for line in listening.splitlines()
+              if f"pid={monitor.prometheus.pid}," in line
+              or f"pid={monitor.alertmanager.pid}," in line]
+    assert sorted(theirs) == sorted([f"127.0.0.1:{monitor.prometheus_port}",
+                                     f"127.0.0.1:{monitor.alertmanager_port}"])
+    config = (monitor.folder / "prometheus.yml").read_text()
+    assert f"127.0.0.1:{monitor.sense_port}" in config  # where `tcra sense serve --lab` listens

@@ -1,5 +1,6 @@
 """The MCO's store against real databases: a SQLite file and a PostgreSQL server of its own."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -54,8 +55,8 @@ def site_state(id, tier, lat, lon, country, price, carbon, pue, renewable, cpu, 
                      latency_ms=latency)
 
 
-def placement(service, workload, site, cluster=None):
-    return Placement(service=service, workload=workload, site=site, cluster=cluster)
+def placement(service, workload, site, cluster=None, **extra):
+    return Placement(service=service, workload=workload, site=site, cluster=cluster, **extra)
 
 
 REPOSITORY = Repository(
@@ -85,9 +86,11 @@ REPOSITORY = Repository(
 )
 
 
+ESTIMATES = {"cost_per_hour": 0.12, "carbon_per_hour": 40.0}  # per assignment
+
+
 def assign(workload, site, **extra):
-    return Assignment(workload=workload, site=site, score=0.5, cost_per_hour=0.12,
-                      carbon_per_hour=40.0, **extra)
+    return Assignment(workload=workload, site=site, score=0.5, **ESTIMATES, **extra)
 
 
 def test_migrate_twice_is_a_no_op_that_keeps_the_data(store):
@@ -102,7 +105,7 @@ def test_the_migration_builds_what_the_mapping_declares(store, url):
         with engine.connect() as connection:
             context = MigrationContext.configure(connection,
                                                  opts={"version_table": VERSION_TABLE})
-            assert context.get_current_revision() == "0008"
+            assert context.get_current_revision() == "0009"
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
@@ -143,20 +146,44 @@ def test_record_plan_moves_adds_and_removes_only_that_services_placements(store)
     store.record_plan(plan)
     store.record_plan(plan)  # recording the same plan again changes nothing
     assert store.placements("video") == (
-        placement("video", "dpi", "edge-muc", "muc-k8s"),
-        placement("video", "timing", "edge-muc"),
-        placement("video", "transcoder", "core-fra", "fra-vms"),
-        placement("video", "upf", "edge-muc", "muc-k8s"),
+        placement("video", "dpi", "edge-muc", "muc-k8s", **ESTIMATES),
+        placement("video", "timing", "edge-muc", **ESTIMATES),
+        placement("video", "transcoder", "core-fra", "fra-vms", **ESTIMATES),
+        placement("video", "upf", "edge-muc", "muc-k8s", **ESTIMATES),
     )
     assert store.load_repository() == REPOSITORY.model_copy(update={"placements": (
-        placement("video", "upf", "edge-muc", "muc-k8s"),
+        placement("video", "upf", "edge-muc", "muc-k8s", **ESTIMATES),
         placement("iot", "broker", "edge-muc", "muc-k8s"),
-        placement("video", "transcoder", "core-fra", "fra-vms"),
-        placement("video", "dpi", "edge-muc", "muc-k8s"),
-        placement("video", "timing", "edge-muc"),
+        placement("video", "transcoder", "core-fra", "fra-vms", **ESTIMATES),
+        placement("video", "dpi", "edge-muc", "muc-k8s", **ESTIMATES),
+        placement("video", "timing", "edge-muc", **ESTIMATES),
     )})
     store.record_plan(Plan(service="video", tenant="default", deferred=("upf",)))
     assert store.placements() == (placement("iot", "broker", "edge-muc", "muc-k8s"),)
+
+
+def since(store):
+    return {(r.placement.service, r.placement.workload): r.since for r in store.running()}
+
+
+def test_a_placement_runs_since_it_came_to_its_site_and_a_move_restarts_its_clock(store):
+    plan = Plan(service="video", tenant="default",
+                assignments=(assign("upf", "edge-muc"), assign("dpi", "edge-muc")))
+    before = time.time()
+    store.record_plan(plan)
+    first = since(store)
+    assert set(first) == {("video", "upf"), ("video", "dpi")}
+    assert all(before <= since <= time.time() for since in first.values())
+    store.record_plan(plan)  # the same plan again: the clocks go on
+    assert since(store) == first
+    moved = plan.model_copy(update={"assignments": (assign("upf", "edge-muc"),
+                                                    assign("dpi", "core-fra"))})
+    store.record_plan(moved)
+    now = since(store)
+    assert now[("video", "upf")] == first[("video", "upf")]
+    assert now[("video", "dpi")] > first[("video", "dpi")]
+    store.record_plan(Plan(service="video", tenant="default"))
+    assert since(store) == {}
 
 
 def test_plans_record_what_they_take_and_the_hosts_they_hold(store):
