@@ -139,6 +139,22 @@ class PlacementRow(Base):
     since: Mapped[float | None]  # seconds since the epoch: when it came to its site
 
 
+class RunRow(Base):
+    """A placement's run that ended (it moved or went): what accounting keeps of it."""
+
+    __tablename__ = "mco_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(63))
+    workload: Mapped[str] = mapped_column(String(63))
+    tenant: Mapped[str] = mapped_column(String(63), index=True)
+    site: Mapped[str] = mapped_column(String(63))
+    since: Mapped[float]
+    until: Mapped[float]
+    cost_per_hour: Mapped[float]
+    carbon_per_hour: Mapped[float]
+
+
 class HostRoleRow(Base):
     """A host a service holds in a role (tcra.mco.hosts). A hypervisor may have a row per
     service whose VMs it runs; a bare-metal host or cluster node has one."""
@@ -305,6 +321,10 @@ class Store:
             row = session.get(ServiceRow, service)
             if row is None or row.owner != owner:
                 return
+            now = time.time()
+            for placed in session.scalars(select(PlacementRow).where(
+                    PlacementRow.service == service)):
+                self._close_run(session, placed, now)
             for table in (DeployedRow, HostRoleRow, PlacementRow, ServiceRow):
                 session.execute(delete(table).where(table.service == service))
 
@@ -323,9 +343,11 @@ class Store:
 
     def _place(self, session: Session, service: str, wanted: tuple[Placement, ...]) -> None:
         """The service's placement rows become `wanted`; a kept one keeps its position."""
+        now = time.time()
         current = {row.workload: row for row in session.scalars(
             select(PlacementRow).where(PlacementRow.service == service))}
         for gone in current.keys() - {placement.workload for placement in wanted}:
+            self._close_run(session, current[gone], now)
             session.delete(current[gone])
         position = session.execute(
             select(func.coalesce(func.max(PlacementRow.position) + 1, 0))).scalar_one()
@@ -333,13 +355,33 @@ class Store:
             row = current.get(placement.workload)
             fields = placement.model_dump(mode="json")
             if row is None:
-                session.add(PlacementRow(position=position, since=time.time(), **fields))
+                session.add(PlacementRow(position=position, since=now, **fields))
                 position += 1
             else:
-                if row.site != placement.site:
-                    row.since = time.time()  # moved: its run at the new site starts now
+                if row.site != placement.site:  # moved: its run at the new site starts now
+                    self._close_run(session, row, now)
+                    row.since = now
                 for key in fields.keys() - {"service", "workload"}:
                     setattr(row, key, fields[key])
+
+    def _close_run(self, session: Session, row: PlacementRow, now: float) -> None:
+        """Keep the run `row` ends: at its site, its estimates, for its service's tenant."""
+        if row.since is None:  # recorded before the store kept clocks: nothing to count
+            return
+        owner = session.get(ServiceRow, row.service)
+        session.add(RunRow(service=row.service, workload=row.workload,
+                           tenant=owner.tenant if owner else "default", site=row.site,
+                           since=row.since, until=now, cost_per_hour=row.cost_per_hour,
+                           carbon_per_hour=row.carbon_per_hour))
+
+    def ended(self) -> dict[str, tuple[float, float]]:
+        """Per tenant, the cost (EUR) and carbon (gCO2) of every ended run: estimate x hours."""
+        hours = (RunRow.until - RunRow.since) / 3600
+        query = select(RunRow.tenant, func.sum(RunRow.cost_per_hour * hours),
+                       func.sum(RunRow.carbon_per_hour * hours)).group_by(RunRow.tenant)
+        with self._session() as session:
+            return {tenant: (float(cost), float(carbon))
+                    for tenant, cost, carbon in session.execute(query)}
 
     def _hold(self, session: Session, service: str, hosts: tuple[HostRole, ...]) -> None:
         """The service's host rows become `hosts`; a clash with another's is refused."""

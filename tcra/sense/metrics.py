@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 import libvirt
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from tcra.bmc import power_states
@@ -52,10 +52,12 @@ class VmReading(Model):
 
 
 class Reading(Model):
-    """What the store says at one moment: each site's room and every placed workload."""
+    """What the store says at one moment: each site's room, every placed workload, and per
+    tenant the cost and carbon of the runs that ended."""
 
     sites: tuple[SiteReading, ...]
     running: tuple[Running, ...]
+    ended: dict[str, tuple[float, float]]
 
 
 def read(inventory: Inventory, store: Store) -> Reading:
@@ -66,7 +68,7 @@ def read(inventory: Inventory, store: Store) -> Reading:
                                           hosts=store.held()))
     return Reading(sites=tuple(SiteReading(site=s.site.id, capacity=capacity[s.site.id],
                                            free=s.free) for s in free),
-                   running=running)
+                   running=running, ended=store.ended())
 
 
 class Sensor(Collector):
@@ -208,8 +210,8 @@ def _workloads(reading: Reading, now: float) -> Iterator[Metric]:
                              labels=[*keys, "tenant", "site", "kind", "cluster", "state"])
     budget = GaugeMetricFamily("tcra_workload_latency_budget_ms", "Its round-trip budget to"
                                " an area of its users.", labels=[*keys, "area"])
-    cost: dict[str, float] = defaultdict(float)
-    carbon: dict[str, float] = defaultdict(float)
+    cost: dict[str, float] = defaultdict(float, {t: c for t, (c, _) in reading.ended.items()})
+    carbon: dict[str, float] = defaultdict(float, {t: g for t, (_, g) in reading.ended.items()})
     for run in reading.running:
         p = run.placement
         key = [p.service, p.workload]
@@ -223,11 +225,11 @@ def _workloads(reading: Reading, now: float) -> Iterator[Metric]:
             carbon[run.tenant] += p.carbon_per_hour * hours
     yield info
     yield budget
-    accrued = GaugeMetricFamily("tcra_tenant_cost_eur", "What the tenant's placed workloads"
-                                " have cost since each came to its site: the placement's"
-                                " estimate x the time.", labels=["tenant"])
-    emitted = GaugeMetricFamily("tcra_tenant_carbon_grams", "What they have emitted since,"
-                                " gCO2: the placement's estimate x the time.", labels=["tenant"])
+    accrued = CounterMetricFamily("tcra_tenant_cost_eur", "What the tenant's workloads have"
+                                  " cost: each run's estimate x its time, ended runs"
+                                  " included.", labels=["tenant"])
+    emitted = CounterMetricFamily("tcra_tenant_carbon_grams", "What they have emitted, gCO2:"
+                                  " each run's estimate x its time.", labels=["tenant"])
     for tenant in sorted(cost):
         accrued.add_metric([tenant], cost[tenant])
         emitted.add_metric([tenant], carbon[tenant])

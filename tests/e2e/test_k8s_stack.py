@@ -76,22 +76,23 @@ def condition(obj: dict, kind: str) -> str | None:
                  if c["type"] == kind), None)
 
 
-def workload_nodes(stack, lab) -> list[dict]:
-    """The nodes the stack's kubeconfig output lists, read through that kubeconfig."""
+def wait_for_nodes(stack, lab, count: int, version: str, timeout: float = 300) -> list[dict]:
+    """The workload cluster's nodes once there are `count`, each the node of a Running machine
+    at `version` (machines come and go after `up` returns: a rollout replaces them in turn).
+    The nodes are read through the stack's kubeconfig output, read once (an engine run)."""
+    deadline = time.monotonic() + timeout
     kubeconfig = stack("stack", "output", "kubeconfig", "--show-secrets").stdout
     with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig") as file:
         file.write(kubeconfig)
         file.flush()
-        return json.loads(kubectl(lab, "get", "nodes", "-o", "json",
-                                  kubeconfig=Path(file.name)))["items"]
+        return _nodes_when(lab, Path(file.name), count, version, deadline)
 
 
-def wait_for_nodes(stack, lab, count: int, version: str, timeout: float = 300) -> list[dict]:
-    """The workload cluster's nodes once there are `count`, each the node of a Running machine
-    at `version` (machines come and go after `up` returns: a rollout replaces them in turn)."""
-    deadline = time.monotonic() + timeout
+def _nodes_when(lab, kubeconfig: Path, count: int, version: str, deadline: float
+                ) -> list[dict]:
     while True:
-        nodes = workload_nodes(stack, lab)
+        nodes = json.loads(kubectl(lab, "get", "nodes", "-o", "json",
+                                   kubeconfig=kubeconfig))["items"]
         machines = json.loads(kubectl(lab, "get", "machines.cluster.x-k8s.io", "-o", "json",
                                       "-l", f"cluster.x-k8s.io/cluster-name={NAME}"))["items"]
         running = {m["status"].get("nodeRef", {}).get("name") for m in machines

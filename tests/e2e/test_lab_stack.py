@@ -386,7 +386,7 @@ def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_aler
             scraped = answer.read().decode()
         after = accrued(store, time.time())
         [cost] = [float(line.split()[-1]) for line in scraped.splitlines()
-                  if line.startswith('tcra_tenant_cost_eur{tenant="default"}')]
+                  if line.startswith('tcra_tenant_cost_eur_total{tenant="default"}')]
         assert before["default"] <= cost <= after["default"], (before, cost, after)
 
         subprocess.run([*impair, "--link", "underlay"], check=True, timeout=60)
@@ -425,8 +425,9 @@ def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_aler
 
 
 def accrued(store: Store, now: float) -> dict[str, float]:
-    """Per tenant, the estimates times the hours each placement has run by `now`."""
-    total: dict[str, float] = {}
+    """Per tenant, the estimates times the hours each placement has run by `now`, and what
+    the runs that ended cost."""
+    total = {tenant: cost for tenant, (cost, _carbon) in store.ended().items()}
     for run in store.running():
         total[run.tenant] = total.get(run.tenant, 0.0) + (
             run.placement.cost_per_hour * (now - run.since) / 3600)

@@ -105,7 +105,7 @@ def test_the_migration_builds_what_the_mapping_declares(store, url):
         with engine.connect() as connection:
             context = MigrationContext.configure(connection,
                                                  opts={"version_table": VERSION_TABLE})
-            assert context.get_current_revision() == "0009"
+            assert context.get_current_revision() == "0010"
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
@@ -176,14 +176,22 @@ def test_a_placement_runs_since_it_came_to_its_site_and_a_move_restarts_its_cloc
     assert all(before <= since <= time.time() for since in first.values())
     store.record_plan(plan)  # the same plan again: the clocks go on
     assert since(store) == first
+    assert store.ended() == {}
     moved = plan.model_copy(update={"assignments": (assign("upf", "edge-muc"),
                                                     assign("dpi", "core-fra"))})
     store.record_plan(moved)
     now = since(store)
     assert now[("video", "upf")] == first[("video", "upf")]
     assert now[("video", "dpi")] > first[("video", "dpi")]
+    # the run at edge-muc ended where the one at core-fra began: accounting keeps it
+    hours = (now[("video", "dpi")] - first[("video", "dpi")]) / 3600
+    [(cost, carbon)] = store.ended().values()
+    assert cost == pytest.approx(ESTIMATES["cost_per_hour"] * hours)
+    assert carbon == pytest.approx(ESTIMATES["carbon_per_hour"] * hours)
     store.record_plan(Plan(service="video", tenant="default"))
     assert since(store) == {}
+    ended = store.ended()["default"]  # both placements' runs ended: more was counted
+    assert ended[0] > cost and ended[1] > carbon
 
 
 def test_plans_record_what_they_take_and_the_hosts_they_hold(store):

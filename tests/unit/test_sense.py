@@ -107,11 +107,25 @@ def test_sites_workloads_and_tenants_are_what_the_store_and_inventory_say(store)
     # accounting: each estimate times the hours it has run, per tenant
     def accrued(service, workload, per_hour):
         return per_hour * (now - since[(service, workload)]) / HOUR
-    assert value(metrics, "tcra_tenant_cost_eur", tenant="acme") == pytest.approx(
+    assert value(metrics, "tcra_tenant_cost_eur_total", tenant="acme") == pytest.approx(
         accrued("plant", "app", 0.5) + accrued("plant", "historian", 0.25))
-    assert value(metrics, "tcra_tenant_carbon_grams", tenant="globex") == pytest.approx(
+    assert value(metrics, "tcra_tenant_carbon_grams_total", tenant="globex") == pytest.approx(
         accrued("campus", "upf", 10.0))
     assert value(metrics, "tcra_sense_peer_up", peer="store") == 1
+
+
+def test_what_a_destroyed_service_used_stays_in_its_tenant_s_total(store):
+    store.record(PLANT)
+    sensor = Sensor(load(EXAMPLE), store)
+    sensor.read_store()
+    running = value(scrape(sensor), "tcra_tenant_cost_eur_total", tenant="acme")
+    store.forget("plant", "test")
+    sensor.read_store()
+    metrics = scrape(sensor)
+    [(cost, _carbon)] = store.ended().values()
+    assert value(metrics, "tcra_tenant_cost_eur_total", tenant="acme") == pytest.approx(cost)
+    assert cost >= running > 0  # its runs ended later than the first scrape: never less
+    assert not any(dict(k)["service"] == "plant" for k in metrics.get("tcra_workload_info", {}))
 
 
 def test_a_store_that_stops_answering_keeps_its_figures_marked_stale(store, tmp_path):
