@@ -15,14 +15,13 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from tcra.cli_options import StateRoot
+from tcra.cli_options import StateRoot, lab_spec
 from tcra.errors import InvalidInputError, TcraError, problems_from
 from tcra.inventory import load
 from tcra.model import Inventory
 from tcra.sense.cli import sense_app
 
 if TYPE_CHECKING:
-    from tcra.lab.spec import LabSpec
     from tcra.mco.model import Placement, ServiceRecord
 
 M = TypeVar("M", bound=BaseModel)
@@ -406,9 +405,9 @@ def lab_up(
     cluster, Prometheus and Alertmanager) and write its inventory. Safe to re-run."""
     from tcra import lab
 
-    spec = _spec(name=name, nodes=nodes, memory=memory, vcpus=vcpus, disk=disk, bmc_port=bmc_port,
-                 hugepages=hugepages, inventory=inventory, state_root=state_root,
-                 kubernetes=kubernetes)
+    spec = lab_spec("tcra lab", name=name, nodes=nodes, memory=memory, vcpus=vcpus, disk=disk,
+                    bmc_port=bmc_port, hugepages=hugepages, inventory=inventory,
+                    state_root=state_root, kubernetes=kubernetes)
     with err.status("lab up") as progress:
         state = lab.up(spec, report=lambda msg: progress.update(f"lab up: {msg}"),
                        wait=lab.WAIT if wait is None else wait,
@@ -432,7 +431,7 @@ def lab_status(as_json: AsJson = False, name: LabName = "lab",
     """Report what the lab runs: BMC URL, nodes and their power states."""
     from tcra import lab
 
-    report = lab.status(_spec(name=name, state_root=state_root))
+    report = lab.status(lab_spec("tcra lab", name=name, state_root=state_root))
     if as_json:
         print(report.model_dump_json(indent=2))
         return
@@ -471,7 +470,7 @@ def lab_token(tenant: Annotated[str, typer.Option("--tenant", help="The applicat
     from tcra.api.auth import token
     from tcra.lab.issuer import issuer, signing_key
 
-    spec = _spec(name=name, state_root=state_root)
+    spec = lab_spec("tcra lab", name=name, state_root=state_root)
     print(token(signing_key(spec), issuer(spec).issuer, tenant, lifetime_s=lifetime))
 
 
@@ -490,7 +489,7 @@ def lab_impair(
     from tcra.lab import impair
     from tcra.lab.spec import load_state
 
-    spec = _spec(name=name, state_root=state_root)
+    spec = lab_spec("tcra lab", name=name, state_root=state_root)
     state = load_state(spec)
     if state is None or state.fabric is None:
         print(f"tcra lab impair: lab {name} is not up (tcra lab up)")
@@ -512,7 +511,7 @@ def lab_repair(
     """Undo what `tcra lab impair` did."""
     from tcra.lab import impair
 
-    undone = impair.repair(_spec(name=name, state_root=state_root), link)
+    undone = impair.repair(lab_spec("tcra lab", name=name, state_root=state_root), link)
     out.print(f"lab {name}: " + (", ".join(f"{i.link} repaired" for i in undone)
                                  or "nothing impaired"))
 
@@ -524,7 +523,7 @@ def lab_down(name: LabName = "lab", state_root: StateRoot = None,
     from tcra import lab
 
     with err.status("lab down") as progress:
-        notes = lab.down(_spec(name=name, state_root=state_root),
+        notes = lab.down(lab_spec("tcra lab", name=name, state_root=state_root),
                          report=lambda msg: progress.update(f"lab down: {msg}"),
                          wait=lab.WAIT if wait is None else wait,
                          waiting=lambda msg: err.print(f"lab {name}: {msg}", highlight=False,
@@ -556,17 +555,6 @@ def _load_yaml_model(model: type[M], path: Path) -> M:
     except ValidationError as exc:
         print("\n".join(InvalidInputError(problems_from(exc, str(path))).lines()))
         raise typer.Exit(1) from None
-
-
-def _spec(**fields: object) -> LabSpec:
-    from tcra.lab.spec import LabSpec
-
-    try:
-        return LabSpec.model_validate({k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        for problem in problems_from(exc, "tcra lab"):
-            print(problem)
-        raise typer.Exit(2) from None
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
-from tcra.cli_options import StateRoot
+from tcra.cli_options import StateRoot, lab_spec
 from tcra.errors import InvalidInputError, Problem, problems_from
 
 if TYPE_CHECKING:
@@ -164,14 +164,9 @@ def picture(
 def _lab(name: str | None, state_root: Path | None, command: str) -> LabState | None:
     if name is None:
         return None
-    from tcra.lab.spec import LabSpec, load_state
+    from tcra.lab.spec import load_state
 
-    try:
-        spec = LabSpec.model_validate({"name": name, **(
-            {"state_root": state_root} if state_root else {})})
-    except ValidationError as exc:
-        _refuse(InvalidInputError(problems_from(exc, command)))
-    state = load_state(spec)
+    state = load_state(lab_spec(command, name=name, state_root=state_root))
     if state is None or state.inventory is None or state.monitor is None:
         print(f"{command}: lab {name} is not up with its monitoring (tcra lab up)")
         raise typer.Exit(1)

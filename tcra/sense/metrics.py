@@ -60,9 +60,9 @@ class Reading(Model):
     ended: dict[str, tuple[float, float]]
 
 
-def read(inventory: Inventory, store: Store) -> Reading:
-    """The repository (TCRR) and the workload inventory (TCWI) as they are now."""
-    capacity = site_capacity(inventory)
+def read(inventory: Inventory, capacity: dict[str, Capacity], store: Store) -> Reading:
+    """The repository (TCRR) and the workload inventory (TCWI) as they are now; `capacity`
+    is the inventory's per site (site_capacity), which does not change between readings."""
     running = store.running()
     free = free_capacity(inventory, Usage(placements=tuple(r.placement for r in running),
                                           hosts=store.held()))
@@ -79,6 +79,7 @@ class Sensor(Collector):
     def __init__(self, inventory: Inventory, store: Store, prober: Prober | None = None,
                  every: float = 5.0, clock: Callable[[], float] = time.time) -> None:
         self._inventory = inventory
+        self._capacity = site_capacity(inventory)
         self._store = store
         self._prober = prober
         self._every = every
@@ -112,7 +113,7 @@ class Sensor(Collector):
     def read_store(self) -> None:
         """The repository's and the workload inventory's figures."""
         try:
-            reading = read(self._inventory, self._store)
+            reading = read(self._inventory, self._capacity, self._store)
         except TcraError:
             self._mark("store", False)
         else:
