@@ -79,7 +79,8 @@ def _up(spec: LabSpec, report: Report) -> LabState:
 
     report(f"hugepages: {spec.hugepages} of 2 MiB")  # before libvirtd, which looks for hugetlbfs
     state = state.model_copy(update={"hugepages": hugepages.reserve(spec.hugepages,
-                                                                    state.hugepages)})
+                                                                    state.hugepages,
+                                                                    spec.state_dir)})
     state.save()
 
     report("hypervisor: libvirtd")
@@ -242,7 +243,7 @@ def _down(spec: LabSpec, report: Report) -> list[str]:
             notes.append(note)
     if state.hugepages:
         report("hugepages: giving them back")
-        notes += hugepages.release(state.hugepages)
+        notes += hugepages.release(state.hugepages, spec.state_dir)
     if state.inventory:
         report(f"inventory: removing {state.inventory}")
         inventory_writer.remove(state.inventory)

@@ -66,8 +66,14 @@ class Hugepages(Model):
 
     count: int = Field(ge=0, description="Pages the lab added.")
     total: int = Field(ge=0, description="The machine's count once they were added.")
-    mounted: bool = Field(default=False, description="The lab mounted hugetlbfs.")
+
+
+class HugetlbfsMount(Model):
+    """The hugetlbfs mount a lab made, which every lab up uses (libvirtd found it at start):
+    the last of them down unmounts it, whichever lab mounted it."""
+
     created_mount_point: bool = False
+    holders: tuple[Path, ...] = Field(default=(), description="State folders of the labs up.")
 
 
 class Node(Model):
