@@ -21,7 +21,8 @@ lint: setup
 
 test: lint
 	$(VENV)/pytest -n auto tests/unit
-	$(VENV)/pytest tests/integration tests/e2e
+	$(VENV)/pytest -m alone tests/integration tests/e2e
+	$(VENV)/pytest -n 2 --dist loadgroup -m "not alone" tests/integration tests/e2e
 
 clean:
 	-scripts/deploy-lab destroy

@@ -7,11 +7,24 @@ EXAMPLE = ROOT / "inventories" / "example"
 BROKEN = ROOT / "tests" / "data" / "broken"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups; after the shuffle
 def pytest_collection_modifyitems(items):
-    """The modules that need the machine without the shared Kubernetes lab first, so that lab
-    starts once rather than again after each of them. A stable sort on pytest-randomly's
-    shuffle: the order stays random within each group, and reproducible from the seed."""
-    items.sort(key=lambda item: item.get_closest_marker("without_kubernetes_lab") is None)
+    """Order and groups for `make test`'s two runs. The `alone` modules (they compare what labs
+    share on the machine before and after) run by themselves, first; the others two at a time
+    (pytest-xdist's loadgroup): each module is one group, since its labs and stacks are its
+    own, and the modules on the shared Kubernetes lab (one per machine) are one group together,
+    sorted first so that long group starts at once. A stable sort on pytest-randomly's shuffle:
+    the order stays random within each group, and reproducible from the seed."""
+    shared = {_module(item) for item in items if "kubernetes_lab" in item.fixturenames}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(
+            "kubernetes-lab" if _module(item) in shared else _module(item)))
+    items.sort(key=lambda item: (item.get_closest_marker("alone") is None,
+                                 _module(item) not in shared))
+
+
+def _module(item) -> str:
+    return item.nodeid.split("::", 1)[0]
 
 
 @pytest.fixture

@@ -135,7 +135,10 @@ def ready_pod_address(state, release: str) -> str:
 def lab_snapshot(spec, state) -> dict:
     conn = libvirt.open(URI)
     try:
-        domains = {d.name(): bool(d.isActive()) for d in conn.listAllDomains()}
+        # this lab's nodes and the VMs of its stacks: labs of other tests may run beside it
+        domains = {d.name(): bool(d.isActive()) for d in conn.listAllDomains()
+                   if d.name().startswith(spec.prefix) or (facts(d.XMLDesc()).owner or "")
+                   .startswith(("tcra-lab/", "tcra-campus-lab/"))}
         volumes = {v.name() for v in conn.storagePoolLookupByName(pool_name(spec))
                    .listAllVolumes()}
     finally:

@@ -29,7 +29,7 @@ from tcra.sense.probe import ProbeError, ProbeResult, ProbeTarget, probe
 from tests.integration.api_server import serving
 from tests.integration.conftest import needs_lab, running_lab, up_or_clean
 
-pytestmark = [pytest.mark.lab, needs_lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 TCRA = str(Path(sys.executable).parent / "tcra")
 
 

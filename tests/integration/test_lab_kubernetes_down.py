@@ -14,7 +14,7 @@ from tcra.lab.processes import alive
 from tcra.lab.spec import LabSpec, load_state
 from tests.integration.conftest import needs_lab
 
-pytestmark = [pytest.mark.lab, pytest.mark.without_kubernetes_lab, needs_lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 CGROUPS = Path("/sys/fs/cgroup")
 
 

@@ -16,7 +16,7 @@ from tcra.lab.processes import LabError, Process, alive, stop, wait_until
 from tcra.lab.spec import LabSpec, load_state
 from tests.integration.conftest import needs_lab
 
-pytestmark = [pytest.mark.lab, pytest.mark.without_kubernetes_lab, needs_lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 TCRA = str(Path(sys.executable).parent / "tcra")
 
 

@@ -16,7 +16,7 @@ from tcra.lab import hugepages, hypervisor, lock
 from tcra.lab.spec import HugetlbfsMount, LabSpec, load_state
 from tests.integration.conftest import needs_lab
 
-pytestmark = [pytest.mark.lab, needs_lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 TCRA = str(Path(sys.executable).parent / "tcra")
 PAGES = 2
 

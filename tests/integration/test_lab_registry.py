@@ -16,7 +16,7 @@ from tcra.lab.kube import charts, images, pki, registry
 from tcra.lab.processes import LabError, alive, stop
 from tests.integration.conftest import needs_lab
 
-pytestmark = [pytest.mark.lab, pytest.mark.without_kubernetes_lab, needs_lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = [ROOT / "blueprints/charts/mqtt-broker", ROOT / "blueprints/charts/opcua-gateway"]
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"

@@ -15,6 +15,7 @@ from tests.integration.test_hbr_role import COLLECTION, MOLECULE
 
 pytestmark = [
     pytest.mark.lab,
+    pytest.mark.alone,
     pytest.mark.skipif(
         os.geteuid() != 0, reason="the scenario reserves hugepages and mounts: needs root"
     ),

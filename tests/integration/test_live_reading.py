@@ -1,10 +1,8 @@
 """The live resource repository read from a real lab: a node powered on over Redfish reads
 On and is no longer free bare metal, a VM on the lab's libvirtd takes the hugepages it uses
-from the hypervisor's reading (once, recorded or not), and a pod with requests on the lab's
-Kubernetes cluster takes them from the cluster's room."""
+from the hypervisor's reading (once, recorded or not). The machine's hugepages are read, so
+the module runs alone (test_live_cluster_reading reads the Kubernetes lab's room)."""
 
-import subprocess
-import textwrap
 
 import pytest
 import sushy
@@ -13,7 +11,6 @@ from tcra.providers.virtual_machine import VirtualMachineProvider
 from tcra.bmc import session, system_path, target_of
 from tcra.inventory import load
 from tcra.lab.inventory_writer import HYPERVISOR, HYPERVISOR_SITE
-from tcra.lab.kube import binaries
 from tcra.mco.live import read
 from tcra.mco.model import (
     HostRole,
@@ -24,12 +21,12 @@ from tcra.mco.model import (
     Usage,
     WorkloadKind,
 )
-from tcra.mco.repository import free_capacity, from_inventory
+from tcra.mco.repository import free_capacity
 from tcra.model import Host, Quantity
 from tcra.ownership import owner_text
 from tests.integration.conftest import needs_lab, running_lab
 
-pytestmark = [pytest.mark.lab, needs_lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 OWNER = owner_text("tests", "live", "vm", "0" * 32)
 MI = 2**20
 
@@ -105,42 +102,3 @@ def test_a_vm_on_hugepages_takes_them_from_the_hypervisor_reading_once(lab):
         provider.delete(created.id, created.outs)
     (after,) = read(inventory).hypervisors
     assert after.hugepages == was.hugepages
-
-
-POD = textwrap.dedent("""\
-    apiVersion: v1
-    kind: Pod
-    metadata: {name: citlive-asks, namespace: default}
-    spec:
-      containers:
-      - name: asks
-        image: 127.0.0.1:1/never-pulled:0  # pending or not, its requests hold room
-        resources: {requests: {cpu: 100m, memory: 64Mi}}
-    """)
-
-
-def test_a_pod_with_requests_takes_them_from_the_cluster_room(kubernetes_lab):
-    inventory = load(kubernetes_lab.get().inventory)
-    cluster = inventory.site(HYPERVISOR_SITE).cluster
-    assert cluster is not None, "the Kubernetes lab gives site lab_factory its cluster"
-
-    def kubectl(*args: str, stdin: str | None = None) -> None:
-        done = subprocess.run([binaries.find().kubectl(), "--kubeconfig",
-                               str(cluster.kubeconfig), *args], input=stdin,
-                              capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-
-    (before,) = read(inventory).clusters
-    assert (before.site, before.cluster) == (HYPERVISOR_SITE, cluster.name)
-    assert before.cpu > 0.1 and before.memory.bytes > 64 * MI
-    try:
-        kubectl("apply", "-f", "-", stdin=POD)
-        (during,) = read(inventory).clusters
-        assert before.cpu - during.cpu == pytest.approx(0.1)
-        assert before.memory.bytes - during.memory.bytes == 64 * MI
-        (room,) = [c for c in from_inventory(inventory, live=read(inventory)).clusters
-                   if c.name == cluster.name]
-        assert room.free.cpu <= during.cpu and room.free.memory <= during.memory
-    finally:
-        kubectl("delete", "pod", "citlive-asks", "--namespace=default", "--ignore-not-found",
-                "--timeout=120s")

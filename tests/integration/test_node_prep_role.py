@@ -12,6 +12,7 @@ from tests.integration.test_libvirt_host_role import molecule_test
 
 pytestmark = [
     pytest.mark.lab,
+    pytest.mark.alone,
     pytest.mark.skipif(
         os.geteuid() != 0, reason="the scenario creates a network namespace: needs root"
     ),

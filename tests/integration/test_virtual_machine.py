@@ -20,7 +20,7 @@ from tcra.ownership import OwnedElsewhereError, owner_text
 from tcra.vip.libvirt_host import VipError
 from tests.integration.conftest import needs_lab, running_lab
 
-pytestmark = [pytest.mark.lab, needs_lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 URI = "qemu:///system"
 OWNER = owner_text("tests", "lab", "vm", "0" * 32)
 OTHER_OWNER = owner_text("tests", "lab", "vm", "1" * 32)  # same names, another stack
