@@ -13,7 +13,7 @@ from tcra.lab.nodes import pool_name
 from tests.e2e.test_pim_stack import pulumi_project
 from tests.integration.conftest import needs_lab, running_lab
 
-pytestmark = [pytest.mark.lab, needs_lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 
 
 @pytest.fixture(scope="module")

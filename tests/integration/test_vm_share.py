@@ -18,7 +18,7 @@ from tcra.vip.domain_xml import facts
 from tcra.vip.share import share
 from tests.integration.conftest import needs_lab, running_lab
 
-pytestmark = [pytest.mark.lab, needs_lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 URI = "qemu:///system"
 OWNER = owner_text("tests", "lab", "vmshare", "0" * 32)
 UPF = Resources(cpu=1, memory=Quantity("64Mi"), hugepages=Quantity("64Mi"),
