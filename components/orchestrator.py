@@ -21,6 +21,7 @@ from tcra.providers.workload_inventory import (
     WorkloadInventoryArgs,
 )
 
+from tcra.act.stack import measured_for
 from tcra.errors import TcraError
 from tcra.mco.hosts import place_on_hosts
 from tcra.mco.live import read
@@ -72,7 +73,8 @@ class MultiCloudOrchestrator(pulumi.ComponentResource):
         self.result: Plan = place_on_hosts(
             args.request, args.policy, args.inventory, clusters=args.clusters,
             running=taken.of(args.request.name), taken=taken, new_clusters=args.new_clusters,
-            live=read(args.inventory) if store and args.live else None)
+            live=read(args.inventory) if store and args.live else None,
+            measured=measured_for(args.request.name))
         if self.result.unplaced and not args.allow_partial:
             raise InfeasibleRequestError("\n".join(
                 f"cannot place {u.workload}: {u.reason}" for u in self.result.unplaced))

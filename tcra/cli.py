@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from tcra.act.cli import actions_app
 from tcra.cli_options import StateRoot, lab_spec
 from tcra.errors import InvalidInputError, TcraError, problems_from
 from tcra.inventory import load
@@ -37,6 +38,7 @@ chain_app = typer.Typer(help="SRv6 service chains on host-based routers (HBRs)."
                         no_args_is_help=True)
 app.add_typer(chain_app, name="chain")
 app.add_typer(sense_app, name="sense")
+app.add_typer(actions_app, name="actions")
 # Piped output keeps whole lines (rich would otherwise wrap tables at 80 columns).
 out = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)

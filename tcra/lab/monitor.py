@@ -1,10 +1,12 @@
 """The lab's monitoring and alert system: Prometheus (Debian's 2.42) scraping tcra's metrics
-and evaluating the rules `tcra sense rules` writes, and Alertmanager (0.25) routing what fires.
+and evaluating the rules `tcra sense rules` writes, and Alertmanager (0.25) sending what fires
+to tcra's action agent (`tcra actions serve --lab`) with a bearer token only root can read.
 Both listen on 127.0.0.1 only, keep their data in the lab's state folder, and are stopped by
 `lab down`; Alertmanager's cluster port, which would listen on every address, is off."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import urllib.error
 import urllib.request
@@ -24,7 +26,8 @@ HTTP_TIMEOUT = 5.0
 
 def ensure(spec: LabSpec, current: LabMonitor | None) -> LabMonitor:
     """Keep both running if they are; otherwise (re)start them on the ports they had."""
-    if current and alive(current.prometheus) and alive(current.alertmanager):
+    if current and current.act_port and alive(current.prometheus) and \
+            alive(current.alertmanager):
         return current
     if current:
         stop_all(current)
@@ -34,13 +37,22 @@ def ensure(spec: LabSpec, current: LabMonitor | None) -> LabMonitor:
                        " prometheus-alertmanager (scripts/setup-host does this)")
     folder = spec.state_dir / "monitor"
     (folder / "rules").mkdir(parents=True, exist_ok=True)
-    ports = ((current.prometheus_port, current.alertmanager_port, current.sense_port)
-             if current else (free_port(), free_port(), free_port()))
-    prometheus_port, alertmanager_port, sense_port = ports
+    ports = ((current.prometheus_port, current.alertmanager_port, current.sense_port,
+              current.act_port or free_port())
+             if current else (free_port(), free_port(), free_port(), free_port()))
+    prometheus_port, alertmanager_port, sense_port, act_port = ports
+    token = folder / "act.token"
+    if not token.exists():
+        token.touch(mode=0o600)
+        token.write_text(secrets.token_urlsafe(32))
+    token.chmod(0o600)
     _write(folder / "alertmanager.yml", {
         "route": {"receiver": "tcra", "group_by": ["alertname", "service"],
                   "group_wait": "1s", "group_interval": "10s", "repeat_interval": "1h"},
-        "receivers": [{"name": "tcra"}]})
+        "receivers": [{"name": "tcra", "webhook_configs": [{
+            "url": f"http://127.0.0.1:{act_port}/alerts", "send_resolved": False,
+            "http_config": {"authorization": {"type": "Bearer",
+                                              "credentials_file": str(token)}}}]}]})
     _write(folder / "prometheus.yml", {
         "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL},
         "rule_files": [str(folder / "rules" / "*.yml")],
@@ -69,7 +81,7 @@ def ensure(spec: LabSpec, current: LabMonitor | None) -> LabMonitor:
         raise
     return LabMonitor(folder=folder, prometheus=prometheus, prometheus_port=prometheus_port,
                       alertmanager=alertmanager, alertmanager_port=alertmanager_port,
-                      sense_port=sense_port)
+                      sense_port=sense_port, act_port=act_port)
 
 
 def stop_all(monitor: LabMonitor) -> None:

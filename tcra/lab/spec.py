@@ -160,6 +160,8 @@ class LabMonitor(Model):
     alertmanager: Process
     alertmanager_port: int
     sense_port: int = Field(description="Where Prometheus scrapes `tcra sense serve`.")
+    act_port: int = Field(default=0, description="Where Alertmanager sends alerts: `tcra"
+                          " actions serve --lab` (0: a lab from before the agent).")
 
     @property
     def prometheus_url(self) -> str:
@@ -173,6 +175,11 @@ class LabMonitor(Model):
     def rules(self) -> Path:
         """The folder whose *.yml Prometheus loads as rule files."""
         return self.folder / "rules"
+
+    @property
+    def act_token(self) -> Path:
+        """The bearer token Alertmanager sends the agent, readable by root only."""
+        return self.folder / "act.token"
 
 
 class LabState(Model):

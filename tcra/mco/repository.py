@@ -9,7 +9,7 @@ difference counted twice."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from tcra.mco.model import (
     Capacity,
@@ -222,3 +222,16 @@ def from_inventory(inventory: Inventory, clusters: Iterable[ClusterState] = (),
                 node=Capacity(cpu=0, memory=Quantity(0)), max_nodes_to_add=0))
     return Repository(sites=sites, clusters=tuple(given), placements=tuple(placements),
                       new_clusters=new_clusters)
+
+
+def measured_at(repository: Repository, measured: Mapping[str, float], areas: Iterable[str]
+                ) -> Repository:
+    """`measured`: the round trip a site's users measured (the action agent's), taken as the
+    site's round trip to each of `areas` in place of the inventory's figure."""
+    if not measured:
+        return repository
+    areas = tuple(areas)
+    return repository.model_copy(update={"sites": tuple(
+        s.model_copy(update={"latency_ms": {**s.latency_ms,
+                                            **dict.fromkeys(areas, measured[s.site.id])}})
+        if s.site.id in measured else s for s in repository.sites)})

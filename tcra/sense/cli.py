@@ -7,12 +7,19 @@ import re
 import signal
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
-from tcra.cli_options import StateRoot, lab_spec
+from tcra.cli_options import (
+    InventoryOption,
+    LabOption,
+    StateRoot,
+    StoreOption,
+    lab_state,
+    refuse,
+)
 from tcra.errors import InvalidInputError, Problem, problems_from
 
 if TYPE_CHECKING:
@@ -25,12 +32,6 @@ sense_app = typer.Typer(help="Metrics and alert rules: the sensing of the TCRA's
 PROBE = re.compile(r"^(?P<service>[^/=]+)/(?P<workload>[^/=]+)(?:=(?P<address>.+))?$")
 SENSE_PORT = 9464  # the port Prometheus' exporters conventionally take for such a program
 
-InventoryOption = Annotated[Path | None, typer.Option("--inventory", help="The sites and"
-                            " hosts (an Ansible inventory; default with --lab: the lab's).")]
-StoreOption = Annotated[str | None, typer.Option("--store", help="Database URL (default: the"
-                        " inventory's tcra_store, else the local one).")]
-LabOption = Annotated[str | None, typer.Option("--lab", help="A lab that is up: its"
-                      " inventory, its Prometheus, its users' namespace.")]
 
 
 @sense_app.command("serve")
@@ -58,7 +59,7 @@ def serve(
     from tcra.sense.metrics import Sensor
     from tcra.sense.probe import Prober
 
-    state = _lab(lab, state_root, "tcra sense serve")
+    state = lab_state(lab, state_root, "tcra sense serve")
     loaded, store_url = _sources(inventory, store, state, "tcra sense serve")
     targets = _targets(probe or [], probe_from, state)
     registry = CollectorRegistry()
@@ -101,8 +102,8 @@ def rules(
     try:
         settings = RuleSettings(max_loss=max_loss, horizon_s=horizon)
     except ValidationError as exc:
-        _refuse(InvalidInputError(problems_from(exc, "tcra sense rules")))
-    state = _lab(lab, state_root, "tcra sense rules")
+        refuse(InvalidInputError(problems_from(exc, "tcra sense rules")))
+    state = lab_state(lab, state_root, "tcra sense rules")
     _loaded, store_url = _sources(inventory, store, state, "tcra sense rules")
     database = Store(store_url)
     database.migrate()
@@ -146,31 +147,19 @@ def picture(
     if out.suffix not in FORMATS:
         problems.append(Problem("tcra sense picture", "--out", "expected a file ending in"
                                 f" {' or '.join(FORMATS)}", str(out)))
-    state = _lab(lab, state_root, "tcra sense picture")
+    state = lab_state(lab, state_root, "tcra sense picture")
     url = prometheus or (state.monitor.prometheus_url if state and state.monitor else None)
     if url is None or not url.startswith(("http://", "https://")):
         problems.append(Problem("tcra sense picture", "--prometheus", "expected an http(s)"
                                 " URL (or --lab)", url))
     if problems:
-        _refuse(InvalidInputError(problems))
+        refuse(InvalidInputError(problems))
     assert match is not None and url is not None  # noqa: S101 - refused above otherwise
     end = time.time()
     seen = history(url, match["service"], match["workload"], end - minutes * 60, end,
                    ca_bundle=ca_bundle)
     render(seen, out)
     print(f"tcra sense: {out}: {len(seen.rtt)} probes, {len(seen.alerts)} alert(s) fired")
-
-
-def _lab(name: str | None, state_root: Path | None, command: str) -> LabState | None:
-    if name is None:
-        return None
-    from tcra.lab.spec import load_state
-
-    state = load_state(lab_spec(command, name=name, state_root=state_root))
-    if state is None or state.inventory is None or state.monitor is None:
-        print(f"{command}: lab {name} is not up with its monitoring (tcra lab up)")
-        raise typer.Exit(1)
-    return state
 
 
 def _sources(inventory: Path | None, store: str | None, state: LabState | None,
@@ -180,12 +169,12 @@ def _sources(inventory: Path | None, store: str | None, state: LabState | None,
 
     path = inventory or (state.inventory if state else None)
     if path is None:
-        _refuse(InvalidInputError([Problem(command, "--inventory", "expected an inventory"
+        refuse(InvalidInputError([Problem(command, "--inventory", "expected an inventory"
                                            " (or --lab)", None)]))
     try:
         loaded = load(path)
     except InvalidInputError as exc:
-        _refuse(exc)
+        refuse(exc)
     return loaded, store or loaded.store or default_url()
 
 
@@ -212,10 +201,5 @@ def _targets(probes: list[str], namespace: str | None, state: LabState | None
         except ValidationError as exc:
             problems += problems_from(exc, f"tcra sense serve: --probe[{i}]")
     if problems:
-        _refuse(InvalidInputError(problems))
+        refuse(InvalidInputError(problems))
     return tuple(targets)
-
-
-def _refuse(exc: InvalidInputError) -> NoReturn:
-    print("\n".join(exc.lines()))
-    raise typer.Exit(2)

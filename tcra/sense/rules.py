@@ -55,7 +55,8 @@ def groups(running: tuple[Running, ...], settings: RuleSettings | None = None
                         f"workload={_quoted(workload)}}} > {budget:g}",
                 "labels": {"severity": SEVERITY["latency"], "budget_ms": f"{budget:g}"},
                 "annotations": {"summary": f"{service}/{workload}: round trip {{{{ $value }}}}"
-                                           f" ms, over its budget of {budget:g} ms"}})
+                                           f" ms, over its budget of {budget:g} ms",
+                                "rtt_ms": "{{ $value }}"}})  # what the action agent reads
         rules.append({
             "alert": "TcraChainLosesPackets",
             "expr": f"tcra_probe_loss_ratio{{service={_quoted(service)}}}"

@@ -18,6 +18,8 @@ import libvirt
 import pytest
 import yaml
 
+from tcra.act.model import ActionState
+from tcra.act.store import ActionStore
 from tcra.inventory import load
 from tcra.lab import vip
 from tcra.lab.kube import binaries
@@ -358,8 +360,9 @@ def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_aler
     """Sensing and alerting on the deployed plant: `tcra sense serve` probes the chain from
     the far-edge users to app, `tcra sense rules` gives the lab's Prometheus app's own budget,
     and a congested underlay fires the alert within two scrape intervals of the measured round
-    trip crossing it; a downed users' link fires the loss alert; the picture shows both. The
-    accounting is each placement's estimate times the time it has run."""
+    trip crossing it, and the action agent records the MCO's answer for it (no site of the
+    lab is within budget); a downed users' link fires the loss alert; the picture shows both.
+    The accounting is each placement's estimate times the time it has run."""
     spec, state, pulumi = lab_and_stack
     pulumi("up", "--yes")
     state = load_state(spec)
@@ -370,6 +373,10 @@ def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_aler
     assert "Prometheus" in written and "reloaded" in written
     serving = subprocess.Popen(sense(spec, "serve", "--probe", "plant/app", "--every", "2"),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    acting = subprocess.Popen(  # the agent Alertmanager sends to, on this stack
+        [str(ROOT / ".venv/bin/tcra"), "actions", "serve", "--lab", spec.name, "--state-root",
+         str(spec.state_root), "--stack", str(pulumi.project), "--stack-name", "lab"],
+        env=pulumi.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     impair = [str(ROOT / ".venv/bin/tcra"), "lab", "impair", "--name", spec.name,
               "--state-root", str(spec.state_root)]
     repair = [str(ROOT / ".venv/bin/tcra"), "lab", "repair", "--name", spec.name,
@@ -403,6 +410,16 @@ def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_aler
             active_at = datetime.fromisoformat(fired["activeAt"].replace("Z", "+00:00"))
             assert active_at.timestamp() - crossed <= 2 * 5 + 1, (crossed, fired)
             assert fired["labels"]["workload"] == "app"
+            # the agent previews the plant placed on the measured round trip: no site of the
+            # lab has app's cluster within budget, so the MCO's reasons are the action's
+            actions = ActionStore(load(state.inventory).store)
+            assert wait_until(actions.actions, 120, interval=1), "no action for the alert"
+            [action] = actions.actions()
+            assert (action.service, action.workload, action.measurement.site) == (
+                "plant", "app", "lab_factory")
+            assert action.measurement.rtt_ms > budget
+            assert action.state is ActionState.NO_REMEDY, action
+            assert "cannot place app:" in action.reason, action.reason
         finally:
             subprocess.run(repair, check=True, timeout=60)
         assert wait_until(lambda: alert(state, "TcraLatencyBudgetExceeded") is None, 60, interval=1)
@@ -423,8 +440,11 @@ def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_aler
                                             "TcraChainLosesPackets", f"budget {budget} ms"))
     finally:
         serving.terminate()
+        acting.terminate()
         output, _ = serving.communicate(timeout=30)
+        agent_output, _ = acting.communicate(timeout=30)
     assert serving.returncode == 0, output
+    assert acting.returncode == 0, agent_output
 
 
 def accrued(store: Store, now: float) -> dict[str, float]:

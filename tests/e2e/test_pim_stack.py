@@ -68,6 +68,9 @@ def pulumi_project(root: Path, name: str, config: dict[str, str],
             raise AssertionError(f"pulumi {' '.join(args)}:\n{result.stdout}{result.stderr}")
         return result
 
+    # for a program that runs pulumi on this stack itself (tcra actions)
+    pulumi.project = project  # type: ignore[attr-defined]
+    pulumi.env = {k: v for k, v in base.items() if v is not None}  # type: ignore[attr-defined]
     pulumi("stack", "init", "lab")
     for key, value in config.items():
         pulumi("config", "set", "--path", key, value)

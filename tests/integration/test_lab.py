@@ -12,6 +12,7 @@ import libvirt
 import pytest
 import requests
 import sushy
+import yaml
 from cryptography import x509
 
 from tcra import lab
@@ -296,3 +297,11 @@ def test_prometheus_and_alertmanager_answer_on_loopback_only(spec):
                                      f"127.0.0.1:{monitor.alertmanager_port}"])
     config = (monitor.folder / "prometheus.yml").read_text()
     assert f"127.0.0.1:{monitor.sense_port}" in config  # where `tcra sense serve --lab` listens
+    # Alertmanager (running: it took the config) sends to the action agent's port with the
+    # token only root reads
+    (receiver,) = yaml.safe_load((monitor.folder / "alertmanager.yml").read_text())["receivers"]
+    (webhook,) = receiver["webhook_configs"]
+    assert webhook["url"] == f"http://127.0.0.1:{monitor.act_port}/alerts"
+    assert webhook["http_config"]["authorization"]["credentials_file"] == str(monitor.act_token)
+    assert monitor.act_token.stat().st_mode & 0o777 == 0o600
+    assert len(monitor.act_token.read_text()) >= 32

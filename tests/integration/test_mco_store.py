@@ -105,7 +105,7 @@ def test_the_migration_builds_what_the_mapping_declares(store, url):
         with engine.connect() as connection:
             context = MigrationContext.configure(connection,
                                                  opts={"version_table": VERSION_TABLE})
-            assert context.get_current_revision() == "0010"
+            assert context.get_current_revision() == "0011"
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

@@ -184,7 +184,7 @@ def test_the_rules_take_each_workload_s_tightest_budget_and_promtool_accepts_the
                     {"exp_labels": {"severity": "critical", "budget_ms": "20",
                                     "service": "plant", "workload": "app"},
                      "exp_annotations": {"summary": "plant/app: round trip 420 ms, over its"
-                                                    " budget of 20 ms"}}]},
+                                                    " budget of 20 ms", "rtt_ms": "420"}}]},
                 {"eval_time": "15s", "alertname": "TcraChainLosesPackets", "exp_alerts": []},
                 {"eval_time": "20s", "alertname": "TcraChainLosesPackets", "exp_alerts": [
                     {"exp_labels": {"severity": "critical", "service": "plant",
