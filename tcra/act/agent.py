@@ -67,13 +67,18 @@ class Agent:
         """The action with the preview of what applying it changes, or why there is no
         remedy."""
         seen = pulumi_stack.preview(self.stack, action)
-        if seen.error is not None:
-            return action.model_copy(update={"state": ActionState.NO_REMEDY,
-                                             "reason": seen.error})
+        if seen.error is not None:  # the MCO's InfeasibleRequestError, or the stack broken
+            infeasible = any(line.lstrip().startswith("cannot place ")
+                             for line in seen.error.splitlines())
+            return action.model_copy(update={
+                "state": ActionState.NO_REMEDY if infeasible else ActionState.FAILED,
+                "reason": seen.error})
         if not seen.steps:
             return action.model_copy(update={"state": ActionState.NO_REMEDY,
-                                             "reason": "the MCO keeps every workload where"
-                                                       " it is: nothing would change"})
+                                             "reason": "nothing would change: the MCO"
+                                                       " keeps every workload where it is (or"
+                                                       " the stack does not deploy service"
+                                                       f" {action.service})"})
         if removed := [s for s in seen.steps if s.startswith("remove ")]:
             # a partial plan (allow_partial) drops what fits nowhere: never a remedy
             return action.model_copy(update={
@@ -86,13 +91,16 @@ class Agent:
         world that changed since (another up, capacity gone) refuses the action instead."""
         action = self.store.decide(action_id, "approve", (ActionState.PROPOSED,),
                                    ActionState.APPROVED, actor, self.clock())
-        seen = pulumi_stack.preview(self.stack, action)
-        if seen.error is not None or seen.digest != action.digest:
-            why = seen.error or ("the preview differs from the approved one:\n"
-                                 + "\n".join(_changes(action.preview, seen.steps)))
-            return self.store.decide(action_id, "refuse", (ActionState.APPROVED,),
-                                     ActionState.REFUSED, AGENT, self.clock(), why)
-        failed = pulumi_stack.up(self.stack, action)
+        try:
+            seen = pulumi_stack.preview(self.stack, action)
+            if seen.error is not None or seen.digest != action.digest:
+                why = seen.error or ("the preview differs from the approved one:\n"
+                                     + "\n".join(_changes(action.preview, seen.steps)))
+                return self.store.decide(action_id, "refuse", (ActionState.APPROVED,),
+                                         ActionState.REFUSED, AGENT, self.clock(), why)
+            failed = pulumi_stack.up(self.stack, action)
+        except Exception as exc:  # pulumi missing, store gone: never left standing approved
+            failed = f"{type(exc).__name__}: {exc}"
         if failed is not None:
             return self.store.decide(action_id, "fail", (ActionState.APPROVED,),
                                      ActionState.FAILED, AGENT, self.clock(), failed)

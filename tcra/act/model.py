@@ -15,7 +15,7 @@ class ActionState(StrEnum):
     NO_REMEDY = "no-remedy"    # the MCO found nowhere better: nothing to approve
     APPROVED = "approved"      # being applied
     APPLIED = "applied"
-    FAILED = "failed"          # the apply failed: see its events
+    FAILED = "failed"          # the preview or the apply failed: see its events
     REFUSED = "refused"        # the preview changed since it was proposed: not applied
     REJECTED = "rejected"
 
