@@ -107,10 +107,6 @@ class Agent:
         return self.store.decide(action_id, "apply", (ActionState.APPROVED,),
                                  ActionState.APPLIED, AGENT, self.clock())
 
-    def reject(self, action_id: str, actor: str, why: str = "") -> Action:
-        return self.store.decide(action_id, "reject", (ActionState.PROPOSED,),
-                                 ActionState.REJECTED, actor, self.clock(), why)
-
 
 def _changes(approved: tuple[str, ...], now: tuple[str, ...]) -> list[str]:
     return ([f"- {s}" for s in approved if s not in now]

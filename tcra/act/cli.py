@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,7 +138,7 @@ def approve(action_id: IdArgument, stack: StackOption, stack_name: StackName,
     """Approve; the stack is previewed again and, if the preview is the one approved,
     brought up (otherwise the action is refused, unapplied)."""
     agent = _agent(stack, stack_name, inventory, store, lab, state_root, "tcra actions approve")
-    _decided(agent, lambda: agent.approve(action_id, by or getpass.getuser()))
+    _decided(agent.store, lambda: agent.approve(action_id, by or getpass.getuser()))
 
 
 @actions_app.command("reject")
@@ -146,16 +147,14 @@ def reject(action_id: IdArgument, inventory: InventoryOption = None,
            by: ByOption = None,
            why: Annotated[str, typer.Option("--why", help="For the audit trail.")] = "") -> None:
     """Reject: nothing is applied."""
-    from tcra.act.agent import Agent
-    from tcra.act.stack import StackRef
-
     database = _store(inventory, store, lab_state(lab, state_root, "tcra actions reject"),
                       "tcra actions reject")
-    agent = Agent(database, StackRef(project=Path(), stack="-"))  # rejecting runs no stack
-    _decided(agent, lambda: agent.reject(action_id, by or getpass.getuser(), why))
+    _decided(database, lambda: database.reject(action_id, by or getpass.getuser(), time.time(),
+                                               why))
 
 
-def _decided(agent: Agent, decide: Callable[[], Action]) -> None:
+def _decided(database: ActionStore, decide: Callable[[], Action]) -> None:
+    from tcra.act.model import ActionState
     from tcra.act.store import ActionStateError
 
     try:
@@ -164,10 +163,10 @@ def _decided(agent: Agent, decide: Callable[[], Action]) -> None:
         print(f"tcra actions: {exc}")
         raise typer.Exit(1) from None
     print(f"action {action.id}: {action.state}")
-    last = agent.store.events(action.id)[-1]
+    last = database.events(action.id)[-1]
     if last.detail:
         print(last.detail)
-    if action.state.value in ("refused", "failed"):
+    if action.state in (ActionState.REFUSED, ActionState.FAILED):
         raise typer.Exit(1)
 
 

@@ -96,6 +96,11 @@ class ActionStore(Store):
             _event(session, action_id, at, actor, str(to), detail)
             return _action(row)
 
+    def reject(self, action_id: str, actor: str, at: float, why: str = "") -> Action:
+        """Nothing is applied; only a proposed action can be rejected."""
+        return self.decide(action_id, "reject", (ActionState.PROPOSED,), ActionState.REJECTED,
+                           actor, at, why)
+
     def events(self, action_id: str) -> list[ActionEvent]:
         query = (select(ActionEventRow).where(ActionEventRow.action == action_id)
                  .order_by(ActionEventRow.id))

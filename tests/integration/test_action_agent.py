@@ -6,7 +6,6 @@ it with `pulumi up` and moves what it previewed only, an approval after the worl
 refused unapplied, and the auto-approve policy applies as the policy."""
 
 import json
-import os
 import threading
 import time
 import urllib.request
@@ -23,7 +22,7 @@ from tcra.act.store import ActionStore
 from tcra.lab import monitor
 from tcra.lab.processes import free_port, start_ready, stop, wait_until
 from tests.conftest import ROOT
-from tests.e2e.test_pim_stack import engine, pulumi_project
+from tests.e2e.test_pim_stack import pulumi_project
 
 SERVICE = "plant"
 TOKEN = "agent-token-from-a-credentials-file"
@@ -38,13 +37,8 @@ def alert(workload: str, rtt_ms: float) -> dict:
 
 @pytest.fixture
 def stack(tmp_path, monkeypatch):
-    """The example blueprint's MCO, up once, with the environment the agent's pulumi runs in."""
-    for key, value in {"PATH": f"{ROOT / '.venv' / 'bin'}:{engine()}:{os.environ['PATH']}",
-                       "PULUMI_BACKEND_URL": f"file://{tmp_path / 'pulumi-state'}",
-                       "PULUMI_CONFIG_PASSPHRASE": "e2e",
-                       "PULUMI_HOME": str(tmp_path / "pulumi-home"),
-                       "PULUMI_SKIP_UPDATE_CHECK": "true"}.items():
-        monkeypatch.setenv(key, value)
+    """The example blueprint's MCO, up once, with the environment the agent's pulumi runs in
+    (the runner's own: its backend, passphrase, engine)."""
     store = f"sqlite:///{tmp_path / 'mco.db'}"
     config = {"inventory": str(ROOT / "inventories" / "example"),
               "factory_sites[0]": "factory_munich", "factory_sites[1]": "factory_lyon",
@@ -52,9 +46,11 @@ def stack(tmp_path, monkeypatch):
               "store_url": store, **{f"blocks.{b}": "false" for b in (
                   "bare_metal", "virtual_machines", "kubernetes", "connectivity")}}
     with pulumi_project(tmp_path, "example", config) as pulumi:
+        for key, value in pulumi.env.items():
+            monkeypatch.setenv(key, value)
         pulumi("up", "--yes")
         database = ActionStore(store)
-        yield StackRef(project=tmp_path / "example", stack="lab"), database, pulumi
+        yield StackRef(project=pulumi.project, stack="lab"), database, pulumi
 
 
 def sites(database: ActionStore) -> dict[str, str]:
