@@ -43,7 +43,8 @@ from tcra.inventory import load
 
 cluster = load({inventory!r}).site("lab_factory").cluster
 Workload("web", WorkloadArgs(chart={chart!r}, version="0.1.0",
-         kubeconfig=cluster.kubeconfig.read_text(), endpoint=Endpoint(kind="pod")))
+         kubeconfig=cluster.kubeconfig.read_text(), node_selector=cluster.node_selector,
+         endpoint=Endpoint(kind="pod")))
 """
 TIMEOUT_S = 300
 

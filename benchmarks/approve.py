@@ -87,7 +87,8 @@ def main() -> None:
             # over it at the far edge where it went)
             site = {p.workload: p.site for p in store.placements("plant")}
             here = site["opcua-gateway-factory_munich"]
-            measured = json.dumps({"service": "plant", "site": here, "rtt_ms": 45.0})
+            measured = json.dumps({"service": "plant", "site": here, "rtt_ms": 45.0,
+                                   "workload": "opcua-gateway-factory_munich"})
             started = time.perf_counter()
             run(stack.project, "up", "--yes", "--skip-preview", env={MEASURED: measured})
             bare.append(time.perf_counter() - started)

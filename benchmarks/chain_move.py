@@ -38,14 +38,14 @@ from tcra.model.fabric import Chain
 inventory = load({inventory!r})
 fabric = inventory.fabric
 hbr = fabric.serving("lab_factory")
-kubeconfig = inventory.site("lab_factory").cluster.kubeconfig.read_text()
+cluster = inventory.site("lab_factory").cluster
 config = pulumi.Config()
 
 
 def function(name, **values):
     return Workload(name, WorkloadArgs(
-        chart={chart!r}, version="0.1.0", values=values, kubeconfig=kubeconfig,
-        endpoint=Endpoint(kind="pod")))
+        chart={chart!r}, version="0.1.0", values=values, kubeconfig=cluster.kubeconfig.read_text(),
+        node_selector=cluster.node_selector, endpoint=Endpoint(kind="pod")))
 
 
 def ipv6(addresses):

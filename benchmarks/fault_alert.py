@@ -99,11 +99,17 @@ def main() -> None:
     finally:
         sensing.terminate()
         sensing.wait(timeout=30)
-    probe, alert = statistics.median(detected), statistics.median(fired)
-    print(f"budget {budget} ms; median over {args.rounds} rounds:")
-    print(f"  fault -> probe over budget (baseline)   {probe:5.1f} s")
-    print(f"  fault -> alert firing (tcra)            {alert:5.1f} s")
-    print(f"  ratio alert / probe                     {alert / probe:5.2f}")
+    medians(budget, ("fault -> probe over budget", detected), ("fault -> alert firing", fired))
+
+
+def medians(budget: float, baseline: tuple[str, list[float]], tcra: tuple[str, list[float]]
+            ) -> None:
+    """The medians of the rounds, side by side, and their ratio."""
+    (base_name, base), (name, ours) = ((n, statistics.median(v)) for n, v in (baseline, tcra))
+    print(f"budget {budget} ms; median over {len(tcra[1])} rounds:")
+    print(f"  {base_name + ' (baseline)':44} {base:6.1f} s")
+    print(f"  {name + ' (tcra)':44} {ours:6.1f} s")
+    print(f"  {'ratio tcra / baseline':44} {ours / base:6.2f}")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,21 @@ class ChainIntent(Model):
                                  " encapsulates.")
 
 
+def on_the_path(request: ServiceRequest, chain: ChainIntent | None) -> ServiceRequest:
+    """Users reach the egress through the chain's functions: the request names the chain, and
+    a function without a latency budget of its own gets the egress's. A placement (and a
+    re-placement on the round trip the users measured) that keeps the egress near its users
+    then keeps their whole path there."""
+    by_name = {w.name: w for w in request.workloads}
+    if chain is None or not {*chain.functions, chain.egress} <= set(by_name):
+        return request  # refused with the chain's field once placed (`placed_chain`)
+    budgets = by_name[chain.egress].latency
+    return request.model_copy(update={"chain": (*chain.functions, chain.egress),
+                                      "workloads": tuple(
+        w.model_copy(update={"latency": budgets})
+        if w.name in chain.functions and not w.latency else w for w in request.workloads)})
+
+
 class BlueprintArgs(Model):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -147,7 +162,8 @@ class Blueprint(pulumi.ComponentResource):
         super().__init__(self.kind, name, None, opts)
         self.args = args
         self.entries: dict[str, CatalogEntry] = {}
-        self.request_made = self.request(name, args)
+        self.request_made = on_the_path(self.request(name, args),
+                                        args.chain if args.blocks.connectivity else None)
         self.mco = MultiCloudOrchestrator(f"{name}-mco", MultiCloudOrchestratorArgs(
             inventory=args.inventory, request=self.request_made, policy=args.policy,
             store_url=args.store_url or args.inventory.store, allow_partial=args.allow_partial,

@@ -182,7 +182,7 @@ def _target(blueprint: Blueprint, name: str, site: str,
         # source are asked before anything is declared.
         return existing.name, {
             "kubeconfig": existing.kubeconfig.read_text(), "cluster_name": existing.name,
-            "registry_ca": existing.registry_ca,
+            "registry_ca": existing.registry_ca, "node_selector": existing.node_selector,
             "endpoint": Endpoint(kind="pod" if existing.pod_endpoints else "service")
         }, existing.name
     template, management = _template(blueprint, site, workloads)

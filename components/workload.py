@@ -80,6 +80,10 @@ class WorkloadArgs(Model):
     timeout: int = Field(default=180, ge=10, description="Seconds Helm waits for the"
                          " release's pods to be Ready and its Jobs to complete; after that the"
                          " install or upgrade is undone and the Workload fails.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Labels of the"
+                                          " nodes its pods must run on: the site's, in a"
+                                          " cluster that spans sites. Given to the chart as"
+                                          " its `nodeSelector` value, as most charts take it.")
     cluster_name: str | None = Field(default=None, description="How errors name the cluster"
                                      " (an inventory's name for it); default: its API server.")
     registry_ca: Path | None = Field(default=None, description="CA bundle the chart's registry"
@@ -103,8 +107,11 @@ class Workload(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkloadArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        values = ({**args.values, "nodeSelector": {**args.values.get("nodeSelector", {}),
+                                                   **args.node_selector}}
+                  if args.node_selector else args.values)
         chart = Chart(chart=args.chart, version=args.version, repository=args.repository,
-                      values=args.values, namespace=args.namespace,
+                      values=values, namespace=args.namespace,
                       release_name=args.release_name or name)
         self._where = (f"Workload {name} (release {chart.release} in {chart.namespace} on"
                        f" {_cluster_of(args)})")

@@ -61,7 +61,7 @@ with stack_config.reported():
         chart=release.chart, version=release.version, repository=release.repository,
         namespace=release.namespace, create_namespace=release.create_namespace,
         values=release.values, kubeconfig=kubeconfig, registry_ca=cluster.registry_ca,
-        cluster_name=cluster.name,
+        cluster_name=cluster.name, node_selector=cluster.node_selector,
         endpoint=None if release.endpoint == "none" else release.endpoint or default,
         timeout=release.timeout))
         for release in config.releases}

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from tcra.mco.model import MeasuredPath
 from tcra.model.base import Model
 from tcra.model.types import Name
 
@@ -26,14 +27,15 @@ OPEN = (ActionState.PROPOSED, ActionState.APPROVED)
 
 class Measurement(Model):
     """What the probe read: the workload's users see `rtt_ms` to it at `site`. The MCO takes
-    it as the site's round trip to each area of the workload's budgets."""
+    it as the round trip from the workload's users, and its chain's, to the site
+    (`tcra.mco.repository.measured_path`)."""
 
     site: Name
     rtt_ms: float = Field(gt=0)
 
 
-class Measured(Measurement):
-    """A measurement with its service: what the stack's program is handed."""
+class Measured(MeasuredPath):
+    """A measurement with its service and workload: what the stack's program is handed."""
 
     service: Name
 

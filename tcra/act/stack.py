@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError
 
 from tcra.act.model import Action, Measured
 from tcra.errors import InvalidInputError, problems_from
+from tcra.mco.model import MeasuredPath
 from tcra.model.base import Model
 
 MEASURED = "TCRA_MEASURED"
@@ -86,9 +87,9 @@ def _pulumi(stack: StackRef, action: Action, args: list[str], timeout: float
     try:
         return subprocess.run(
             ["pulumi", *args, "--stack", stack.stack, "--non-interactive"], cwd=stack.project,
-            env={**os.environ, MEASURED: Measured(service=action.service,
-                                                   **action.measurement.model_dump())
-                 .model_dump_json()},
+            env={**os.environ, MEASURED: Measured(
+                service=action.service, workload=action.workload,
+                **action.measurement.model_dump()).model_dump_json()},
             capture_output=True, text=True,
             timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -99,14 +100,14 @@ def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def measured_for(service: str) -> dict[str, float]:
-    """Site -> measured round trip, from the action a preview or an up of this stack runs
-    for (none when the program runs for anything else, or for another service)."""
+def measured_for(service: str) -> MeasuredPath | None:
+    """What the users measured, from the action a preview or an up of this stack runs for
+    (none when the program runs for anything else, or for another service)."""
     given = os.environ.get(MEASURED)
     if not given:
-        return {}
+        return None
     try:
         measured = Measured.model_validate_json(given)
     except ValidationError as exc:
         raise InvalidInputError(problems_from(exc, MEASURED)) from None
-    return {measured.site: measured.rtt_ms} if measured.service == service else {}
+    return measured if measured.service == service else None

@@ -105,10 +105,11 @@ def _up(spec: LabSpec, report: Report) -> LabState:
 
     if spec.kubernetes:
         state = _serve_kubernetes(state, report,
-                                  pods=next(h.pods for h in built.fabric.hbrs if h.pods))
-        assert state.kubernetes is not None and state.kubernetes.node is not None  # noqa: S101
-        report("fabric: site lab_factory's HBR on the pods' bridge")
-        fabric.attach_pods(built, state.kubernetes.node.bridge)
+                                  pods={h.name: h.pods for h in built.fabric.hbrs if h.pods})
+        assert state.kubernetes is not None  # noqa: S101
+        for node in state.kubernetes.nodes:
+            report(f"fabric: site {node.site}'s HBR on its node's bridge")
+            fabric.attach_pods(built, node.site, node.bridge)
     elif state.kubernetes:
         report("kubernetes: stopping it (--no-kubernetes)")
         state, _ = _remove_kubernetes(state)
@@ -144,7 +145,8 @@ def _serve_bmc(state: LabState, previous_nodes: tuple[Node, ...]) -> LabState:
     return state
 
 
-def _serve_kubernetes(state: LabState, report: Report, pods: PodNetwork) -> LabState:
+def _serve_kubernetes(state: LabState, report: Report,
+                      pods: dict[str, PodNetwork | None]) -> LabState:
     report("kubernetes: finding its programs (built from Go modules once: long when cold)")
     programs = kube_binaries.find()
     running = control_plane.ensure(state.spec.state_dir / "kubernetes", state.spec.name,

@@ -1,6 +1,6 @@
 """The lab's IPv6/SRv6 fabric: network namespaces for one HBR per lab site, workloads behind
-them, a user namespace, and an underlay link between the HBRs. With Kubernetes, site
-lab_factory's HBR also sits on the pods' bridge as their IPv6 gateway.
+them, a user namespace, and an underlay link between the HBRs. With Kubernetes, each site's
+HBR also sits on the bridge of its site's node, as its pods' IPv6 gateway.
 
 Plain IPv6 routing joins it all, except the service prefix: only an SRv6 chain makes it
 reachable. Everything is named tcra-<lab>-..., and deleting the namespaces removes it all.
@@ -14,7 +14,6 @@ from ipaddress import IPv6Network
 from pathlib import Path
 
 from tcra.lab.fabric_state import FabricState
-from tcra.lab.kube.node import SITE as NODE_SITE
 from tcra.lab.processes import run
 from tcra.lab.spec import LabSpec
 from tcra.model.fabric import Fabric, FabricEndpoint, Hbr, PodNetwork
@@ -44,14 +43,15 @@ def plan(spec: LabSpec) -> FabricState:
         endpoints.append(FabricEndpoint(workload=name, hbr=site, address=host(net, 2),
                                         dev=f"{name}0"))
         workload_ns[name] = f"{spec.prefix}wl-{name}"
-    pods = PodNetwork(dev=PODS_DEV, prefix=subnet(0x3000), gateway=host(subnet(0x3000), 1))
-    pods_at = NODE_SITE if spec.kubernetes else None  # the site of the lab's Kubernetes node
+    pods = {site: PodNetwork(dev=PODS_DEV, prefix=subnet(0x3000 + i),
+                             gateway=host(subnet(0x3000 + i), 1))
+            for i, site in enumerate(SITES)} if spec.kubernetes else {}
     hbrs = tuple(
         Hbr(name=site, site=site, host=ns[site], locator=subnet(0x100 * (i + 1)),
             namespace=ns[site], uplink=ULINK,
             interfaces=(ULINK, *(f"{w}0" for w, at in WORKLOADS if at == site),
-                        *((PODS_DEV,) if site == pods_at else ())),
-            pods=pods if site == pods_at else None)
+                        *((PODS_DEV,) if site in pods else ())),
+            pods=pods.get(site))
         for i, site in enumerate(SITES))
     service = subnet(0x4000)
     return FabricState(
@@ -103,12 +103,12 @@ def build(spec: LabSpec) -> FabricState:
     return state
 
 
-def attach_pods(state: FabricState, bridge: str) -> None:
-    """Put the HBR of the pods' site on the pods' bridge, as their IPv6 gateway: a chain then
-    steers to a pod's own address. Kept when there already."""
-    hbr = next(h for h in state.fabric.hbrs if h.pods is not None)
+def attach_pods(state: FabricState, site: str, bridge: str) -> None:
+    """Put the site's HBR on the bridge of the site's node, as its pods' IPv6 gateway: a chain
+    then steers to a pod's own address. Kept when there already."""
+    hbr = state.fabric.hbr(site)
     assert hbr.pods is not None and hbr.namespace is not None  # noqa: S101 - plan made them
-    outside = f"th-{bridge.removeprefix('tk-')}"
+    outside = f"v{bridge[1:]}"  # the bridge's name with another first letter
     if not Path(f"/sys/class/net/{outside}").exists():
         _ip("link", "add", hbr.pods.dev, "netns", hbr.namespace, "type", "veth", "peer",
             "name", outside)

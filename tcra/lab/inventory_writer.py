@@ -13,7 +13,7 @@ from tcra.lab.bmc import password_file
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.hugepages import MOUNT_POINT, hugetlbfs_mount
 from tcra.lab.issuer import issuer
-from tcra.lab.kube.node import SITE as NODE_SITE
+from tcra.lab.kube.node import SITE_LABEL
 from tcra.lab.nodes import pool_name
 from tcra.lab.processes import LabError
 from tcra.lab.spec import CA_FILE, Bmc, Hugepages, LabKubernetes, LabSpec, Node
@@ -95,7 +95,7 @@ def write(spec: LabSpec, bmc: Bmc, nodes: tuple[Node, ...], fabric: FabricState,
     # The lab's management cluster serves both sites, as one regional management cluster
     # serves many edge sites. Its kubeconfig stays in the state folder (0600, it holds the
     # admin's key), like the BMC password: Ansible would read any file in the inventory folder.
-    # It doubles as the existing cluster of site lab_factory, whose pods its node runs.
+    # It doubles as the existing cluster of both sites, each with its own node for its pods.
     management = ManagementCluster(kubeconfig=kubernetes.kubeconfig) if kubernetes else None
     for site_id, site in _SITES.items():
         site = site.model_copy(update={"management_cluster": management,
@@ -182,8 +182,8 @@ def _dump(path: Path, data: dict[str, Any]) -> None:
 
 def _site_cluster(spec: LabSpec, site_id: str, kubernetes: LabKubernetes | None
                   ) -> SiteCluster | None:
-    if kubernetes is None or kubernetes.node is None or site_id != NODE_SITE:
+    if kubernetes is None or all(node.site != site_id for node in kubernetes.nodes):
         return None
     return SiteCluster(name=f"tcra-{spec.name}", kubeconfig=kubernetes.kubeconfig,
                        registry=kubernetes.registry, registry_ca=kubernetes.trust / CA_FILE,
-                       pod_endpoints=True)
+                       pod_endpoints=True, node_selector={SITE_LABEL: site_id})

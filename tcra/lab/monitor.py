@@ -50,7 +50,10 @@ def ensure(spec: LabSpec, current: LabMonitor | None) -> LabMonitor:
         "route": {"receiver": "tcra", "group_by": ["alertname", "service"],
                   "group_wait": "1s", "group_interval": "10s", "repeat_interval": "1h"},
         "receivers": [{"name": "tcra", "webhook_configs": [{
-            "url": f"http://127.0.0.1:{act_port}/alerts", "send_resolved": False,
+            # Resolved too (the agent ignores them): without them, Alertmanager sends the
+            # same alert's next firing only after repeat_interval (alertmanager#1063), and a
+            # fault repaired and back within the hour would go unanswered.
+            "url": f"http://127.0.0.1:{act_port}/alerts", "send_resolved": True,
             "http_config": {"authorization": {"type": "Bearer",
                                               "credentials_file": str(token)}}}]}]})
     _write(folder / "prometheus.yml", {

@@ -15,7 +15,7 @@ from tcra.state import state_home
 
 STATE_FILE = "state.json"
 CA_FILE = "ca.pem"  # the lab Kubernetes CA's certificate, in LabKubernetes.trust
-POD_CIDR = ipaddress.ip_network("10.244.0.0/24")  # one node, one lab with Kubernetes per machine
+POD_CIDRS = ipaddress.ip_network("10.244.0.0/16")  # a /24 per node; one Kubernetes lab per machine
 
 
 def default_state_root() -> Path:
@@ -108,6 +108,9 @@ class LabNode(Model):
     """Where the node's parts are, and what it made outside its own folders."""
 
     name: str
+    site: str = Field(description="The lab site whose pods it runs (its tcra.io/site label).")
+    pod_cidr: ipaddress.IPv4Network = Field(description="Its pods' IPv4 addresses, the first"
+                                            " its own on the bridge.")
     folder: Path
     run_folder: Path
     crictl: Path
@@ -123,9 +126,14 @@ class LabNode(Model):
         return self.run_folder / "containerd.sock"
 
     @property
+    def short(self) -> str:
+        """The site without its "lab_": how the node's components are named."""
+        return self.site.removeprefix("lab_")
+
+    @property
     def address(self) -> str:
         """The node's InternalIP: the bridge's, the pods' gateway."""
-        return str(next(POD_CIDR.hosts()))
+        return str(next(self.pod_cidr.hosts()))
 
 
 class LabKubernetes(Model):
@@ -135,7 +143,8 @@ class LabKubernetes(Model):
     ports: dict[str, int]
     kubeconfig: Path = Field(description="The admin's kubeconfig (user tcra-lab:admin).")
     components: tuple[Component, ...] = ()
-    node: LabNode | None = Field(default=None, description="The site cluster's real node.")
+    nodes: tuple[LabNode, ...] = Field(default=(), description="Its real nodes, one per lab"
+                                       " site: each runs its site's pods.")
     registry: str | None = Field(default=None, description="The lab's image and chart"
                                  " registry, host:port on 127.0.0.1.")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tcra.errors import InvalidInputError
@@ -23,6 +23,7 @@ from tcra.mco.model import (
     ClusterState,
     HostRole,
     LiveReading,
+    MeasuredPath,
     Placement,
     Policy,
     Resources,
@@ -37,7 +38,7 @@ from tcra.mco.repository import (
     besides,
     from_inventory,
     machines,
-    measured_at,
+    measured_path,
     recorded_clusters,
     unrecorded,
     vm_use,
@@ -96,20 +97,20 @@ class _Machine:
 def place_on_hosts(request: ServiceRequest, policy: Policy, inventory: Inventory, *,
                    clusters: Iterable[ClusterState] = (), running: Iterable[Placement] = (),
                    taken: Usage | None = None, new_clusters: bool = True,
-                   live: LiveReading | None = None, measured: Mapping[str, float] | None = None,
+                   live: LiveReading | None = None, measured: MeasuredPath | None = None,
                    mode: Mode = "auto", explain: bool = False) -> Plan:
     """The plan for `request` on `inventory`, with hosts. `running`: where its workloads run
     now; `taken`: what the store records for every service (this one's hosts stay its own);
     `live`: what the peers report in use (`tcra.mco.live.read`), none to go by the records
-    alone; `measured`: site -> the round trip its users measured (`measured_at`)."""
+    alone; `measured`: what a workload's users measured to it (`measured_path`)."""
     taken = taken or Usage()
     clusters = (*clusters, *recorded_clusters(inventory, taken, request.name))
     if live is not None:  # the service's own use stays its own, as its records do
         live = besides(live, Usage(placements=taken.of(request.name), hosts=tuple(
             h for h in taken.hosts if h.service == request.name)))
-    repository = measured_at(
-        from_inventory(inventory, clusters, running, taken.besides(request.name),
-                       new_clusters, live), measured or {}, request.areas)
+    request, repository = measured_path(
+        request, from_inventory(inventory, clusters, running, taken.besides(request.name),
+                                new_clusters, live), measured)
     excluded: Failures = {}
     for _ in range(ROUNDS):
         plan = place(request, policy, repository, mode=mode, explain=explain, excluded=excluded)

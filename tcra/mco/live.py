@@ -1,6 +1,7 @@
 """What the live peers report in use, for the resource repository (TCRR): which hosts are
 powered on (Redfish), what each hypervisor has free (libvirt), and what room each site's
-existing cluster has left (Kubernetes: its nodes' allocatable less its pods' requests).
+existing cluster has left (Kubernetes: its nodes' allocatable less its pods' requests; only
+the site's own nodes, in a cluster whose nodes stand at several sites).
 
 Read at placement time through the clients the blocks use (timeouts, TLS verified with the
 inventory's CA files, secrets resolved from its references). A peer that does not answer
@@ -82,11 +83,13 @@ def _cluster(site: str, cluster: SiteCluster, timeout: float) -> ClusterRoom:
         raise LiveReadError(f"{where}: {exc}") from None
     try:
         counted = {n["metadata"]["name"] for n in nodes if not n.get("spec", {}).get(
-            "unschedulable")}
+            "unschedulable") and _selected(n["metadata"].get("labels"), cluster.node_selector)}
         have = _total(_amounts(n["status"].get("allocatable") or {}) for n in nodes
                       if n["metadata"]["name"] in counted)
         wanted = _total(_requests(p["spec"]) for p in pods
-                        if p["spec"].get("nodeName") in (*counted, None))
+                        if p["spec"].get("nodeName") in counted
+                        or (p["spec"].get("nodeName") is None and _selected(
+                            p["spec"].get("nodeSelector"), cluster.node_selector)))
     except (KeyError, TypeError, AttributeError, InvalidOperation) as exc:
         raise LiveReadError(f"{where}: its nodes or pods are not the Kubernetes API's shape"
                             f" ({type(exc).__name__}: {exc})") from None
@@ -94,6 +97,12 @@ def _cluster(site: str, cluster: SiteCluster, timeout: float) -> ClusterRoom:
     return ClusterRoom(site=site, cluster=cluster.name, cpu=float(left["cpu"]),
                        memory=Quantity(int(left["memory"])),
                        hugepages=Quantity(int(left["hugepages"])))
+
+
+def _selected(labels: dict[str, str] | None, selector: dict[str, str]) -> bool:
+    """Labels (a node's, or a pending pod's node selector) that a site's selector takes in:
+    without a selector, all of the cluster is the site's."""
+    return selector.items() <= (labels or {}).items()
 
 
 def _amounts(resources: dict[str, Any]) -> dict[str, Decimal]:

@@ -105,6 +105,15 @@ class WorkloadPair(Model):
     second: Name
 
 
+class MeasuredPath(Model):
+    """What the users of a service's workload measured to it (the action agent's probe): a
+    fact about their path to `site`, not about the site's other workloads."""
+
+    workload: Name
+    site: Name
+    rtt_ms: float = Field(gt=0)
+
+
 class ServiceRequest(Model):
     name: Name
     tenant: Name = "default"

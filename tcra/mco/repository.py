@@ -9,16 +9,18 @@ difference counted twice."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from tcra.mco.model import (
     Capacity,
     ClusterState,
     LiveReading,
+    MeasuredPath,
     Placement,
     Repository,
     Resources,
     Role,
+    ServiceRequest,
     SiteState,
     Usage,
     WorkloadKind,
@@ -224,14 +226,25 @@ def from_inventory(inventory: Inventory, clusters: Iterable[ClusterState] = (),
                       new_clusters=new_clusters)
 
 
-def measured_at(repository: Repository, measured: Mapping[str, float], areas: Iterable[str]
-                ) -> Repository:
-    """`measured`: the round trip a site's users measured (the action agent's), taken as the
-    site's round trip to each of `areas` in place of the inventory's figure."""
-    if not measured:
-        return repository
-    areas = tuple(areas)
-    return repository.model_copy(update={"sites": tuple(
-        s.model_copy(update={"latency_ms": {**s.latency_ms,
-                                            **dict.fromkeys(areas, measured[s.site.id])}})
-        if s.site.id in measured else s for s in repository.sites)})
+def measured_path(request: ServiceRequest, repository: Repository,
+                  measured: MeasuredPath | None) -> tuple[ServiceRequest, Repository]:
+    """The request and repository to place on what `measured`'s users measured: the workload,
+    with the chain it ends or is on (its users' path crosses it all), keeps its budgets to
+    areas of its own, `AREA-measured`. From there every site is as far as from AREA but the
+    measured site, at the round trip measured. The site's other workloads keep AREA itself."""
+    if measured is None:
+        return request, repository
+    on_path = set(request.chain) if measured.workload in request.chain else {measured.workload}
+    renamed = {b.area: f"{b.area}-measured" for w in request.workloads if w.name in on_path
+               for b in w.latency}
+    request = request.model_copy(update={
+        "areas": {**request.areas, **{new: request.areas[old] for old, new in renamed.items()}},
+        "workloads": tuple(w.model_copy(update={"latency": tuple(
+            b.model_copy(update={"area": renamed[b.area]}) for b in w.latency)})
+            if w.name in on_path else w for w in request.workloads)})
+    sites = tuple(s.model_copy(update={"latency_ms": {
+        **s.latency_ms, **{new: measured.rtt_ms if s.site.id == measured.site
+                           else s.latency_ms[old] for old, new in renamed.items()
+                           if s.site.id == measured.site or old in s.latency_ms}}})
+        for s in repository.sites)
+    return request, repository.model_copy(update={"sites": sites})

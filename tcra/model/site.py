@@ -70,6 +70,11 @@ class SiteCluster(Model):
     pod_endpoints: bool = Field(default=False, description="Pod addresses are routed from"
                                 " where tcra runs (no load balancer or kube-proxy needed):"
                                 " a workload's endpoint is a ready pod behind its Service.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="The labels of"
+                                          " the site's own nodes, when the cluster's nodes"
+                                          " stand at several sites: the site's room is theirs,"
+                                          " and its workloads' pods run only there (the"
+                                          " charts' `nodeSelector` value).")
     features: tuple[ClusterFeature, ...] = Field(default=(), description="What it gives"
                                                  " workloads beyond a CNI; the MCO places no"
                                                  " workload here that needs another.")

@@ -19,6 +19,7 @@ from tcra.cli_options import (
     StoreOption,
     lab_state,
     refuse,
+    store_url,
 )
 from tcra.errors import InvalidInputError, Problem, problems_from
 
@@ -132,12 +133,14 @@ def picture(
                                                    " system's).")] = None,
     minutes: Annotated[float, typer.Option("--minutes", min=1, max=7 * 24 * 60, help="How"
                                            " far back.")] = 30,
+    inventory: InventoryOption = None, store: StoreOption = None,
 ) -> None:
     """Draw the workload's measured round trip against its budget, with the alerts that
-    fired, from what Prometheus recorded."""
+    fired, from what Prometheus recorded, and with the store (--store, --inventory or --lab)
+    the actions' events."""
     import time
 
-    from tcra.sense.picture import FORMATS, history, render
+    from tcra.sense.picture import FORMATS, history, marks, render
 
     match = PROBE.match(probe)
     problems = []
@@ -158,8 +161,12 @@ def picture(
     end = time.time()
     seen = history(url, match["service"], match["workload"], end - minutes * 60, end,
                    ca_bundle=ca_bundle)
+    if store or inventory or state:
+        seen = seen.model_copy(update={"actions": marks(
+            store_url(inventory, store, state, "tcra sense picture"), seen)})
     render(seen, out)
-    print(f"tcra sense: {out}: {len(seen.rtt)} probes, {len(seen.alerts)} alert(s) fired")
+    print(f"tcra sense: {out}: {len(seen.rtt)} probes, {len(seen.alerts)} alert(s) fired,"
+          f" {len(seen.actions)} action event(s)")
 
 
 def _sources(inventory: Path | None, store: str | None, state: LabState | None,

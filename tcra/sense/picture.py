@@ -1,6 +1,7 @@
-"""A service's measured round trip against its budget over time, with the alerts that fired,
-drawn from what Prometheus recorded: what an operator looks at to see when a path went bad,
-when the loop noticed, and when it came back."""
+"""A service's measured round trip against its budget over time, with the alerts that fired
+and what the action agent and its operators did, drawn from what Prometheus recorded and the
+actions' audit trail: what an operator looks at to see when a path went bad, when the loop
+noticed, what was done, and when it came back."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ class AlertSpan(Model):
     end: float
 
 
+class ActionMark(Model):
+    """One event of an action's audit trail for the workload: proposed, approved, applied..."""
+
+    at: float
+    action: str
+    event: str
+    actor: str
+
+
 class LatencyHistory(Model):
     """What Prometheus recorded of one probed workload between `start` and `end`."""
 
@@ -44,6 +54,7 @@ class LatencyHistory(Model):
     lost: tuple[tuple[float, float], ...] = Field(default=(), description="(time, share).")
     budget_ms: float | None = None
     alerts: tuple[AlertSpan, ...] = ()
+    actions: tuple[ActionMark, ...] = ()
 
 
 def history(prometheus: str, service: str, workload: str, start: float, end: float,
@@ -92,6 +103,18 @@ def history(prometheus: str, service: str, workload: str, start: float, end: flo
                           alerts=tuple(sorted(spans, key=lambda s: s.start)))
 
 
+def marks(store: str, seen: LatencyHistory) -> tuple[ActionMark, ...]:
+    """The audit trail's events, within the picture's time, of the actions for its workload."""
+    from tcra.act.store import ActionStore
+
+    database = ActionStore(store)
+    database.migrate()
+    return tuple(ActionMark(at=e.at, action=a.id, event=e.event, actor=e.actor)
+                 for a in database.actions()
+                 if (a.service, a.workload) == (seen.service, seen.workload)
+                 for e in database.events(a.id) if seen.start <= e.at <= seen.end)
+
+
 def render(seen: LatencyHistory, out: Path) -> None:
     """Draw it as SVG (text kept as text) or PNG, by `out`'s suffix."""
     if out.suffix not in FORMATS:
@@ -121,6 +144,12 @@ def render(seen: LatencyHistory, out: Path) -> None:
             axes.annotate(span.alert, (_day(span.start), 0.02),
                           xycoords=("data", "axes fraction"), rotation=90, va="bottom",
                           fontsize=8)
+        for mark in seen.actions:
+            axes.axvline(_day(mark.at), color="green" if mark.event == "applied" else "blue",
+                         linewidth=1, linestyle=":")
+            axes.annotate(f"{mark.event} ({mark.actor})", (_day(mark.at), 0.98),
+                          xycoords=("data", "axes fraction"), rotation=90, va="top",
+                          fontsize=8, color="green" if mark.event == "applied" else "blue")
         axes.set_yscale("log")
         axes.set_ylabel("round trip (ms)")
         axes.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))  # type: ignore[no-untyped-call]

@@ -160,10 +160,6 @@ def check(fabric: Fabric, chain: Chain) -> None:
             problems.append(Problem(where, f"sids.{workload}", f"expected a SID inside"
                                     f" {at[workload]}'s locator {hbrs[at[workload]].locator}",
                                     str(sid)))
-    if hops and at.get(hops[0]) == chain.ingress:
-        problems.append(Problem(where, "functions", f"the first hop runs on the ingress HBR"
-                                f" {chain.ingress}: Linux does not apply a local SID to a packet"
-                                " it just encapsulated; attach users to another HBR", hops[0]))
     if problems:
         raise InvalidInputError(problems)
 

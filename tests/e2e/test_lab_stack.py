@@ -30,6 +30,7 @@ from tcra.lab.users import pinging
 from tcra.mcm.chart import trust_env
 from tcra.mco.store import Store
 from tcra.tcm import kernel
+from tcra.tcm.route import Behaviour
 from tcra.vip.domain_xml import LiveFacts, facts
 from tests.conftest import ROOT
 from tests.e2e.test_chain_stack import reachable
@@ -97,8 +98,12 @@ def domain(name: str) -> tuple[LiveFacts, str]:
 
 
 def entering_pod(state, release: str) -> list[str]:
-    """The command that enters the network namespace of the release's ready pod."""
-    node = state.kubernetes.node
+    """The command that enters the network namespace of the release's ready pod, on the node
+    of the site it runs at."""
+    pods = json.loads(kubectl(state, "get", "pods", "-o", "json", "-l",
+                              f"app.kubernetes.io/instance={release}"))["items"]
+    [name] = {p["spec"]["nodeName"] for p in pods if "deletionTimestamp" not in p["metadata"]}
+    [node] = [n for n in state.kubernetes.nodes if n.name == name]
     endpoint = f"unix://{node.socket}"
     crictl = [str(node.crictl), "--runtime-endpoint", endpoint, "--image-endpoint", endpoint]
 
@@ -118,10 +123,10 @@ def kubectl(state, *args: str) -> str:
                           capture_output=True, text=True, check=True, timeout=120).stdout
 
 
-def end_x(state) -> str:
-    """Where site lab_factory's HBR sends what its End.X SID (fw's) receives."""
-    factory = state.fabric.fabric.hbr("lab_factory")
-    [nexthop] = [r.nh6 for r in kernel.read(factory.namespace) if r.behaviour.value == "End.X"]
+def end_x(state, site: str = "lab_factory") -> str:
+    """Where the site's HBR sends what its End.X SID (fw's) receives."""
+    hbr = state.fabric.fabric.hbr(site)
+    [nexthop] = [r.nh6 for r in kernel.read(hbr.namespace) if r.behaviour is Behaviour.END_X]
     return str(nexthop)
 
 
@@ -355,14 +360,17 @@ def sense(spec, *args: str) -> list[str]:
             str(spec.state_root)]
 
 
-def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_alert(
+def test_a_congested_path_is_alerted_and_an_approved_move_brings_it_back_under_budget(
         lab_and_stack, tmp_path):
-    """Sensing and alerting on the deployed plant: `tcra sense serve` probes the chain from
-    the far-edge users to app, `tcra sense rules` gives the lab's Prometheus app's own budget,
-    and a congested underlay fires the alert within two scrape intervals of the measured round
-    trip crossing it, and the action agent records the MCO's answer for it (no site of the
-    lab is within budget); a downed users' link fires the loss alert; the picture shows both.
-    The accounting is each placement's estimate times the time it has run."""
+    """The loop on the deployed plant: `tcra sense serve` probes the chain from the far-edge
+    users to app, `tcra sense rules` gives the lab's Prometheus app's own budget, and a
+    congested underlay fires the alert within two scrape intervals of the measured round trip
+    crossing it. The action agent proposes the MCO's remedy: app, and fw on its users' path,
+    to lab_faredge, where the users are. Approved, they move, the chain follows to their new
+    pods, the round trip is back under budget while the underlay stays congested, the alert
+    clears, and nothing else moved. A downed users' link fires the loss alert; the picture
+    shows both alerts and the action. The accounting is each placement's estimate times the
+    time it has run."""
     spec, state, pulumi = lab_and_stack
     pulumi("up", "--yes")
     state = load_state(spec)
@@ -399,30 +407,54 @@ def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_aler
                   if line.startswith('tcra_tenant_cost_eur_total{tenant="default"}')]
         assert before["default"] <= cost <= after["default"], (before, cost, after)
 
+        congested = time.time()
         subprocess.run([*impair, "--link", "underlay"], check=True, timeout=60)
         try:
             assert wait_until(lambda: alert(state, "TcraLatencyBudgetExceeded"), 60, interval=1)
             fired = alert(state, "TcraLatencyBudgetExceeded")
             # when the round trip Prometheus scraped first crossed the budget
             [series] = prometheus(state, "query_range", query="tcra_probe_rtt_ms",
-                                  start=str(time.time() - 120), end=str(time.time()), step="1")
+                                  start=str(congested), end=str(time.time()), step="1")
             crossed = min(float(t) for t, v in series["values"] if float(v) > budget)
             active_at = datetime.fromisoformat(fired["activeAt"].replace("Z", "+00:00"))
             assert active_at.timestamp() - crossed <= 2 * 5 + 1, (crossed, fired)
             assert fired["labels"]["workload"] == "app"
-            # the agent previews the plant placed on the measured round trip: no site of the
-            # lab has app's cluster within budget, so the MCO's reasons are the action's
+            # the agent previews the plant placed on the measured round trip: app and fw to
+            # the users' site, and nothing else
             actions = ActionStore(load(state.inventory).store)
-            assert wait_until(actions.actions, 120, interval=1), "no action for the alert"
-            [action] = actions.actions()
+
+            def new_actions():  # the lab's store keeps those of earlier runs
+                return [a for a in actions.actions() if a.created >= congested]
+            assert wait_until(new_actions, 120, interval=1), "no action for the alert"
+            [action] = new_actions()
             assert (action.service, action.workload, action.measurement.site) == (
                 "plant", "app", "lab_factory")
             assert action.measurement.rtt_ms > budget
-            assert action.state is ActionState.NO_REMEDY, action
-            assert "cannot place app:" in action.reason, action.reason
+            assert action.state is ActionState.PROPOSED, action
+            assert [step for step in action.preview if step.startswith(("move", "remove"))] == [
+                "move app: lab_factory -> lab_faredge", "move fw: lab_factory -> lab_faredge"]
+            rows = {(r["workload"], r["site"]) for r in workload_inventory(spec)}
+            approved = subprocess.run(
+                [str(ROOT / ".venv/bin/tcra"), "actions", "approve", action.id, "--lab",
+                 spec.name, "--state-root", str(spec.state_root), "--stack",
+                 str(pulumi.project), "--stack-name", "lab", "--by", "e2e"],
+                env=pulumi.env, capture_output=True, text=True, timeout=900)
+            assert approved.returncode == 0, approved.stdout + approved.stderr
+            assert actions.action(action.id).state is ActionState.APPLIED
+            outputs = json.loads(pulumi("stack", "output", "--json").stdout)
+            sids = dict(re.findall(r"(\w+) @ lab_faredge \(([0-9a-f:]+)\)", outputs["chain"]))
+            assert set(sids) == {"fw", "app"}, outputs["chain"]
+            assert end_x(state, "lab_faredge") == ready_pod_address(state, "fw")
+            reached, seen = traffic(state, inside={w: entering_pod(state, w) for w in sids})
+            assert reached and srv6_destinations(seen["fw"]) == {sids["app"]}
+            assert {(r["workload"], r["site"]) for r in workload_inventory(spec)} == {
+                (w, "lab_faredge") if w in sids else (w, site) for w, site in rows}
+            # still congested: the probe's round trip is back under budget, the alert clears
+            assert wait_until(lambda: float(probed()[0]["value"][1]) < budget, 60, interval=1)
+            assert wait_until(lambda: alert(state, "TcraLatencyBudgetExceeded") is None, 60,
+                              interval=1)
         finally:
             subprocess.run(repair, check=True, timeout=60)
-        assert wait_until(lambda: alert(state, "TcraLatencyBudgetExceeded") is None, 60, interval=1)
 
         subprocess.run([*impair, "--link", "users", "--down"], check=True, timeout=60)
         try:
@@ -435,14 +467,17 @@ def test_a_congested_path_raises_the_budget_alert_and_a_downed_one_the_loss_aler
                                      str(tmp_path / "latency.svg"), "--minutes", "10"),
                                capture_output=True, text=True, timeout=120, check=True).stdout
         assert int(re.search(r"(\d+) alert\(s\) fired", drawn)[1]) >= 2, drawn
+        assert int(re.search(r"(\d+) action event\(s\)", drawn)[1]) >= 3, drawn
         svg = (tmp_path / "latency.svg").read_text()
-        assert all(name in svg for name in ("TcraLatencyBudgetExceeded",
-                                            "TcraChainLosesPackets", f"budget {budget} ms"))
+        assert all(name in svg for name in (
+            "TcraLatencyBudgetExceeded", "TcraChainLosesPackets", f"budget {budget} ms",
+            "proposed (agent)", "approved (e2e)", "applied (agent)"))
     finally:
         serving.terminate()
         acting.terminate()
         output, _ = serving.communicate(timeout=30)
         agent_output, _ = acting.communicate(timeout=30)
+        pulumi("destroy", "--yes")  # the other tests start from the plant as the MCO places it
     assert serving.returncode == 0, output
     assert acting.returncode == 0, agent_output
 

@@ -68,7 +68,7 @@ def alertmanager(tmp_path):
         "route": {"receiver": "tcra", "group_by": ["alertname", "workload"],
                   "group_wait": "1s", "group_interval": "1h", "repeat_interval": "1h"},
         "receivers": [{"name": "tcra", "webhook_configs": [{
-            "url": f"http://127.0.0.1:{agent_port}/alerts", "send_resolved": False,
+            "url": f"http://127.0.0.1:{agent_port}/alerts", "send_resolved": True,
             "http_config": {"authorization": {"type": "Bearer",
                                               "credentials_file": str(token)}}}]}]}))
     process = start_ready(
@@ -106,8 +106,8 @@ def test_an_alert_becomes_a_previewed_action_that_an_approval_applies(stack, ale
         (action,) = database.actions()
         assert action.state is ActionState.PROPOSED
         assert action.measurement.site == "factory_munich"
-        # the measured site is over budget for its whole area: the gateway, which publishes
-        # to that broker (affinity), moves with it
+        # the broker's users measured its site over budget: the gateway, which publishes to
+        # that broker (affinity), moves with it
         moves = {s.split(":")[0].removeprefix("move "): s.rsplit(" -> ", 1)[1]
                  for s in action.preview if s.startswith("move ")}
         assert set(moves) == {"mqtt-broker-factory_munich", "opcua-gateway-factory_munich"}
@@ -139,7 +139,8 @@ def test_an_action_whose_preview_changed_is_refused_and_the_policy_approves_as_i
     assert proposed.state is ActionState.PROPOSED
     # the world changes before the approval: another up moves the gateway by itself
     pulumi("up", "--yes", env={"TCRA_MEASURED": json.dumps(
-        {"service": SERVICE, "site": "factory_munich", "rtt_ms": 45.0})})
+        {"service": SERVICE, "workload": "opcua-gateway-factory_munich",
+         "site": "factory_munich", "rtt_ms": 45.0})})
     moved = sites(database)
     assert moved != before
     refused = agent.approve(proposed.id, "alice")

@@ -15,7 +15,7 @@ from tcra import lab
 from tcra.inventory import load
 from tcra.lab.kube import binaries
 from tcra.lab.processes import LabError
-from tcra.lab.spec import POD_CIDR, LabSpec, load_state
+from tcra.lab.spec import LabSpec, load_state
 from tests.integration.conftest import needs_lab
 
 pytestmark = [pytest.mark.lab, needs_lab]
@@ -56,14 +56,14 @@ def test_every_component_is_ready_and_listens_on_loopback_only(spec):
     assert [c.name for c in report.kubernetes_components] == [
         "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
         "capi", "kubeadm-bootstrap", "kubeadm-control-plane", "capd", "registry",
-        "containerd", "kubelet"]
+        "containerd-factory", "kubelet-factory", "containerd-faredge", "kubelet-faredge"]
     assert all(c.ready for c in report.kubernetes_components), report.kubernetes_components
     addresses = listeners({c.pid for c in report.kubernetes_components})
     assert len(addresses) >= len(report.kubernetes_components)
-    # kubelet also serves the API server on the node's address: the pods' bridge, which
+    # Each kubelet also serves the API server on its node's address: its pods' bridge, which
     # leads nowhere but to the pods.
-    node_address = load_state(spec).kubernetes.node.address
-    assert {a.rsplit(":", 1)[0] for a in addresses} == {"127.0.0.1", node_address}, addresses
+    nodes = {n.address for n in load_state(spec).kubernetes.nodes}
+    assert {a.rsplit(":", 1)[0] for a in addresses} == {"127.0.0.1", *nodes}, addresses
 
 
 def test_the_inventory_names_the_management_cluster_of_both_sites(spec):
@@ -115,28 +115,39 @@ def test_a_second_lab_with_kubernetes_is_refused_in_one_line(spec, tmp_path):
     assert all(c.ready for c in lab.status(spec).kubernetes_components)
 
 
-def test_lab_factory_has_the_cluster_its_node_runs_pods_for(spec):
-    cluster = load(spec.inventory).site("lab_factory").cluster
+def test_each_site_has_the_cluster_with_a_node_of_its_own(spec):
+    inventory = load(spec.inventory)
     kubernetes = load_state(spec).kubernetes
-    assert cluster.kubeconfig == kubernetes.kubeconfig
-    assert cluster.registry == "127.0.0.1:5443"
-    assert cluster.registry_ca.read_bytes() == (kubernetes.folder / "pki" / "ca.pem").read_bytes()
-    assert cluster.pod_endpoints
-    assert load(spec.inventory).site("lab_faredge").cluster is None
+    for site in ("lab_factory", "lab_faredge"):
+        cluster = inventory.site(site).cluster
+        assert cluster.kubeconfig == kubernetes.kubeconfig
+        assert cluster.registry == "127.0.0.1:5443"
+        assert cluster.registry_ca.read_bytes() == (
+            kubernetes.folder / "pki" / "ca.pem").read_bytes()
+        assert cluster.pod_endpoints
+        assert cluster.node_selector == {"tcra.io/site": site}
     nodes = json.loads(kubectl(spec, "get", "nodes", "-o", "json").stdout)["items"]
-    assert [n["metadata"]["labels"]["tcra.io/site"] for n in nodes] == ["lab_factory"]
-    ready = [c["status"] for c in nodes[0]["status"]["conditions"] if c["type"] == "Ready"]
-    assert ready == ["True"]
+    assert sorted(n["metadata"]["labels"]["tcra.io/site"] for n in nodes) == [
+        "lab_factory", "lab_faredge"]
+    assert all(c["status"] == "True" for n in nodes for c in n["status"]["conditions"]
+               if c["type"] == "Ready")
 
 
-def test_a_pod_from_the_labs_registry_runs_in_its_own_namespaces_and_answers(spec):
+def test_a_pod_from_the_labs_registry_runs_at_its_site_in_its_own_namespaces(spec):
+    """At lab_faredge, by its site label: on that node's bridge, IPv6 from that site's HBR."""
     image = "127.0.0.1:5443/tcra/opcua-gateway:0.1.0"
-    kubectl(spec, "run", "citpod", f"--image={image}", "--restart=Never", "--port=8080")
+    faredge = next(n for n in load_state(spec).kubernetes.nodes if n.site == "lab_faredge")
+    kubectl(spec, "run", "citpod", f"--image={image}", "--restart=Never", "--port=8080",
+            "--overrides", json.dumps({"spec": {"nodeSelector": {
+                "tcra.io/site": "lab_faredge"}}}))
     try:
         kubectl(spec, "wait", "--for=condition=Ready", "pod/citpod", "--timeout=90s")
         pod = json.loads(kubectl(spec, "get", "pod", "citpod", "-o", "json").stdout)
+        assert pod["spec"]["nodeName"] == faredge.name
         address = pod["status"]["podIP"]
-        assert ipaddress.ip_address(address) in POD_CIDR
+        assert ipaddress.ip_address(address) in faredge.pod_cidr
+        assert any(ipaddress.ip_address(a["ip"]) in faredge.pods.prefix
+                   for a in pod["status"]["podIPs"])
         with urllib.request.urlopen(f"http://{address}:8080/", timeout=10) as reply:
             assert json.load(reply)["service"] == "opcua-gateway"
         # A real process of this machine, in a network namespace that is not ours.

@@ -1,6 +1,7 @@
 """`tcra lab down` of a lab with Kubernetes, on a lab of its own: the shared one goes down
 first (one such lab per machine), and the machine must be as it was before."""
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.alone, needs_lab]
 CGROUPS = Path("/sys/fs/cgroup")
 
 
-def test_down_stops_every_component_and_removes_what_the_node_made(tmp_path, kubernetes_lab):
+def test_down_stops_every_component_and_removes_what_the_nodes_made(tmp_path, kubernetes_lab):
     kubernetes_lab.release()  # one lab with Kubernetes per machine, and a machine as found
     spec = LabSpec(name="citkdown", nodes=1, state_root=tmp_path / "state",
                    inventory=tmp_path / "inventory", kubernetes=True)
@@ -30,27 +31,34 @@ def test_down_stops_every_component_and_removes_what_the_node_made(tmp_path, kub
         lab.down(spec)
         raise
     state = load_state(spec).kubernetes
-    node = state.node
     running = _machine()
-    assert any(node.bridge in line for line in running["links"])  # the pod made a veth
-    assert running["shims"]
+    assert len(running["shims"]) >= 2  # a pod on each node
+    assert len(state.nodes) == 2
+    for node in state.nodes:
+        assert any(node.bridge in line for line in running["links"])  # its pod's veth
     assert lab.down(spec) == []
     assert not any(alive(c.process) for c in state.components)
     assert not state.folder.exists()
     assert not (tmp_path / "inventory").exists()
     assert not state.kubeconfig.exists()
-    assert not node.run_folder.exists()
-    assert not any((h / node.cgroup_root.lstrip("/")).exists() for h in CGROUPS.iterdir())
+    for node in state.nodes:
+        assert not node.run_folder.exists()
+        assert not any((h / node.cgroup_root.lstrip("/")).exists() for h in CGROUPS.iterdir())
     assert _machine() == before
 
 
 def _run_a_pod(spec: LabSpec) -> None:
-    kubeconfig = load(spec.inventory).site("lab_factory").cluster.kubeconfig
-    kubectl = [binaries.find().kubectl(), "--kubeconfig", str(kubeconfig)]
-    subprocess.run([*kubectl, "run", "citdown", f"--image={ADDRESS}/tcra/opcua-gateway:0.1.0",
-                    "--restart=Never"], check=True, timeout=60)
-    subprocess.run([*kubectl, "wait", "--for=condition=Ready", "pod/citdown", "--timeout=90s"],
-                   check=True, timeout=120)
+    """One at each site, on its node."""
+    for site in ("lab_factory", "lab_faredge"):
+        cluster = load(spec.inventory).site(site).cluster
+        kubectl = [binaries.find().kubectl(), "--kubeconfig", str(cluster.kubeconfig)]
+        name = f"citdown-{site.removeprefix('lab_')}"
+        subprocess.run([*kubectl, "run", name, f"--image={ADDRESS}/tcra/opcua-gateway:0.1.0",
+                        "--restart=Never", "--overrides",
+                        json.dumps({"spec": {"nodeSelector": cluster.node_selector}})],
+                       check=True, timeout=60)
+        subprocess.run([*kubectl, "wait", "--for=condition=Ready", f"pod/{name}",
+                        "--timeout=90s"], check=True, timeout=120)
 
 
 def _machine() -> dict[str, list[str]]:

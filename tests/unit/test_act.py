@@ -145,18 +145,22 @@ def test_the_webhook_answers_refusals_with_their_status_and_queues_the_rest(stor
 
 
 def test_the_measurement_reaches_only_its_own_services_program(monkeypatch):
-    monkeypatch.setenv(MEASURED, json.dumps({"service": "plant", "site": "lab_factory",
-                                             "rtt_ms": 45.5}))
-    assert measured_for("plant") == {"lab_factory": 45.5}
-    assert measured_for("campus") == {}
-    monkeypatch.setenv(MEASURED, json.dumps({"service": "plant", "site": "lab_factory",
-                                             "rtt_ms": -1}))
+    from tcra.mco.model import MeasuredPath
+
+    monkeypatch.setenv(MEASURED, json.dumps({"service": "plant", "workload": "app",
+                                             "site": "lab_factory", "rtt_ms": 45.5}))
+    measured = measured_for("plant")
+    assert MeasuredPath.model_validate(measured.model_dump(exclude={"service"})) == \
+        MeasuredPath(workload="app", site="lab_factory", rtt_ms=45.5)
+    assert measured_for("campus") is None
+    monkeypatch.setenv(MEASURED, json.dumps({"service": "plant", "workload": "app",
+                                             "site": "lab_factory", "rtt_ms": -1}))
     with pytest.raises(InvalidInputError) as caught:
         measured_for("plant")
     assert caught.value.lines() == [
         f"{MEASURED}: rtt_ms: Input should be greater than 0 (got -1)"]
     monkeypatch.delenv(MEASURED)
-    assert measured_for("plant") == {}
+    assert measured_for("plant") is None
 
 
 def two_sites():
@@ -168,30 +172,41 @@ def two_sites():
                      hypervisors=tuple(a_hypervisor(h) for h in hosts))
 
 
-def test_the_mco_moves_a_workload_off_a_site_its_users_measured_over_budget():
+def test_the_mco_moves_the_measured_path_off_its_site_and_only_that():
+    """app's users measured its site over budget: app and fw, on their path (the chain),
+    move; db, at the same site with the same budget but not on the path, stays."""
     from tcra.mco.hosts import place_on_hosts
-    from tcra.mco.model import Policy, ServiceRequest
+    from tcra.mco.model import MeasuredPath, Policy, ServiceRequest
     from tests.unit.test_mco_hosts import HERE, recorded
 
+    def workload(name, **extra):
+        return {"name": name, "kind": "vaf", "resources": {"cpu": 1, "memory": "1Gi"},
+                "latency": [{"area": "site_a", "max_ms": 20}], **extra}
+
     request = ServiceRequest.model_validate({
-        "name": "plant", "areas": {"site_a": HERE.model_dump()},
-        "workloads": [{"name": "app", "kind": "vaf", "resources": {"cpu": 1, "memory": "1Gi"},
-                       "latency": [{"area": "site_a", "max_ms": 20}]}]})
+        "name": "plant", "areas": {"site_a": HERE.model_dump()}, "chain": ["fw", "app"],
+        "workloads": [workload("fw"), workload("app"), workload("db")],
+        "affinity": [{"first": "fw", "second": "db"}, {"first": "app", "second": "db"}]})
     first = place_on_hosts(request, Policy(), two_sites())
-    (here,) = [a.site for a in first.assignments]
-    taken = recorded((first, request))
-    again = place_on_hosts(request, Policy(), two_sites(), running=taken.of("plant"),
+    [here] = {a.site for a in first.assignments}
+    unbound = request.model_copy(update={"affinity": ()})  # together at first, free since
+    taken = recorded((first, unbound))
+    again = place_on_hosts(unbound, Policy(), two_sites(), running=taken.of("plant"),
                            taken=taken)
-    assert [a.site for a in again.assignments] == [here]  # sticky without a measurement
-    moved = place_on_hosts(request, Policy(), two_sites(), running=taken.of("plant"),
-                           taken=taken, measured={here: 45.0})
-    (there,) = [a.site for a in moved.assignments]
-    assert there != here
-    nowhere = place_on_hosts(request, Policy(), two_sites(), running=taken.of("plant"),
-                             taken=taken, measured={"site_a": 45.0, "site_b": 30.0})
-    assert nowhere.assignments == ()
+    assert {a.site for a in again.assignments} == {here}  # sticky without a measurement
+    moved = place_on_hosts(unbound, Policy(), two_sites(), running=taken.of("plant"),
+                           taken=taken, measured=MeasuredPath(workload="app", site=here,
+                                                              rtt_ms=45.0))
+    sites = {a.workload: a.site for a in moved.assignments}
+    assert sites["db"] == here and sites["fw"] == sites["app"] != here
+    pinned = unbound.model_copy(update={"workloads": tuple(
+        w.model_copy(update={"sites": (here,)}) if w.name == "app" else w
+        for w in unbound.workloads)})
+    nowhere = place_on_hosts(pinned, Policy(), two_sites(), running=taken.of("plant"),
+                             taken=taken, measured=MeasuredPath(workload="app", site=here,
+                                                                rtt_ms=45.0))
     assert [u.workload for u in nowhere.unplaced] == ["app"]
-    assert "20 ms" in nowhere.unplaced[0].reason
+    assert "20 ms to area site_a-measured" in nowhere.unplaced[0].reason
 
 
 def test_the_command_line_lists_shows_and_rejects_with_the_trail(store, tmp_path):
@@ -244,3 +259,22 @@ def test_a_firing_gets_one_action_even_after_its_decision_and_a_new_firing_anoth
     again = action(3).model_copy(update={"firing": "f00d@11:00"})  # resolved, fired again
     assert not store.stands(again)
     assert store.propose(again, "agent", 3.0) == again
+
+
+def test_the_picture_marks_the_trail_of_its_workload_s_actions_within_its_time(store, tmp_path):
+    from tcra.sense.picture import LatencyHistory, marks, render
+
+    store.propose(action(1), "agent", 1001.0)
+    store.decide(action(1).id, "approve", (ActionState.PROPOSED,), ActionState.APPROVED,
+                 "alice", 1010.0)
+    store.decide(action(1).id, "apply", (ActionState.APPROVED,), ActionState.APPLIED,
+                 "agent", 1030.0)
+    store.propose(action(2, workload="fw"), "agent", 1002.0)  # another workload's
+    seen = LatencyHistory(service="plant", workload="app", start=1005.0, end=1060.0, step=5,
+                          rtt=((1005.0, 45.5), (1060.0, 0.2)), budget_ms=20)
+    found = marks(store.url, seen)
+    assert [(m.event, m.actor, m.at) for m in found] == [("approved", "alice", 1010.0),
+                                                         ("applied", "agent", 1030.0)]
+    render(seen.model_copy(update={"actions": found}), tmp_path / "loop.svg")
+    svg = (tmp_path / "loop.svg").read_text()
+    assert "approved (alice)" in svg and "applied (agent)" in svg

@@ -603,10 +603,12 @@ def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path, monke
     password_file(spec).write_text("not-a-real-password")
     nodes = tuple(Node(name=f"tcra-lab-node-{i}", uuid=f"uuid-{i}", site=site)
                   for i, site in enumerate(("lab_factory", "lab_faredge")))
-    node = LabNode(name="tcra-lab-node", folder=tmp_path, run_folder=tmp_path, crictl=tmp_path,
-                   bridge="tk-lab", cgroup_root="/tcra-lab", ports={})
+    kube = tuple(LabNode(name=f"tcra-lab-kube-{i}", site=site, pod_cidr=f"10.244.{i}.0/24",
+                         folder=tmp_path, run_folder=tmp_path, crictl=tmp_path,
+                         bridge=f"t{i}-lab", cgroup_root=f"/tcra-lab-{i}", ports={})
+                 for i, site in enumerate(("lab_factory", "lab_faredge")))
     kubernetes = LabKubernetes(folder=tmp_path, ports={}, kubeconfig=tmp_path / "kubeconfig",
-                               node=node, registry="127.0.0.1:5443")
+                               nodes=kube, registry="127.0.0.1:5443")
     inventory = inventory_writer.write(spec, Bmc(process=Process(pid=1, program="sushy"),
                                                  port=8000, username="tcra"),
                                        nodes, lab_fabric.plan(spec), Hugepages(count=32, total=32),
@@ -621,6 +623,10 @@ def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path, monke
     def run():
         plant = ManufacturingBlueprint(
             "plant", ManufacturingStack.model_validate(config).blueprint_args())
+        # fw is on the users' path to app: the request names the chain, and fw has app's budget
+        wanted = {w.name: w for w in plant.request_made.workloads}
+        assert plant.request_made.chain == ("fw", "app")
+        assert wanted["fw"].latency == wanted["app"].latency != ()
 
         def verify(args):
             plan, path = args
@@ -636,15 +642,15 @@ def test_the_lab_stack_s_chain_crosses_workloads_its_plan_places(tmp_path, monke
 
 
 def test_the_route_computation_s_refusals_come_before_any_block(bmc_password):
-    """Users attached at the site fw runs at: refused while only the plan exists."""
-    from tcra.blueprints.base import ChainIntent
-
+    """A chain longer than the fabric's HBRs push: refused while only the plan exists."""
     args = campus_chain("faredge_munich")
-    args = args.model_copy(update={"chain": ChainIntent(
-        destination="fd00:40::/64", functions=("fw",), egress="app", ingress="factory_munich")})
+    inventory = args.inventory
+    assert inventory.fabric is not None
+    args = args.model_copy(update={"inventory": inventory.model_copy(update={
+        "fabric": inventory.fabric.model_copy(update={"max_segments": 1})})})
     mocks = Mocks()
     pulumi.runtime.set_mocks(mocks, preview=False)
-    with pytest.raises(InvalidInputError, match="chain campus-chain: functions: the first hop"
-                       " runs on the ingress HBR hbr-0"):
+    with pytest.raises(InvalidInputError, match=r"chain campus-chain: functions: expected at"
+                       r" most 1 segments \(functions plus egress\) \(got 2\)"):
         Campus5gBlueprint("campus", args)
     assert not any(name.startswith("campus-fw") for name in mocks.created)

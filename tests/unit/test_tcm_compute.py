@@ -68,9 +68,14 @@ def test_unknown_hbr_and_workload_and_too_many_segments():
         in lines
 
 
-def test_first_hop_on_the_ingress_is_refused_with_the_reason():
-    with pytest.raises(InvalidInputError, match="first hop runs on the ingress HBR edge"):
-        compute(fabric(), chain("upf", "fw"))
+def test_a_first_hop_on_the_ingress_gets_its_sid_there_beside_the_encapsulation():
+    """Users' packets are forwarded: the kernel routes what it encapsulated again as input,
+    where the ingress's own SID applies (the lab's chain proves it once its workloads moved
+    to the users' site)."""
+    plan = compute(fabric(), chain("upf", "fw"))
+    edge = {r.behaviour: r for r in next(h for h in plan.hbrs if h.hbr == "edge").routes}
+    assert edge[None].segments[0] == plan.sids["upf"]
+    assert edge[Behaviour.END_X].dst.network_address == plan.sids["upf"]
 
 
 def test_overlapping_locators_and_ipv4_are_refused_by_the_model():

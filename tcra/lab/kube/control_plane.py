@@ -14,7 +14,7 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -23,7 +23,7 @@ from tcra.lab import tls
 from tcra.lab.kube import charts, images, manifests, node, pki, registry
 from tcra.lab.kube.binaries import Binaries
 from tcra.lab.processes import LabError, alive, free_port, log_tail, start_ready, stop, wait_until
-from tcra.lab.spec import CA_FILE, Component, LabKubernetes
+from tcra.lab.spec import CA_FILE, Component, LabKubernetes, LabNode
 from tcra.model.base import Model
 from tcra.model.fabric import PodNetwork
 
@@ -57,10 +57,11 @@ class Health(Model):
 
 def ensure(folder: Path, lab: str, binaries: Binaries, current: LabKubernetes | None,
            report: Report, saved: Callable[[LabKubernetes], None],
-           pods: PodNetwork | None = None) -> LabKubernetes:
+           pods: Mapping[str, PodNetwork | None]) -> LabKubernetes:
     """A running, ready management cluster: the current one when every component answers,
-    otherwise (re)started on the same ports with the same data. `saved` hears of each
-    component once started, so a failed `up` leaves nothing `down` does not know of."""
+    otherwise (re)started on the same ports with the same data, with a node for each site of
+    `pods` (site -> its pods' IPv6 network). `saved` hears of each component once started, so
+    a failed `up` leaves nothing `down` does not know of."""
     if current and current.components and all(h.ready for h in health(current)):
         return current
     if current:
@@ -98,14 +99,16 @@ def ensure(folder: Path, lab: str, binaries: Binaries, current: LabKubernetes | 
     charts.push_charts(sorted(p for p in CHARTS.iterdir() if (p / "Chart.yaml").exists()),
                        ca=keys.ca.certificate, helm_bin=binaries.helm, folder=folder / "helm",
                        report=report)
-    report("kubernetes: site lab_factory's node (containerd, kubelet, CNI bridge)")
-    planned = node.plan(folder / "node", lab, binaries.node, current.node if current else None,
-                        pods)
-    cluster = cluster.model_copy(update={"node": planned})
-    saved(cluster.model_copy(update={"components": tuple(started)}))  # down cleans a half-made node
-    cluster = cluster.model_copy(update={"node": node.prepare(
-        planned, keys, cluster.server, registry.ADDRESS, images.PAUSE_IMAGE)})
-    _node(cluster, keys, binaries, record)
+    had = {n.site: n for n in current.nodes} if current else {}
+    for index, (site, network) in enumerate(pods.items()):
+        report(f"kubernetes: site {site}'s node (containerd, kubelet, CNI bridge)")
+        planned = node.plan(folder / "nodes", lab, binaries.node, site, index, had.get(site),
+                            network)
+        cluster = cluster.model_copy(update={"nodes": (*cluster.nodes, planned)})
+        saved(cluster.model_copy(update={"components": tuple(started)}))  # down cleans it
+        made = node.prepare(planned, keys, cluster.server, registry.ADDRESS, images.PAUSE_IMAGE)
+        cluster = cluster.model_copy(update={"nodes": (*cluster.nodes[:-1], made)})
+        _node(cluster, made, keys, binaries, record)
     return cluster.model_copy(update={"components": tuple(started)})
 
 
@@ -211,20 +214,20 @@ def _trust(cluster: LabKubernetes, keys: pki.Pki) -> None:
     link.symlink_to(CA_FILE)
 
 
-def _node(cluster: LabKubernetes, keys: pki.Pki, binaries: Binaries,
+def _node(cluster: LabKubernetes, lab_node: LabNode, keys: pki.Pki, binaries: Binaries,
           record: Callable[[Component], None]) -> None:
     """containerd, then kubelet, then wait for the Node to be Ready (its CNI configured)."""
-    lab_node = cluster.node
-    assert lab_node is not None  # noqa: S101 - prepared by the caller
-    record(_run(cluster, "containerd", node.containerd_argv(lab_node, binaries.node),
+    record(_run(cluster, node.containerd_name(lab_node),
+                node.containerd_argv(lab_node, binaries.node),
                 node.containerd_health(lab_node), keys))
-    record(_run(cluster, "kubelet", node.kubelet_argv(lab_node, binaries.kubernetes),
+    record(_run(cluster, node.kubelet_name(lab_node),
+                node.kubelet_argv(lab_node, binaries.kubernetes),
                 node.kubelet_health(lab_node), keys))
     registered = wait_until(lambda: bool(kubectl(
         cluster, binaries, "get", "nodes", "--field-selector", f"metadata.name={lab_node.name}",
         "-o", "name")), NODE_READY_TIMEOUT, interval=1.0)
     if not registered:
-        log = cluster.folder / "logs" / "kubelet.log"
+        log = cluster.folder / "logs" / f"{node.kubelet_name(lab_node)}.log"
         raise LabError(f"kubelet did not register node {lab_node.name} within"
                        f" {NODE_READY_TIMEOUT:.0f}s:\n{log_tail(log)}")
     kubectl(cluster, binaries, "wait", "--for", "condition=Ready", f"node/{lab_node.name}",
@@ -326,14 +329,15 @@ def kubectl(cluster: LabKubernetes, binaries: Binaries, *args: str) -> str:
 
 
 def stop_all(cluster: LabKubernetes) -> list[str]:
-    """The node's kubelet first and its pods (through containerd, still running), managers
-    next, etcd last: nothing writes to a store that is gone. Returns notes on what the node
-    could not remove."""
+    """Each node's kubelet first and its pods (through containerd, still running), managers
+    next, etcd last: nothing writes to a store that is gone. The nodes are cleaned once all
+    are stopped (they share FIXED_PATHS). Returns notes on what a node could not remove."""
+    runtimes = {node.containerd_name(n): n for n in cluster.nodes}
     for component in reversed(cluster.components):
-        if component.name == "containerd" and cluster.node:
-            node.remove(cluster.node)
+        if component.name in runtimes:
+            node.remove(runtimes[component.name])
         stop(component.process)
-    return node.clean(cluster.node) if cluster.node else []
+    return [note for n in cluster.nodes for note in node.clean(n)]
 
 
 def _taken(port: int) -> bool:

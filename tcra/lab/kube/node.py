@@ -1,12 +1,12 @@
-"""The lab's real Kubernetes node: kubelet with containerd, runc and a CNI bridge.
+"""The lab's real Kubernetes nodes: each a kubelet with its containerd, runc and a CNI bridge.
 
-The management cluster doubles as the cluster of site lab_factory, as a small site's
-self-hosted cluster does: one control plane, and this node running the site's pods as real
-processes in their own namespaces. Everything the node makes is named or rooted so `remove`
-finds it again: its folder (containerd's images, kubelet's pods and logs), a short run folder
-(sockets: a Unix socket path has 108 bytes at most), the bridge, and one cgroup per hierarchy.
-Only what the node cannot place elsewhere lands outside those (FIXED_PATHS); the node records
-whether it made them.
+The management cluster doubles as the cluster of both lab sites, as a regional cluster whose
+nodes stand at several edge sites does: one control plane, and one node per site, labelled
+with it, running that site's pods as real processes in their own namespaces. Everything a node
+makes is named or rooted so `remove` finds it again: its folder (containerd's images, kubelet's
+pods and logs), a short run folder (sockets: a Unix socket path has 108 bytes at most), the
+bridge, and one cgroup per hierarchy. Only what a node cannot place elsewhere lands outside
+those (FIXED_PATHS, shared by the nodes); the node that made them records it.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ import yaml
 from tcra.lab import tls
 from tcra.lab.kube import pki
 from tcra.lab.processes import LabError, free_port, run
-from tcra.lab.spec import POD_CIDR, LabNode
+from tcra.lab.spec import POD_CIDRS, LabNode
 from tcra.model.fabric import PodNetwork
 
 RUNC = "/usr/sbin/runc"
 CNI_PLUGINS = Path("/usr/lib/cni")
 CGROUPS = Path("/sys/fs/cgroup")
-SITE = "lab_factory"
 SITE_LABEL = "tcra.io/site"
 # Paths kubelet, containerd's shims and runc, and CNI's result cache use whatever they are told;
 # the node records those it made, and removes them.
@@ -37,13 +36,17 @@ FIXED_PATHS = (Path("/var/log/containers"), Path("/run/containerd"), Path("/var/
 CRICTL_TIMEOUT = 60.0
 
 
-def plan(folder: Path, lab: str, programs: Path, current: LabNode | None,
-         pods: PodNetwork | None = None) -> LabNode:
-    """The node of lab `lab`, keeping the ports of the current one."""
+def plan(folder: Path, lab: str, programs: Path, site: str, index: int,
+         current: LabNode | None, pods: PodNetwork | None = None) -> LabNode:
+    """Lab `lab`'s node at `site`, the index-th, keeping the ports of the current one."""
     ports = current.ports if current else {}
-    return LabNode(name=f"tcra-{lab}-node", folder=folder, run_folder=Path(f"/run/tcra/{lab}"),
-                   crictl=programs / "crictl",
-                   bridge=f"tk-{lab}", cgroup_root=f"/tcra-{lab}",
+    short = site.removeprefix("lab_")
+    # A bridge's name has 15 bytes at most: a letter per site beside the lab's (12 at most).
+    return LabNode(name=f"tcra-{lab}-kube-{short}", site=site,
+                   pod_cidr=list(POD_CIDRS.subnets(new_prefix=24))[index],
+                   folder=folder / short, run_folder=Path(f"/run/tcra/{lab}-{short}"),
+                   crictl=programs / "crictl", bridge=f"t{short[-1]}-{lab}",
+                   cgroup_root=f"/tcra-{lab}-{short}",
                    ports={name: ports.get(name) or free_port()
                           for name in ("kubelet", "kubelet-health", "containerd-metrics")},
                    created_paths=current.created_paths if current else (), pods=pods)
@@ -69,6 +72,15 @@ def prepare(node: LabNode, keys: pki.Pki, server: str, registry: str, pause_imag
     return node
 
 
+def containerd_name(node: LabNode) -> str:
+    """The node's containerd among the lab's components."""
+    return f"containerd-{node.short}"
+
+
+def kubelet_name(node: LabNode) -> str:
+    return f"kubelet-{node.short}"
+
+
 def containerd_argv(node: LabNode, programs: Path) -> list[str]:
     return [str(programs / "containerd"), "--config", str(node.folder / "containerd.toml")]
 
@@ -78,7 +90,7 @@ def kubelet_argv(node: LabNode, programs: Path) -> list[str]:
             "--kubeconfig", str(node.folder / "kubelet.kubeconfig"),
             # Its sockets (pod-resources, plugins) need a short path: under the run folder.
             "--root-dir", str(node.run_folder / "kubelet"), "--hostname-override", node.name,
-            "--node-ip", node.address, "--node-labels", f"{SITE_LABEL}={SITE}"]
+            "--node-ip", node.address, "--node-labels", f"{SITE_LABEL}={node.site}"]
 
 
 def containerd_health(node: LabNode) -> str:
@@ -115,7 +127,7 @@ def _hierarchies() -> list[Path]:
 
 def _bridge(node: LabNode) -> None:
     """The pods' bridge, made before kubelet starts so the node has its address."""
-    gateway = f"{node.address}/{POD_CIDR.prefixlen}"
+    gateway = f"{node.address}/{node.pod_cidr.prefixlen}"
     if not Path(f"/sys/class/net/{node.bridge}").exists():
         run(["ip", "link", "add", node.bridge, "type", "bridge"])
     shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", node.bridge],
@@ -129,7 +141,7 @@ def _cni_config(node: LabNode) -> None:
     """IPv4 on the bridge (the node's address), and with a pod network IPv6 from it, routed
     out through its gateway, the fabric's HBR. The plugin is not the gateway: it would add
     the HBR's address to the bridge too, and turn forwarding on for the whole machine."""
-    ranges = [[{"subnet": str(POD_CIDR), "gateway": node.address}]]
+    ranges = [[{"subnet": str(node.pod_cidr), "gateway": node.address}]]
     ipam: dict[str, object] = {"type": "host-local", "ranges": ranges,
                                "dataDir": str(node.folder / "cni" / "ipam")}
     if node.pods is not None:
@@ -266,7 +278,7 @@ def clean(node: LabNode) -> list[str]:
         notes += _remove_cgroup_tree(hierarchy / node.cgroup_root.lstrip("/"))
     with contextlib.suppress(OSError):
         subprocess.run(["rm", "-rf", str(node.run_folder)], check=False, timeout=60)
-        node.run_folder.parent.rmdir()
+        node.run_folder.parent.rmdir()  # /run/tcra, when nothing else is in it
     for path in node.created_paths:
         _remove_made(path)
     return notes
