@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tcra.lab.fabric_state import FabricState
 from tcra.model.base import Model
@@ -147,6 +148,22 @@ class LabKubernetes(Model):
                                        " site: each runs its site's pods.")
     registry: str | None = Field(default=None, description="The lab's image and chart"
                                  " registry, host:port on 127.0.0.1.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_node(cls, data: Any) -> Any:
+        """The state of a lab an older tcra brought up, with one node (lab_factory's) whose
+        programs are named without the site: read as this tcra's, so `down` still removes the
+        node's pods through its containerd, and all the lab made."""
+        if not isinstance(data, dict) or "node" not in data:
+            return data
+        node, named = data["node"], {"containerd": "containerd-factory",
+                                     "kubelet": "kubelet-factory"}
+        return {**{key: value for key, value in data.items() if key != "node"},
+                "nodes": [{"site": "lab_factory", "pod_cidr": "10.244.0.0/24", **node}]
+                if node else [],
+                "components": [{**c, "name": named.get(c["name"], c["name"])}
+                               for c in data.get("components", ())]}
 
     @property
     def server(self) -> str:
