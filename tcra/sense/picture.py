@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
+from tcra.act.model import ActionEvent
 from tcra.errors import TcraError
 from tcra.model.base import Model
 
@@ -32,15 +33,6 @@ class AlertSpan(Model):
     end: float
 
 
-class ActionMark(Model):
-    """One event of an action's audit trail for the workload: proposed, approved, applied..."""
-
-    at: float
-    action: str
-    event: str
-    actor: str
-
-
 class LatencyHistory(Model):
     """What Prometheus recorded of one probed workload between `start` and `end`."""
 
@@ -54,7 +46,8 @@ class LatencyHistory(Model):
     lost: tuple[tuple[float, float], ...] = Field(default=(), description="(time, share).")
     budget_ms: float | None = None
     alerts: tuple[AlertSpan, ...] = ()
-    actions: tuple[ActionMark, ...] = ()
+    actions: tuple[ActionEvent, ...] = Field(default=(), description="The audit trail's"
+                                             " events of the workload's actions.")
 
 
 def history(prometheus: str, service: str, workload: str, start: float, end: float,
@@ -103,14 +96,13 @@ def history(prometheus: str, service: str, workload: str, start: float, end: flo
                           alerts=tuple(sorted(spans, key=lambda s: s.start)))
 
 
-def marks(store: str, seen: LatencyHistory) -> tuple[ActionMark, ...]:
+def marks(store: str, seen: LatencyHistory) -> tuple[ActionEvent, ...]:
     """The audit trail's events, within the picture's time, of the actions for its workload."""
     from tcra.act.store import ActionStore
 
     database = ActionStore(store)
     database.migrate()
-    return tuple(ActionMark(at=e.at, action=a.id, event=e.event, actor=e.actor)
-                 for a in database.actions()
+    return tuple(e for a in database.actions()
                  if (a.service, a.workload) == (seen.service, seen.workload)
                  for e in database.events(a.id) if seen.start <= e.at <= seen.end)
 
@@ -144,12 +136,12 @@ def render(seen: LatencyHistory, out: Path) -> None:
             axes.annotate(span.alert, (_day(span.start), 0.02),
                           xycoords=("data", "axes fraction"), rotation=90, va="bottom",
                           fontsize=8)
-        for mark in seen.actions:
-            axes.axvline(_day(mark.at), color="green" if mark.event == "applied" else "blue",
-                         linewidth=1, linestyle=":")
-            axes.annotate(f"{mark.event} ({mark.actor})", (_day(mark.at), 0.98),
+        for event in seen.actions:
+            color = "green" if event.event == "applied" else "blue"
+            axes.axvline(_day(event.at), color=color, linewidth=1, linestyle=":")
+            axes.annotate(f"{event.event} ({event.actor})", (_day(event.at), 0.98),
                           xycoords=("data", "axes fraction"), rotation=90, va="top",
-                          fontsize=8, color="green" if mark.event == "applied" else "blue")
+                          fontsize=8, color=color)
         axes.set_yscale("log")
         axes.set_ylabel("round trip (ms)")
         axes.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))  # type: ignore[no-untyped-call]
