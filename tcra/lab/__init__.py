@@ -109,7 +109,7 @@ def _up(spec: LabSpec, report: Report) -> LabState:
         assert state.kubernetes is not None  # noqa: S101
         for node in state.kubernetes.nodes:
             report(f"fabric: site {node.site}'s HBR on its node's bridge")
-            fabric.attach_pods(built, node.site, node.bridge)
+            fabric.attach_pods(built, node)
     elif state.kubernetes:
         report("kubernetes: stopping it (--no-kubernetes)")
         state, _ = _remove_kubernetes(state)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tcra.lab.fabric_state import FabricState
 from tcra.lab.processes import run
-from tcra.lab.spec import LabSpec
+from tcra.lab.spec import LabNode, LabSpec
 from tcra.model.fabric import Fabric, FabricEndpoint, Hbr, PodNetwork
 
 # Workloads the lab runs, and the site each runs at: a firewall, a UPF, a front end.
@@ -103,19 +103,18 @@ def build(spec: LabSpec) -> FabricState:
     return state
 
 
-def attach_pods(state: FabricState, site: str, bridge: str) -> None:
-    """Put the site's HBR on the bridge of the site's node, as its pods' IPv6 gateway: a chain
+def attach_pods(state: FabricState, node: LabNode) -> None:
+    """Put the HBR of the node's site on the node's bridge, as its pods' IPv6 gateway: a chain
     then steers to a pod's own address. Kept when there already."""
-    hbr = state.fabric.hbr(site)
+    hbr = state.fabric.hbr(node.site)
     assert hbr.pods is not None and hbr.namespace is not None  # noqa: S101 - plan made them
-    outside = f"v{bridge[1:]}"  # the bridge's name with another first letter
-    if not Path(f"/sys/class/net/{outside}").exists():
+    if not Path(f"/sys/class/net/{node.hbr_port}").exists():
         _ip("link", "add", hbr.pods.dev, "netns", hbr.namespace, "type", "veth", "peer",
-            "name", outside)
+            "name", node.hbr_port)
         _ip("-n", hbr.namespace, "-6", "addr", "add",
             f"{hbr.pods.gateway}/{hbr.pods.prefix.prefixlen}", "dev", hbr.pods.dev, "nodad")
         _ip("-n", hbr.namespace, "link", "set", hbr.pods.dev, "up")
-    _ip("link", "set", outside, "master", bridge, "up")
+    _ip("link", "set", node.hbr_port, "master", node.bridge, "up")
 
 
 def underlay(state: FabricState) -> dict[str, str]:

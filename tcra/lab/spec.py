@@ -127,6 +127,12 @@ class LabNode(Model):
         return self.run_folder / "containerd.sock"
 
     @property
+    def hbr_port(self) -> str:
+        """The bridge's port that leads to its site's HBR (a veth whose other end, in the
+        HBR's namespace, is the pods' gateway): the bridge's name with another first letter."""
+        return f"v{self.bridge[1:]}"
+
+    @property
     def short(self) -> str:
         """The site without its "lab_": how the node's components are named."""
         return self.site.removeprefix("lab_")
@@ -160,7 +166,8 @@ class LabKubernetes(Model):
         node, named = data["node"], {"containerd": "containerd-factory",
                                      "kubelet": "kubelet-factory"}
         return {**{key: value for key, value in data.items() if key != "node"},
-                "nodes": [{"site": "lab_factory", "pod_cidr": "10.244.0.0/24", **node}]
+                "nodes": [{"site": "lab_factory",
+                           "pod_cidr": next(POD_CIDRS.subnets(new_prefix=24)), **node}]
                 if node else [],
                 "components": [{**c, "name": named.get(c["name"], c["name"])}
                                for c in data.get("components", ())]}

@@ -18,7 +18,7 @@ def test_each_site_gets_a_node_of_its_own_on_its_hbr_s_pod_network(tmp_path):
                                        "tcra-abcdefghijkl-kube-faredge"]
     for key in ("bridge", "run_folder", "folder", "cgroup_root", "pod_cidr"):
         assert len({getattr(n, key) for n in nodes}) == 2, key
-    outside = {f"v{n.bridge[1:]}" for n in nodes}  # fabric.attach_pods's veth ends
+    outside = {n.hbr_port for n in nodes}  # fabric.attach_pods's veth ends
     assert all(len(name) <= 15 for name in {n.bridge for n in nodes} | outside)
     assert not outside & {n.bridge for n in nodes}
     assert [n.address for n in nodes] == ["10.244.0.1", "10.244.1.1"]
